@@ -1,0 +1,112 @@
+"""The exception hierarchy: every failure rawhttp reports is one of these.
+
+Each class carries the layer it happened in (dns, tcp, tls, http, file) and the exit code the CLI
+uses for it. The numbers are curl's, so scripts and lessons can use either tool.
+"""
+
+
+class RawHTTPError(Exception):
+    """Base of every rawhttp error; `str()` is the one-line message shown to the user."""
+
+    exit_code = 1
+    layer = "http"
+
+
+class InvalidURL(RawHTTPError):
+    """The URL cannot be understood; nothing was sent."""
+
+    exit_code = 3
+    layer = "url"
+
+
+class NetworkError(RawHTTPError):
+    """The socket failed after connecting (reset, broken pipe): curl calls it a receive failure."""
+
+    exit_code = 56
+    layer = "tcp"
+
+
+class ResolveError(NetworkError):
+    """getaddrinfo could not turn the host name into an address."""
+
+    exit_code = 6
+    layer = "dns"
+
+
+class ConnectError(NetworkError):
+    """No address of the host accepted the TCP connection."""
+
+    exit_code = 7
+
+
+class Timeout(NetworkError):
+    """A connect, a read or the whole transfer took longer than allowed."""
+
+    exit_code = 28
+
+
+class TLSError(NetworkError):
+    """The TLS handshake failed for a reason other than trust."""
+
+    exit_code = 35
+    layer = "tls"
+
+
+class CertificateError(TLSError):
+    """The server's certificate is not trusted (unknown issuer, expired, wrong host)."""
+
+    exit_code = 60
+
+
+class ProtocolError(RawHTTPError):
+    """The peer's bytes are not valid HTTP/1.1 framing."""
+
+    exit_code = 8
+
+
+class LimitExceeded(ProtocolError):
+    """A head, header count or chunk-size line is larger than the named limit in `wire`."""
+
+
+class IncompleteBody(ProtocolError):
+    """The connection closed before Content-Length bytes or the last chunk arrived."""
+
+    exit_code = 18
+
+    def __init__(self, message: str, received: int = 0, expected: int | None = None):
+        super().__init__(message)
+        self.received = received
+        self.expected = expected
+
+
+class EmptyReply(ProtocolError):
+    """The server closed the connection without sending a single byte."""
+
+    exit_code = 52
+
+
+class TooManyRedirects(RawHTTPError):
+    """Following Location headers went past the redirect limit."""
+
+    exit_code = 47
+
+
+class HTTPStatusError(RawHTTPError):
+    """`--fail` was given and the final status was 400 or more (the body was still saved)."""
+
+    exit_code = 22
+
+
+class OutputError(RawHTTPError):
+    """The body could not be written where it was asked to go."""
+
+    exit_code = 23
+    layer = "file"
+
+
+class InvalidRequest(RawHTTPError):
+    """The caller asked for a request that cannot be sent as valid HTTP (a bad header name,
+    CR/LF/NUL in a value): refused before anything reaches the wire. Exit 2, a usage error."""
+
+    exit_code = 2
+    layer = "usage"

@@ -1,0 +1,1 @@
+"""Views of a transfer's events (see `rawhttp.events`): each turns events into text for a user."""

@@ -1,0 +1,111 @@
+"""URLs as users type them: `www.example.com`, `host:8080/p?q=1`, `[::1]:8080/`, `https://...`.
+
+Owns turning that text into a `URL` (scheme, host, port, request target) and resolving a
+`Location` against it. `urllib.parse` does the RFC 3986 splitting; this module adds what a
+command-line tool needs on top: an assumed `http://`, refusal of bytes that must never reach the
+wire (CR, LF, NUL, other controls), and the request target with the fragment dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, urljoin, urlsplit
+
+from rawhttp.errors import InvalidURL
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# RFC 3986 section 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), followed by "://".
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+# Characters kept as they are in a request target; anything else (space, non-ASCII) is %-encoded,
+# as browsers and curl do, so the request line stays one line of visible ASCII.
+_TARGET_SAFE = "/?=&;:@!$'()*+,-._~%[]"
+
+
+@dataclass(frozen=True)
+class URL:
+    """A parsed http(s) URL: what to connect to and what to put in the request line."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str
+
+    @property
+    def is_default_port(self) -> bool:
+        return self.port == DEFAULT_PORTS[self.scheme]
+
+    @property
+    def host_for_header(self) -> str:
+        """The host as it appears in a URL or Host header: IPv6 literals in brackets."""
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def authority(self) -> str:
+        """The Host header value (RFC 9110 section 7.2): the port only when not the default."""
+        if self.is_default_port:
+            return self.host_for_header
+        return f"{self.host_for_header}:{self.port}"
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """What a connection can be reused for: same scheme, host and port."""
+        return (self.scheme, self.host.lower(), self.port)
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.target}"
+
+
+def parse_url(text: str) -> URL:
+    """Parse what a user typed; `http://` is assumed when no scheme is given."""
+    if not text:
+        raise InvalidURL("empty URL")
+    if _CONTROL_RE.search(text.strip(" ")) or text != text.strip(" "):
+        raise InvalidURL(f"URL contains whitespace or a control character: {text!r}")
+    match = _SCHEME_RE.match(text)
+    if match is None:
+        if "://" in text:
+            raise InvalidURL(f"malformed scheme in {text!r}")
+        text = "http://" + text
+    scheme = _SCHEME_RE.match(text).group(1).lower()
+    if scheme not in DEFAULT_PORTS:
+        raise InvalidURL(f"unsupported scheme {scheme!r} (only http and https)")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"{exc} in {text!r}") from None
+    if parts.username is not None or "@" in parts.netloc:
+        raise InvalidURL(f"user info in the URL is not supported: {text!r}")
+    host = parts.hostname
+    if not host:
+        raise InvalidURL(f"no host in {text!r}")
+    if parts.netloc.endswith(":"):
+        raise InvalidURL(f"empty port in {text!r}")
+    host = _ascii_host(host, text)
+    target = quote(parts.path or "/", safe=_TARGET_SAFE)
+    if parts.query or text.split("#", 1)[0].endswith("?"):
+        target += "?" + quote(parts.query, safe=_TARGET_SAFE)
+    return URL(scheme, host, port if port is not None else DEFAULT_PORTS[scheme], target)
+
+
+def _ascii_host(host: str, text: str) -> str:
+    if host.isascii():
+        if not re.fullmatch(r"[A-Za-z0-9._:%-]+", host):
+            raise InvalidURL(f"invalid host {host!r} in {text!r}")
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidURL(f"invalid international host name {host!r}") from None
+
+
+def resolve_location(base: URL, location: str) -> URL:
+    """Resolve a Location header value against the URL it came from (RFC 9110 section 10.2.2)."""
+    location = location.strip()
+    if not location:
+        raise InvalidURL("empty Location header")
+    absolute = urljoin(str(base), location)
+    return parse_url(absolute)

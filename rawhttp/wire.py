@@ -1,0 +1,589 @@
+"""Sans-IO HTTP/1.1 (RFC 9112): bytes in, values out. This module never touches a socket.
+
+It owns the message syntax: building request and response heads, finding and parsing a head,
+deciding how the body is framed, and the body readers (Content-Length, chunked, until close)
+that are fed bytes and hand back body pieces. The socket loops live in `client.py` and
+`server.py`; a learner can drive everything here from a Python prompt with literal bytes:
+
+    >>> reader = HeadReader()
+    >>> reader.feed(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nhi")
+    >>> head = parse_response_head(reader.head)
+    >>> body = body_reader(response_framing("GET", head.status, head.headers))
+    >>> [bytes(piece) for piece in body.feed(reader.rest)], body.done
+    ([b'hi'], True)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from rawhttp.errors import IncompleteBody, InvalidRequest, LimitExceeded, ProtocolError
+
+# Limits. Each names what other implementations use, so the choice can be judged.
+# Whole head (status/request line + headers): curl allows 100 KiB (CURL_MAX_HTTP_HEADER),
+# nginx 4 x 8 KiB buffers by default, h11 16 KiB (max_incomplete_event_size).
+MAX_HEAD_SIZE = 64 * 1024
+# Header field lines in one head: CPython's http.client (_MAXHEADERS) and Go use 100 too.
+MAX_HEADERS = 100
+# A chunk-size line with its extensions: h11 and Node's llhttp cap it similarly (a few KiB).
+MAX_CHUNK_LINE = 1024
+# Redirects followed by -L: browsers stop at 20, curl at 30 since 8.3 (50 before).
+MAX_REDIRECTS = 20
+# Request line on the server side: nginx answers 414 past 8 KiB (large_client_header_buffers).
+MAX_REQUEST_LINE = 8 * 1024
+
+# RFC 9110 section 5.6.2: token = 1*tchar.
+TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 section 5.5: field-value = *field-content; no CR, LF or NUL may appear in it.
+_FORBIDDEN_IN_VALUE_RE = re.compile(r"[\r\n\x00]")
+# RFC 9112 section 4: status-line = HTTP-version SP status-code SP [ reason-phrase ].
+# The SP before an empty reason is often missing in practice, so it is optional here.
+_STATUS_LINE_RE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?")
+# RFC 9112 section 3: request-line = method SP request-target SP HTTP-version.
+_REQUEST_LINE_RE = re.compile(rb"([^ ]+) ([^ ]+) HTTP/(\d)\.(\d)")
+# RFC 9112 section 7.1: chunk-size = 1*HEXDIG, then optional chunk-ext after BWS.
+_CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(;.*)?")
+_DIGITS_RE = re.compile(r"[0-9]+")
+
+
+class Headers:
+    """Header fields in the order received: names compare case-insensitively, repeats are kept.
+
+    A list of pairs rather than a dict, because order and repetition are part of what was sent.
+    """
+
+    def __init__(self, items: list[tuple[str, str]] | None = None):
+        self._items: list[tuple[str, str]] = list(items or [])
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value for `name`, or `default`."""
+        lowered = name.lower()
+        for key, value in self._items:
+            if key.lower() == lowered:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        lowered = name.lower()
+        return [value for key, value in self._items if key.lower() == lowered]
+
+    def get_list(self, name: str) -> list[str]:
+        """Comma-separated list members across all repeats (RFC 9110 section 5.3)."""
+        return [
+            member.strip()
+            for value in self.get_all(name)
+            for member in value.split(",")
+            if member.strip()
+        ]
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every `name` field with one, kept at the first one's position."""
+        lowered = name.lower()
+        for index, (key, _) in enumerate(self._items):
+            if key.lower() == lowered:
+                self._items[index] = (name, value)
+                self._items[index + 1 :] = [
+                    item for item in self._items[index + 1 :] if item[0].lower() != lowered
+                ]
+                return
+        self._items.append((name, value))
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((name, value))
+
+    def remove(self, name: str) -> None:
+        lowered = name.lower()
+        self._items = [item for item in self._items if item[0].lower() != lowered]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+# --- building messages -------------------------------------------------------------------
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse a field that would corrupt the message: a non-token name, or CR/LF/NUL in a value."""
+    if not TOKEN_RE.fullmatch(name.encode("latin-1", "replace")):
+        raise InvalidRequest(f"header name {name!r} is not a valid token")
+    if _FORBIDDEN_IN_VALUE_RE.search(value):
+        raise InvalidRequest(f"header {name!r} has CR, LF or NUL in its value")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"header {name!r} has characters outside Latin-1") from None
+
+
+def build_request(method: str, target: str, headers: Headers, version: str = "HTTP/1.1") -> bytes:
+    """The request head, byte for byte: request line, fields, empty line, CRLF line ends."""
+    if not TOKEN_RE.fullmatch(method.encode("latin-1", "replace")):
+        raise InvalidRequest(f"method {method!r} is not a valid token")
+    if not target or re.search(r"[\x00-\x20\x7f]", target):
+        raise InvalidRequest(f"request target {target!r} has spaces or control characters")
+    return _build_head(f"{method} {target} {version}", headers)
+
+
+def build_response_head(
+    status: int, headers: Headers, reason: str | None = None, version: str = "HTTP/1.1"
+) -> bytes:
+    """A response head; the reason phrase defaults to the standard one for the status."""
+    if reason is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return _build_head(f"{version} {status} {reason}", headers)
+
+
+def _build_head(start_line: str, headers: Headers) -> bytes:
+    lines = [start_line]
+    for name, value in headers:
+        check_header(name, value)
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (RFC 9112 section 7.1); empty data would end the body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+# --- finding and parsing a head ---------------------------------------------------------------
+
+
+class HeadReader:
+    """Collects bytes until the empty line that ends a head, enforcing MAX_HEAD_SIZE.
+
+    `feed()` as bytes arrive; once `head` is set, `rest` holds what came after it in the same
+    reads (the start of the body, or of the next pipelined message). Bare LF line ends are
+    accepted, as RFC 9112 section 2.2 allows a recipient to.
+    """
+
+    def __init__(self, max_size: int = MAX_HEAD_SIZE, skip_leading_newlines: bool = False):
+        self.max_size = max_size
+        self.skip_leading_newlines = skip_leading_newlines
+        self.head: bytes | None = None
+        self.rest = b""
+        self._buf = bytearray()
+        self._scanned = 0
+
+    @property
+    def received(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> bytes | None:
+        """Add bytes; return the complete head (with its empty line) once it has arrived."""
+        if self.head is not None:
+            self.rest += bytes(data)
+            return self.head
+        self._buf += data
+        if self.skip_leading_newlines:
+            # RFC 9112 section 2.2: a server SHOULD ignore empty lines before the request line.
+            stripped = self._buf.lstrip(b"\r\n")
+            if len(stripped) != len(self._buf):
+                self._buf = bytearray(stripped)
+                self._scanned = 0
+        end = self._find_end()
+        if end is None:
+            if len(self._buf) > self.max_size:
+                raise LimitExceeded(
+                    f"response head larger than {self.max_size} bytes (MAX_HEAD_SIZE)"
+                )
+            self._scanned = max(0, len(self._buf) - 2)
+            return None
+        if end > self.max_size:
+            raise LimitExceeded(f"head is {end} bytes, over the limit of {self.max_size}")
+        self.head = bytes(self._buf[:end])
+        self.rest = bytes(self._buf[end:])
+        self._buf = bytearray()
+        return self.head
+
+    def _find_end(self) -> int | None:
+        # The head ends at the first LF followed by an optional CR and another LF.
+        buf = self._buf
+        position = buf.find(b"\n", self._scanned)
+        while position != -1:
+            after = position + 1
+            if buf[after : after + 1] == b"\n":
+                return after + 1
+            if buf[after : after + 2] == b"\r\n":
+                return after + 2
+            if after + 2 > len(buf) and buf[after:] in (b"", b"\r"):
+                return None
+            position = buf.find(b"\n", after)
+        return None
+
+
+@dataclass
+class ResponseHead:
+    """A parsed status line and header fields, with the exact bytes they came from."""
+
+    http_version: str
+    status: int
+    reason: str
+    headers: Headers
+    raw: bytes = field(repr=False)
+
+    @property
+    def is_interim(self) -> bool:
+        """1xx: informational, followed by another head (RFC 9110 section 15.2)."""
+        return 100 <= self.status < 200
+
+
+@dataclass
+class RequestHead:
+    """A parsed request line and header fields, as a server receives them."""
+
+    method: str
+    target: str
+    http_version: str
+    headers: Headers
+    raw: bytes = field(repr=False)
+
+
+def _split_lines(raw: bytes) -> list[bytes]:
+    lines = raw.split(b"\n")
+    while lines and lines[-1] in (b"", b"\r"):
+        lines.pop()
+    lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    for line in lines:
+        if b"\r" in line:
+            raise ProtocolError(f"bare CR inside a head line: {_show(line)}")
+    return lines
+
+
+def _show(line: bytes, limit: int = 60) -> str:
+    text = repr(bytes(line[:limit]))[2:-1]
+    return text + ("..." if len(line) > limit else "")
+
+
+def parse_response_head(raw: bytes) -> ResponseHead:
+    """Parse a head found by `HeadReader`; raise ProtocolError on anything not HTTP/1.x."""
+    lines = _split_lines(raw)
+    if not lines:
+        raise ProtocolError("empty response head")
+    match = _STATUS_LINE_RE.fullmatch(lines[0])
+    if match is None:
+        raise ProtocolError(f"not an HTTP/1.x status line: {_show(lines[0])}")
+    major, minor, status, reason = match.groups()
+    if major != b"1":
+        raise ProtocolError(f"unsupported HTTP version HTTP/{major.decode()}.{minor.decode()}")
+    headers = parse_fields(lines[1:], allow_obs_fold=True)
+    return ResponseHead(
+        http_version=f"HTTP/1.{minor.decode()}",
+        status=int(status),
+        reason=(reason or b"").decode("latin-1"),
+        headers=headers,
+        raw=raw,
+    )
+
+
+def parse_request_head(raw: bytes) -> RequestHead:
+    """Parse a request head; the server answers 400/414/505 from the errors this raises."""
+    lines = _split_lines(raw)
+    if not lines:
+        raise ProtocolError("empty request head")
+    if len(lines[0]) > MAX_REQUEST_LINE:
+        raise LimitExceeded(f"request line longer than {MAX_REQUEST_LINE} bytes")
+    match = _REQUEST_LINE_RE.fullmatch(lines[0])
+    if match is None or not TOKEN_RE.fullmatch(match.group(1)):
+        raise ProtocolError(f"malformed request line: {_show(lines[0])}")
+    method, target, major, minor = match.groups()
+    if re.search(rb"[\x00-\x20\x7f]", target):
+        raise ProtocolError(f"control character in request target: {_show(target)}")
+    return RequestHead(
+        method=method.decode("ascii"),
+        target=target.decode("latin-1"),
+        http_version=f"HTTP/{major.decode()}.{minor.decode()}",
+        headers=parse_fields(lines[1:], allow_obs_fold=False),
+        raw=raw,
+    )
+
+
+def parse_fields(lines: list[bytes], allow_obs_fold: bool) -> Headers:
+    """Field lines (RFC 9112 section 5): `name: value`, with the limits and rules applied.
+
+    obs-fold (a line starting with SP or HTAB) is unfolded in responses, as section 5.2 tells
+    a user agent to, and rejected in requests, as it tells a server to.
+    """
+    items: list[tuple[str, str]] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if not allow_obs_fold or not items:
+                raise ProtocolError(f"obsolete line folding: {_show(line)}")
+            name, value = items[-1]
+            folded = line.strip(b" \t").decode("latin-1")
+            items[-1] = (name, f"{value} {folded}".strip())
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise ProtocolError(f"header line without a colon: {_show(line)}")
+        if not TOKEN_RE.fullmatch(name):
+            # Includes whitespace before the colon, which section 5.1 forbids (smuggling).
+            raise ProtocolError(f"invalid header name: {_show(name)}")
+        if b"\x00" in value:
+            raise ProtocolError(f"NUL byte in the value of {name.decode('ascii')}")
+        items.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
+        if len(items) > MAX_HEADERS:
+            raise LimitExceeded(f"more than {MAX_HEADERS} header fields (MAX_HEADERS)")
+    return Headers(items)
+
+
+# --- body framing (RFC 9112 section 6.3) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How the body's end is found: "none", "length" (with `length`), "chunked" or "close"."""
+
+    kind: str
+    length: int | None = None
+
+    def __str__(self) -> str:
+        return f"length {self.length}" if self.kind == "length" else self.kind
+
+
+def response_framing(request_method: str, status: int, headers: Headers) -> Framing:
+    """Decide once, from the head, where the response body ends."""
+    if request_method.upper() == "HEAD" or 100 <= status < 200 or status in (204, 304):
+        return Framing("none")
+    return _framing_from_fields(headers, default=Framing("close"))
+
+
+def request_framing(headers: Headers) -> Framing:
+    """A request without Content-Length or chunked has no body (RFC 9112 section 6.3 rule 6)."""
+    framing = _framing_from_fields(headers, default=Framing("none"))
+    if headers.get_all("Transfer-Encoding") and framing.kind != "chunked":
+        raise ProtocolError("request Transfer-Encoding does not end in chunked")
+    return framing
+
+
+def _framing_from_fields(headers: Headers, default: Framing) -> Framing:
+    codings = headers.get_list("Transfer-Encoding")
+    lengths = headers.get_all("Content-Length")
+    if headers.get_all("Transfer-Encoding") and lengths:
+        raise ProtocolError("both Transfer-Encoding and Content-Length (a smuggling risk)")
+    if codings:
+        return Framing("chunked") if codings[-1].lower() == "chunked" else Framing("close")
+    if lengths:
+        return Framing("length", parse_content_length(lengths))
+    return default
+
+
+def parse_content_length(values: list[str]) -> int:
+    """Digits only (no sign, space or underscore, unlike `int()`); equal repeats allowed."""
+    members = [member.strip(" \t") for value in values for member in value.split(",")]
+    if not all(_DIGITS_RE.fullmatch(member) for member in members):
+        raise ProtocolError(f"invalid Content-Length {', '.join(values)!r}")
+    numbers = {int(member) for member in members}
+    if len(numbers) != 1:
+        raise ProtocolError(f"conflicting Content-Length values {', '.join(values)!r}")
+    return numbers.pop()
+
+
+# --- body readers ------------------------------------------------------------------------------
+#
+# Each is fed bytes and returns the body pieces in them, as memoryviews into what it was fed (no
+# copy: the caller writes them out before the next read). `done` says the body is complete;
+# `rest` holds bytes after its end. `eof()` is called when the peer closes: it says whether
+# that is a clean end (close-delimited) or an incomplete body, with byte counts, as h11 does.
+
+
+class NoBody:
+    """HEAD, 1xx, 204 and 304: the head is the whole message; any further bytes are not body."""
+
+    done = True
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.rest = b""
+
+    def feed(self, data: bytes | memoryview) -> list[memoryview]:
+        self.rest += bytes(data)
+        return []
+
+    def eof(self) -> None:
+        return None
+
+
+class LengthBody:
+    """Exactly `length` bytes (Content-Length)."""
+
+    def __init__(self, length: int):
+        self.length = length
+        self.received = 0
+        self.rest = b""
+        self.done = length == 0
+
+    def feed(self, data: bytes | memoryview) -> list[memoryview]:
+        view = memoryview(data)
+        if self.done:
+            self.rest += bytes(view)
+            return []
+        take = min(len(view), self.length - self.received)
+        self.received += take
+        if self.received == self.length:
+            self.done = True
+            self.rest += bytes(view[take:])
+        return [view[:take]] if take else []
+
+    def eof(self) -> None:
+        if not self.done:
+            raise IncompleteBody(
+                f"connection closed after {self.received} of {self.length} body bytes",
+                self.received,
+                self.length,
+            )
+
+
+class CloseDelimitedBody:
+    """No length given: the body is everything until the server closes the connection."""
+
+    done = False
+    rest = b""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    def feed(self, data: bytes | memoryview) -> list[memoryview]:
+        self.received += len(data)
+        return [memoryview(data)] if len(data) else []
+
+    def eof(self) -> None:
+        self.done = True
+
+
+class ChunkedDecoder:
+    """Transfer-Encoding: chunked (RFC 9112 section 7.1), with extensions and trailers.
+
+    Counts `chunks` (data chunks, not the last one) and keeps `extensions` and `trailers`, so
+    views can say what the framing looked like, not just what the body was.
+    """
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.chunks = 0
+        self.extensions: list[str] = []
+        self.trailers = Headers()
+        self.rest = b""
+        self.done = False
+        self._state = "size"
+        self._line = bytearray()
+        self._left = 0
+        self._trailer_lines: list[bytes] = []
+        self._trailer_size = 0
+
+    def feed(self, data: bytes | memoryview) -> list[memoryview]:
+        view = memoryview(data)
+        pieces: list[memoryview] = []
+        position, end = 0, len(view)
+        while position < end:
+            if self.done:
+                self.rest += bytes(view[position:])
+                break
+            if self._state == "data":
+                take = min(self._left, end - position)
+                pieces.append(view[position : position + take])
+                position += take
+                self._left -= take
+                self.received += take
+                if self._left == 0:
+                    self._state = "data-end"
+            else:
+                position = self._feed_line(view, position, end)
+        return pieces
+
+    def _feed_line(self, view: memoryview, position: int, end: int) -> int:
+        # Look at most one line-limit ahead, so a huge read is never copied just to find a LF.
+        window = bytes(view[position : min(end, position + MAX_CHUNK_LINE + 2)])
+        newline = window.find(b"\n")
+        stop = position + (len(window) if newline == -1 else newline + 1)
+        self._line += view[position:stop]
+        if len(self._line) > MAX_CHUNK_LINE and self._state != "trailer":
+            raise LimitExceeded(f"chunk-size line longer than {MAX_CHUNK_LINE} bytes")
+        if newline != -1:
+            line = bytes(self._line[:-1]).removesuffix(b"\r")
+            self._line.clear()
+            self._end_of_line(line)
+        return stop
+
+    def _end_of_line(self, line: bytes) -> None:
+        if self._state == "size":
+            self._start_chunk(line)
+        elif self._state == "data-end":
+            if line:
+                raise ProtocolError(f"chunk data longer than its size: {_show(line)}")
+            self._state = "size"
+        else:
+            self._trailer_line(line)
+
+    def _start_chunk(self, line: bytes) -> None:
+        match = _CHUNK_SIZE_RE.fullmatch(line)
+        if match is None:
+            raise ProtocolError(f"invalid chunk-size line: {_show(line)}")
+        if match.group(2):
+            self.extensions.append(match.group(2).decode("latin-1"))
+        self._left = int(match.group(1), 16)
+        if self._left:
+            self.chunks += 1
+            self._state = "data"
+        else:
+            self._state = "trailer"
+
+    def _trailer_line(self, line: bytes) -> None:
+        if not line:
+            self.trailers = parse_fields(self._trailer_lines, allow_obs_fold=False)
+            self.done = True
+            return
+        self._trailer_size += len(line)
+        if self._trailer_size > MAX_HEAD_SIZE:
+            raise LimitExceeded(f"trailer section larger than {MAX_HEAD_SIZE} bytes")
+        self._trailer_lines.append(line)
+
+    def eof(self) -> None:
+        if not self.done:
+            raise IncompleteBody(
+                f"connection closed inside a chunked body after {self.received} bytes "
+                f"({self.chunks} chunks, no last chunk)",
+                self.received,
+            )
+
+
+BodyReader = NoBody | LengthBody | ChunkedDecoder | CloseDelimitedBody
+
+
+def body_reader(framing: Framing) -> BodyReader:
+    """The reader for a framing decided by `response_framing` or `request_framing`."""
+    if framing.kind == "none":
+        return NoBody()
+    if framing.kind == "length":
+        return LengthBody(framing.length or 0)
+    if framing.kind == "chunked":
+        return ChunkedDecoder()
+    return CloseDelimitedBody()
