@@ -19,8 +19,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # RFC 3986 section 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), followed by "://".
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
-# Characters kept as they are in a request target; anything else (space, non-ASCII) is %-encoded,
-# as browsers and curl do, so the request line stays one line of visible ASCII.
+# Characters kept as they are in a request target; anything else (non-ASCII) is %-encoded, as
+# browsers do, so the request line stays visible ASCII. Spaces are refused earlier, as curl does.
 _TARGET_SAFE = "/?=&;:@!$'()*+,-._~%[]"
 
 
@@ -76,7 +76,7 @@ def parse_url(text: str) -> URL:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise InvalidURL(f"{exc} in {text!r}") from None
+        raise InvalidURL(f"invalid URL {text!r}: {exc}") from None
     if parts.username is not None or "@" in parts.netloc:
         raise InvalidURL(f"user info in the URL is not supported: {text!r}")
     host = parts.hostname

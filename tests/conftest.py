@@ -1,0 +1,117 @@
+"""Shared fixtures: a scripted raw-socket server, and helpers to run the CLI.
+
+`raw_server` is how malformed and hand-timed responses reach the client: it accepts
+connections on 127.0.0.1, records each request head, and sends the scripted pieces one
+`sendall` each, with a short pause between them so they arrive in separate reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+RESET = object()  # close with SO_LINGER 0: the peer sees a TCP RST
+HANG = object()  # keep the connection open, sending nothing, until the test ends
+PAUSE = 0.02
+
+
+@dataclass
+class RawServer:
+    """Serves scripted responses: connection N gets `scripts[N]` (the last one repeats)."""
+
+    scripts: list[list]
+    sock: socket.socket = field(init=False)
+    requests: list[bytes] = field(default_factory=list)
+    accepted: int = 0
+
+    def __post_init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            script = self.scripts[min(self.accepted, len(self.scripts) - 1)]
+            self.accepted += 1
+            with conn:
+                conn.settimeout(5)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.requests.append(_read_request(conn))
+                self._play(conn, script)
+
+    def _play(self, conn: socket.socket, script: list) -> None:
+        for index, piece in enumerate(script):
+            if index:
+                time.sleep(PAUSE)
+            try:
+                if piece is RESET:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                if piece is HANG:
+                    self.stop.wait(10)
+                    return
+                conn.sendall(piece)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        self.thread.join(5)
+        self.sock.close()
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            piece = conn.recv(65536)
+            if not piece:
+                break
+            data += piece
+    except OSError:
+        pass
+    return data
+
+
+@pytest.fixture
+def raw_server():
+    """Factory: raw_server([b"HTTP/1.1 200 OK\\r\\n...", RESET], ...) -> RawServer."""
+    servers: list[RawServer] = []
+
+    def start(*scripts: list) -> RawServer:
+        server = RawServer([list(script) for script in scripts])
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def refused_port():
+    """A loopback port with nothing listening on it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
