@@ -6,6 +6,8 @@ turns every `RawHTTPError` into one line on stderr and its exit code (curl's num
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import BinaryIO
 
@@ -13,9 +15,9 @@ import click
 
 from rawhttp import __version__, events
 from rawhttp.client import Options, stream
-from rawhttp.errors import HTTPStatusError, InvalidRequest, RawHTTPError
+from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
 from rawhttp.show.verbose import Verbose
-from rawhttp.sinks import FileSink, StdoutSink
+from rawhttp.sinks import FileSink, StdoutSink, write_stream
 from rawhttp.wire import MAX_REDIRECTS, check_header
 
 EXIT_INTERRUPTED = 130
@@ -24,6 +26,10 @@ EXIT_INTERRUPTED = 130
 def report(error: RawHTTPError) -> None:
     """The one line a failure gets: `rawhttp: error: <layer>: <what happened>`."""
     click.echo(f"rawhttp: error: {error.layer}: {error}", err=True)
+    if isinstance(error, OutputError):
+        # stdout may be a closed pipe: point it at /dev/null so the exit-time flush is quiet.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _header_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
@@ -52,8 +58,7 @@ class HeadPrinter:
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.HeadReceived):
-            self.out.write(event.head.raw)
-            self.out.flush()
+            write_stream(self.out, event.head.raw)
 
 
 def _fanout(listeners: list) -> events.Event:
@@ -74,7 +79,9 @@ def main() -> None:
 @click.argument("url")
 @click.option("-o", "--output", metavar="FILE", help="Save the body to FILE (atomic); - is stdout.")
 @click.option("-b", "--body-only", is_flag=True, help="Print only the body, for pipes.")
-@click.option("-I", "--head", "head_only", is_flag=True, help="Send HEAD: only the head comes back.")
+@click.option(
+    "-I", "--head", "head_only", is_flag=True, help="Send HEAD: only the head comes back."
+)
 @click.option(
     "-H",
     "--header",
@@ -141,7 +148,9 @@ def get_command(url: str, output: str | None, body_only: bool, head_only: bool, 
         cafile=flags["cacert"],
     )
     try:
-        status, reason = _transfer(url, "HEAD" if head_only else "GET", sink, options, listeners, flags)
+        status, reason = _transfer(
+            url, "HEAD" if head_only else "GET", sink, options, listeners, flags
+        )
         if flags["fail"] and status >= 400:
             raise HTTPStatusError(f"the server answered {status} {reason}")
     except RawHTTPError as error:

@@ -93,7 +93,9 @@ class Connection:
                 break
             except (ConnectError, Timeout) as exc:
                 last = exc
-                self.emit(events.ConnectFailed(address=sockaddr[0], port=sockaddr[1], reason=str(exc)))
+                self.emit(
+                    events.ConnectFailed(address=sockaddr[0], port=sockaddr[1], reason=str(exc))
+                )
         else:
             assert last is not None
             raise last
@@ -123,7 +125,9 @@ class Connection:
 
     def _connect(self, family: int, sockaddr: tuple) -> socket.socket:
         address, port = sockaddr[0], sockaddr[1]
-        self.emit(events.Connecting(family=socket.AddressFamily(family).name, address=address, port=port))
+        self.emit(
+            events.Connecting(family=socket.AddressFamily(family).name, address=address, port=port)
+        )
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.settimeout(self._remaining(self.options.connect_timeout))
@@ -432,6 +436,7 @@ def get(
     *,
     timeout: float | None = None,
     follow_redirects: bool = False,
+    max_redirects: int = MAX_REDIRECTS,
     max_body: int = MAX_BODY,
     options: Options | None = None,
     on_event: Listener | None = None,
@@ -442,6 +447,7 @@ def get(
         "GET",
         headers,
         follow_redirects=follow_redirects,
+        max_redirects=max_redirects,
         options=options,
         on_event=on_event,
         timeout=timeout,

@@ -61,10 +61,8 @@ class FileSink:
         if self._file is not None:
             self._file.close()
         if not self.direct:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.part)
-            except FileNotFoundError:
-                pass
 
 
 class StdoutSink:
@@ -80,18 +78,11 @@ class StdoutSink:
         if self.written == 0 and self.is_terminal and b"\x00" in data:
             self.suppressed = True
         self.written += len(data)
-        if self.suppressed:
-            return
-        try:
-            self.stream.write(data)
-        except OSError as exc:
-            raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
+        if not self.suppressed:
+            write_stream(self.stream, data, flush=False)
 
     def finish(self) -> None:
-        try:
-            self.stream.flush()
-        except OSError as exc:
-            raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
+        write_stream(self.stream, b"")
         if self.suppressed:
             print(
                 f"rawhttp: note: binary body of {self.written} bytes not shown on the terminal;"
@@ -102,6 +93,16 @@ class StdoutSink:
     def abort(self) -> None:
         with contextlib.suppress(OSError):
             self.stream.flush()
+
+
+def write_stream(stream: BinaryIO, data: bytes | memoryview, flush: bool = True) -> None:
+    """Write to a stream such as stdout, turning a full disk or closed pipe into exit 23."""
+    try:
+        stream.write(data)
+        if flush:
+            stream.flush()
+    except OSError as exc:
+        raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
 def _exists_not_regular(path: str) -> bool:

@@ -320,8 +320,7 @@ def test_redirect_loop(httpserver):
 def test_redirect_max_zero(httpserver):
     httpserver.expect_request("/a").respond_with_response(redirect_to("/b"))
     with pytest.raises(TooManyRedirects, match="more than 0"):
-        with rawhttp.stream(httpserver.url_for("/a"), follow_redirects=True, max_redirects=0):
-            pass
+        rawhttp.get(httpserver.url_for("/a"), follow_redirects=True, max_redirects=0)
 
 
 def test_credentials_not_sent_to_another_host(raw_server):
