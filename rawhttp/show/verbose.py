@@ -47,7 +47,9 @@ class Verbose:
 
     def _HeadReceived(self, e: events.HeadReceived) -> list[str]:
         kind = "interim" if e.head.is_interim else "final"
-        return [f"* Received {kind} head: {e.head.status} {e.head.reason} ({len(e.head.raw)} bytes)"]
+        return [
+            f"* Received {kind} head: {e.head.status} {e.head.reason} ({len(e.head.raw)} bytes)"
+        ]
 
     def _FramingDecided(self, e: events.FramingDecided) -> list[str]:
         return [f"* Body framing: {e.framing}"]
