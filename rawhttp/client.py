@@ -12,7 +12,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rawhttp import events
 from rawhttp.errors import (
@@ -68,49 +68,77 @@ class Options:
     insecure: bool = False
     cafile: str | None = None
     http_version: str = "HTTP/1.1"
+    family: int = socket.AF_UNSPEC
+    # curl's --resolve: (host, port) -> address to use instead of asking DNS.
+    resolve: dict[tuple[str, int], str] = field(default_factory=dict)
+
+
+# OpenSSL verify codes worth naming in plain words (X509_V_ERR_*).
+_VERIFY_REASONS = {
+    10: "expired",
+    9: "not yet valid",
+    18: "self-signed",
+    19: "self-signed CA in the chain",
+    20: "unknown issuer",
+    62: "wrong host",
+}
 
 
 class Connection:
     """One TCP (optionally TLS) connection, with deadlines and errors in rawhttp's terms."""
 
     def __init__(self, url: URL, options: Options, emit: Listener):
-        self.url = url
         self.options = options
         self.emit = emit
         self.sock: socket.socket | None = None
+        self.remote: tuple[str, int] = ("", 0)
+        self.keep_alive = False
         self.sent = 0
         self.received = 0
-        self.deadline = (
-            time.monotonic() + options.max_time if options.max_time is not None else None
-        )
+        self.start_transfer(url)
+
+    def start_transfer(self, url: URL) -> None:
+        """A new request on this connection: its own --max-time clock and byte count."""
+        self.url = url
+        self._received_at_start = self.received
+        max_time = self.options.max_time
+        self.deadline = time.monotonic() + max_time if max_time is not None else None
+
+    @property
+    def received_this_transfer(self) -> int:
+        return self.received - self._received_at_start
 
     def open(self) -> None:
-        addresses = self._resolve()
         last: RawHTTPError | None = None
-        for family, sockaddr in addresses:
+        for family, sockaddr in self._resolve():
             try:
                 self.sock = self._connect(family, sockaddr)
                 break
             except (ConnectError, Timeout) as exc:
                 last = exc
-                self.emit(
-                    events.ConnectFailed(address=sockaddr[0], port=sockaddr[1], reason=str(exc))
-                )
+                self.emit(events.ConnectFailed(sockaddr[0], sockaddr[1], reason=str(exc)))
         else:
             assert last is not None
             raise last
         local, remote = self.sock.getsockname(), self.sock.getpeername()
-        self.emit(events.Connected(local=local[:2], remote=remote[:2]))
+        self.remote = remote[:2]
+        self.emit(events.Connected(local=local[:2], remote=self.remote))
         if self.url.scheme == "https":
             self._start_tls()
         self._set_timeout(self.options.read_timeout)
 
     def _resolve(self) -> list[tuple[int, tuple]]:
         host, port = self.url.host, self.url.port
+        pinned = self.options.resolve.get((host.lower(), port))
+        flags = socket.AI_NUMERICHOST if pinned else 0
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(
+                pinned or host, port, self.options.family, socket.SOCK_STREAM, 0, flags
+            )
         except socket.gaierror as exc:
-            raise ResolveError(f"could not resolve host {host}: {exc.strerror}") from None
+            family = {socket.AF_INET: " (IPv4 only)", socket.AF_INET6: " (IPv6 only)"}
+            only = family.get(self.options.family, "")
+            raise ResolveError(f"could not resolve host {host}{only}: {exc.strerror}") from None
         except UnicodeError:
             raise ResolveError(f"could not resolve host {host}: invalid name") from None
         addresses = [(info[0], info[4]) for info in infos]
@@ -125,9 +153,8 @@ class Connection:
 
     def _connect(self, family: int, sockaddr: tuple) -> socket.socket:
         address, port = sockaddr[0], sockaddr[1]
-        self.emit(
-            events.Connecting(family=socket.AddressFamily(family).name, address=address, port=port)
-        )
+        family_name = socket.AddressFamily(family).name
+        self.emit(events.Connecting(family=family_name, address=address, port=port))
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.settimeout(self._remaining(self.options.connect_timeout))
@@ -156,13 +183,17 @@ class Connection:
             self.sock = context.wrap_socket(self.sock, server_hostname=self.url.host)
         except ssl.SSLCertVerificationError as exc:
             self.close()
-            raise CertificateError(f"certificate not trusted: {exc.verify_message}") from None
+            reason = _VERIFY_REASONS.get(exc.verify_code, "not trusted")
+            raise CertificateError(
+                f"certificate of {self.url.host} not trusted ({reason}): {exc.verify_message}"
+            ) from None
         except TimeoutError:
             self.close()
             raise Timeout("TLS handshake timed out") from None
         except (ssl.SSLError, OSError) as exc:
             self.close()
-            raise TLSError(f"handshake failed: {getattr(exc, 'reason', None) or exc}") from None
+            reason = getattr(exc, "reason", None) or exc.strerror or exc
+            raise TLSError(f"handshake with {self.url.host} failed: {reason}") from None
         self.emit(events.TLSEstablished(version=self.sock.version(), cipher=self.sock.cipher()[0]))
 
     def _remaining(self, timeout: float) -> float:
@@ -221,7 +252,9 @@ class Connection:
             self.emit(events.Closed(by=by))
 
 
-def request_headers(url: URL, extra: HeaderArg = None, http_version: str = "HTTP/1.1") -> Headers:
+def request_headers(
+    url: URL, extra: HeaderArg = None, http_version: str = "HTTP/1.1", keep_alive: bool = False
+) -> Headers:
     """The defaults rawhttp sends, then the caller's: a value replaces, None removes."""
     from rawhttp import __version__
 
@@ -230,7 +263,7 @@ def request_headers(url: URL, extra: HeaderArg = None, http_version: str = "HTTP
             ("Host", url.authority),
             ("User-Agent", f"rawhttp/{__version__}"),
             ("Accept", "*/*"),
-            ("Connection", "close"),
+            ("Connection", "keep-alive" if keep_alive else "close"),
         ]
     )
     pairs = extra.items() if isinstance(extra, Mapping) else (extra or [])
@@ -245,17 +278,26 @@ def request_headers(url: URL, extra: HeaderArg = None, http_version: str = "HTTP
 class Response:
     """A response whose head has arrived; the body is read by `iter_body()` (or `read()`)."""
 
-    def __init__(self, url: URL, head: ResponseHead, method: str, conn: Connection, rest: bytes):
+    def __init__(
+        self,
+        url: URL,
+        head: ResponseHead,
+        method: str,
+        conn: Connection,
+        rest: bytes,
+        on_done: Callable[[Connection, bool], None],
+    ):
         self.url = url
         self.head = head
         self.method = method
         self.history: list[ResponseHead] = []
         self.body = b""
-        self._conn = conn
+        self._conn: Connection | None = conn
         self._rest = rest
-        framing = response_framing(method, head.status, head.headers)
-        self._reader: BodyReader = body_reader(framing)
-        conn.emit(events.FramingDecided(framing=framing))
+        self._on_done = on_done
+        self.framing = response_framing(method, head.status, head.headers)
+        self._reader: BodyReader = body_reader(self.framing)
+        conn.emit(events.FramingDecided(framing=self.framing))
 
     status = property(lambda self: self.head.status)
     reason = property(lambda self: self.head.reason)
@@ -279,8 +321,11 @@ class Response:
     def iter_body(self) -> Iterator[memoryview]:
         """Body pieces as they arrive: views into one reused buffer, valid until the next one."""
         reader, conn = self._reader, self._conn
-        yield from reader.feed(self._rest)
-        self._rest = b""
+        assert conn is not None, "the body was already read"
+        if self._rest:
+            yield from reader.feed(self._rest)
+            conn.emit(events.BodyProgress(received=reader.received))
+            self._rest = b""
         buffer = memoryview(bytearray(conn.options.bufsize))
         closed_by_server = False
         while not reader.done:
@@ -290,16 +335,18 @@ class Response:
                 reader.eof()
                 break
             yield from reader.feed(buffer[:count])
-        chunks = getattr(reader, "chunks", None)
+            conn.emit(events.BodyProgress(received=reader.received))
         conn.emit(
             events.BodyDone(
                 received=reader.received,
-                reason=_stop_reason(self._reader, closed_by_server),
+                reason=_stop_reason(reader, closed_by_server),
                 extra=len(reader.rest),
-                chunks=chunks,
+                chunks=getattr(reader, "chunks", None),
             )
         )
-        self.close(by="server" if closed_by_server else "client")
+        self._conn = None
+        reusable = not closed_by_server and not reader.rest and self.framing.kind != "close"
+        self._on_done(conn, reusable and _server_keeps_alive(self.head))
 
     def read(self, max_body: int = MAX_BODY) -> bytes:
         """The whole body in memory, refused past `max_body` bytes."""
@@ -312,8 +359,19 @@ class Response:
         self.body = bytes(body)
         return self.body
 
-    def close(self, by: str = "client") -> None:
-        self._conn.close(by=by)
+    def close(self) -> None:
+        """Drop the connection if the body was not read to its end."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _server_keeps_alive(head: ResponseHead) -> bool:
+    """RFC 9112 section 9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive"."""
+    tokens = [token.lower() for token in head.headers.get_list("Connection")]
+    if "close" in tokens:
+        return False
+    return head.http_version != "HTTP/1.0" or "keep-alive" in tokens
 
 
 def _stop_reason(reader: BodyReader, closed_by_server: bool) -> str:
@@ -327,10 +385,10 @@ def _stop_reason(reader: BodyReader, closed_by_server: bool) -> str:
     return "server closed the connection" if closed_by_server else "done"
 
 
-def _read_head(conn: Connection, method: str, url: URL) -> tuple[ResponseHead, bytes]:
+def _read_head(conn: Connection, url: URL) -> tuple[ResponseHead, bytes]:
     """Read heads until a final (non-1xx) one; return it and the bytes that followed it."""
     buffer = memoryview(bytearray(conn.options.bufsize))
-    pending = b""
+    pending, before = b"", conn.received
     while True:
         reader = HeadReader()
         raw = reader.feed(pending) if pending else None
@@ -338,7 +396,7 @@ def _read_head(conn: Connection, method: str, url: URL) -> tuple[ResponseHead, b
             count = conn.recv_into(buffer)
             if count == 0:
                 conn.close(by="server")
-                if reader.received == 0 and conn.received == 0:
+                if conn.received == before:
                     raise EmptyReply(f"empty reply from {url.authority}: closed before any byte")
                 raise ProtocolError(
                     f"connection closed in the middle of the response head "
@@ -354,19 +412,113 @@ def _read_head(conn: Connection, method: str, url: URL) -> tuple[ResponseHead, b
             raise ProtocolError("101 Switching Protocols, but no upgrade was asked for")
 
 
-def open_response(
-    url: URL, method: str, headers: Headers, options: Options, emit: Listener
-) -> Response:
-    """One request on a new connection, up to the final head."""
-    conn = Connection(url, options, emit)
-    try:
+class Session:
+    """Requests made one after another, keeping a connection open between two to the same origin.
+
+    `rawhttp get URL1 URL2` uses one; `rawhttp.stream()` and `get()` use a throwaway one.
+    A kept connection the server has closed meanwhile is replaced transparently, once.
+    """
+
+    def __init__(self, options: Options | None = None, on_event: Listener | None = None):
+        self.options = options or Options()
+        self.emit = on_event or _ignore
+        self._idle: Connection | None = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._idle is not None:
+            self._idle.close()
+            self._idle = None
+
+    def _done(self, conn: Connection, reusable: bool) -> None:
+        if reusable and conn.keep_alive:
+            self._idle = conn
+            conn.emit(events.Closed(by="client", kept=True))
+        else:
+            conn.close(by="client" if conn.sock is not None else "server")
+
+    def _take_idle(self, url: URL) -> Connection | None:
+        conn, self._idle = self._idle, None
+        if conn is not None and conn.url.origin != url.origin:
+            conn.close()
+            return None
+        return conn
+
+    def open_response(self, url: URL, method: str, headers: Headers) -> Response:
+        """Send one request and read up to its final head, on a kept or a new connection."""
+        self.emit(events.RequestStarted(url=str(url), method=method))
+        request = build_request(method, url.target, headers, self.options.http_version)
+        keep_alive = "keep-alive" in [v.lower() for v in headers.get_list("Connection")]
+        conn = self._take_idle(url)
+        if conn is not None:
+            conn.start_transfer(url)
+            self.emit(events.Reused(remote=conn.remote))
+            try:
+                return self._exchange(conn, url, method, request, keep_alive)
+            except (EmptyReply, NetworkError) as exc:
+                if conn.received_this_transfer:
+                    raise
+                # The server closed the kept connection between requests: start afresh, once.
+                self.emit(events.ConnectFailed(*conn.remote, reason=f"kept connection: {exc}"))
+        conn = Connection(url, self.options, self.emit)
         conn.open()
-        conn.send(build_request(method, url.target, headers, options.http_version))
-        head, rest = _read_head(conn, method, url)
-        return Response(url, head, method, conn, rest)
-    except BaseException:
-        conn.close()
-        raise
+        return self._exchange(conn, url, method, request, keep_alive)
+
+    def _exchange(
+        self, conn: Connection, url: URL, method: str, request: bytes, keep_alive: bool
+    ) -> Response:
+        conn.keep_alive = keep_alive
+        try:
+            conn.send(request)
+            head, rest = _read_head(conn, url)
+            return Response(url, head, method, conn, rest, self._done)
+        except BaseException:
+            conn.close()
+            raise
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        url: str | URL,
+        method: str = "GET",
+        headers: HeaderArg = None,
+        *,
+        follow_redirects: bool = False,
+        max_redirects: int = MAX_REDIRECTS,
+        keep_alive: bool = False,
+    ) -> Iterator[Response]:
+        """Send a request (following redirects if asked) and yield the response, body unread."""
+        current = url if isinstance(url, URL) else parse_url(url)
+        request = request_headers(current, headers, self.options.http_version, keep_alive)
+        history: list[ResponseHead] = []
+        while True:
+            response = self.open_response(current, method, request)
+            location = response.headers.get("Location")
+            if not (follow_redirects and response.status in REDIRECT_STATUSES and location):
+                break
+            try:
+                if len(history) >= max_redirects:
+                    raise TooManyRedirects(f"more than {max_redirects} redirects (--max-redirs)")
+                history.append(response.head)
+                target = resolve_location(current, location)
+                method = _redirect_method(method, response.status)
+                self.emit(
+                    events.Redirecting(status=response.status, location=str(target), method=method)
+                )
+                request = _redirect_headers(request, current, target)
+                current = target
+            finally:
+                response.close()
+        response.history = history
+        try:
+            yield response
+        finally:
+            response.close()
 
 
 @contextlib.contextmanager
@@ -381,35 +533,17 @@ def stream(
     on_event: Listener | None = None,
     timeout: float | None = None,
 ) -> Iterator[Response]:
-    """Send one request (following redirects if asked) and yield the response, body unread."""
+    """One request on its own connection; the body is read from the yielded response."""
     options = options or Options()
     if timeout is not None:
         options.read_timeout = options.connect_timeout = timeout
-    emit = on_event or _ignore
-    current = url if isinstance(url, URL) else parse_url(url)
-    request = request_headers(current, headers, options.http_version)
-    history: list[ResponseHead] = []
-    while True:
-        response = open_response(current, method, request, options, emit)
-        location = response.headers.get("Location")
-        if not (follow_redirects and response.status in REDIRECT_STATUSES and location):
-            break
-        try:
-            if len(history) >= max_redirects:
-                raise TooManyRedirects(f"more than {max_redirects} redirects (--max-redirs)")
-            history.append(response.head)
-            target = resolve_location(current, location)
-            method = _redirect_method(method, response.status)
-            emit(events.Redirecting(status=response.status, location=str(target), method=method))
-            request = _redirect_headers(request, current, target)
-            current = target
-        finally:
-            response.close()
-    response.history = history
-    try:
+    with (
+        Session(options, on_event) as session,
+        session.stream(
+            url, method, headers, follow_redirects=follow_redirects, max_redirects=max_redirects
+        ) as response,
+    ):
         yield response
-    finally:
-        response.close()
 
 
 def _redirect_method(method: str, status: int) -> str:

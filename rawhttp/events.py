@@ -26,6 +26,14 @@ class Event:
 
 
 @dataclass(frozen=True)
+class RequestStarted(Event):
+    """A request begins (each URL, each redirect hop): the zero point for timings."""
+
+    url: str
+    method: str
+
+
+@dataclass(frozen=True)
 class Resolved(Event):
     """getaddrinfo answered: the (family name, address, port) tuples to try, in order."""
 
@@ -55,6 +63,13 @@ class Connected(Event):
     local: tuple[str, int]
     remote: tuple[str, int]
     reused: bool = False
+
+
+@dataclass(frozen=True)
+class Reused(Event):
+    """The request goes on a connection kept open from the previous one (keep-alive)."""
+
+    remote: tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,13 @@ class FramingDecided(Event):
 
 
 @dataclass(frozen=True)
+class BodyProgress(Event):
+    """After each read of the body: body bytes so far (after de-chunking)."""
+
+    received: int
+
+
+@dataclass(frozen=True)
 class BodyDone(Event):
     """The body is complete; `reason` says why reading stopped; `extra` counts ignored bytes."""
 
@@ -106,6 +128,7 @@ class Redirecting(Event):
 
 @dataclass(frozen=True)
 class Closed(Event):
-    """The connection ended: `by` is "client" or "server"."""
+    """The connection ended: `by` is "client" or "server"; or it was `kept` open for reuse."""
 
     by: str
+    kept: bool = False

@@ -38,6 +38,9 @@ class Verbose:
     def _Connected(self, e: events.Connected) -> list[str]:
         return [f"* Connected to {_hostport(*e.remote)} from {_hostport(*e.local)}"]
 
+    def _Reused(self, e: events.Reused) -> list[str]:
+        return [f"* Reusing connection to {_hostport(*e.remote)}"]
+
     def _TLSEstablished(self, e: events.TLSEstablished) -> list[str]:
         return [f"* TLS handshake done: {e.version}, cipher {e.cipher}"]
 
@@ -64,6 +67,8 @@ class Verbose:
         return [f"* Following {e.status} to {e.location} ({e.method})"]
 
     def _Closed(self, e: events.Closed) -> list[str]:
+        if e.kept:
+            return ["* Connection kept open for the next request"]
         return [f"* Connection closed by the {e.by}"]
 
 
