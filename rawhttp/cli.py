@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 from typing import BinaryIO
 
 import click
 
 from rawhttp import __version__, events
-from rawhttp.client import Options, stream
+from rawhttp.client import BUFSIZE, Options, Session
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
+from rawhttp.show.progress import Progress
+from rawhttp.show.timing import Timing
 from rawhttp.show.verbose import Verbose
-from rawhttp.sinks import FileSink, StdoutSink, write_stream
+from rawhttp.sinks import (
+    Decoder,
+    Discard,
+    FileSink,
+    StdoutSink,
+    remote_name,
+    resume_plan,
+    unclobbered,
+    write_stream,
+)
+from rawhttp.url import URL, parse_url
 from rawhttp.wire import MAX_REDIRECTS, check_header
 
 EXIT_INTERRUPTED = 130
@@ -50,6 +63,18 @@ def _header_option(ctx: click.Context, param: click.Parameter, values: tuple[str
     return pairs
 
 
+def _resolve_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """--resolve HOST:PORT:ADDR, as curl: ADDR may be an IPv6 literal, with or without []."""
+    pinned: dict[tuple[str, int], str] = {}
+    for spec in values:
+        host, _, rest = spec.partition(":")
+        port, _, address = rest.partition(":")
+        if not (host and port.isdigit() and address):
+            raise click.BadParameter(f"{spec!r} is not HOST:PORT:ADDR", ctx, param)
+        pinned[(host.lower(), int(port))] = address.strip("[]")
+    return pinned
+
+
 class HeadPrinter:
     """Writes each response head to stdout exactly as received, 1xx and redirect hops too."""
 
@@ -76,8 +101,19 @@ def main() -> None:
 
 
 @main.command("get")
-@click.argument("url")
-@click.option("-o", "--output", metavar="FILE", help="Save the body to FILE (atomic); - is stdout.")
+@click.argument("urls", nargs=-1, required=True, metavar="URL [URL ...]")
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="FILE",
+    help="Save the body to FILE (atomic); - is stdout. Repeat for several URLs.",
+)
+@click.option("-O", "--remote-name", is_flag=True, help="Name the file after the URL path.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Folder for -o/-O files.")
+@click.option("--no-clobber", is_flag=True, help="Keep existing files: save as FILE.1, FILE.2...")
+@click.option("-C", "--continue", "resume", is_flag=True, help="Resume FILE.part with Range.")
 @click.option("-b", "--body-only", is_flag=True, help="Print only the body, for pipes.")
 @click.option(
     "-I", "--head", "head_only", is_flag=True, help="Send HEAD: only the head comes back."
@@ -91,7 +127,16 @@ def main() -> None:
     callback=_header_option,
     help="Add or replace a header; 'NAME:' removes a default one.",
 )
+@click.option("--compressed", is_flag=True, help="Ask for gzip/deflate and decode the body.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the request sent and connection notes.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar (terminal, -o only).")
+@click.option(
+    "--timing",
+    type=click.Choice(["text", "json"]),
+    is_flag=False,
+    flag_value="text",
+    help="After each transfer, where the time went (--timing=json for JSON).",
+)
 @click.option("-L", "--location", "follow", is_flag=True, help="Follow redirects.")
 @click.option(
     "--max-redirs",
@@ -118,8 +163,25 @@ def main() -> None:
     "-m",
     "--max-time",
     type=click.FloatRange(min=0, min_open=True),
-    help="Seconds allowed for the whole transfer.",
+    help="Seconds allowed for each whole transfer.",
 )
+@click.option(
+    "--bufsize",
+    type=click.IntRange(min=1),
+    default=BUFSIZE,
+    show_default=True,
+    help="Bytes asked of each recv (1 shows TCP as a byte stream).",
+)
+@click.option("-4", "--ipv4", "family", flag_value="4", help="Use IPv4 addresses only.")
+@click.option("-6", "--ipv6", "family", flag_value="6", help="Use IPv6 addresses only.")
+@click.option(
+    "--resolve",
+    multiple=True,
+    metavar="HOST:PORT:ADDR",
+    callback=_resolve_option,
+    help="Connect to ADDR for HOST:PORT instead of asking DNS.",
+)
+@click.option("--http1.0", "http10", is_flag=True, help="Send an HTTP/1.0 request.")
 @click.option("-k", "--insecure", is_flag=True, help="HTTPS: do not verify the certificate.")
 @click.option(
     "--cacert",
@@ -127,56 +189,139 @@ def main() -> None:
     help="HTTPS: trust the CA certificates in this PEM file.",
 )
 @click.option("--fail", is_flag=True, help="Exit 22 on a status >= 400 (the body is still saved).")
-def get_command(url: str, output: str | None, body_only: bool, head_only: bool, **flags) -> None:
-    """Fetch URL with a hand-built HTTP/1.1 request and show what came back.
+def get_command(urls: tuple[str, ...], **flags) -> None:
+    """Fetch each URL with a hand-built HTTP/1.1 request and show what came back.
 
     The response head goes to stdout exactly as received, then the body (or to -o FILE).
+    URLs on the same host and port share one kept-alive connection.
     Exit codes follow curl's: 3 bad URL, 6 DNS, 7 connect, 8 bad response, 18 partial body,
-    22 --fail, 23 write error, 28 timeout, 35 TLS, 47 redirects, 52 empty reply, 56 reset,
-    60 untrusted certificate.
+    22 --fail, 23 write error, 28 timeout, 33 cannot resume, 35 TLS, 47 redirects,
+    52 empty reply, 56 reset, 60 untrusted certificate, 61 bad compressed body.
     """
-    stdout = sys.stdout.buffer
-    listeners = [] if body_only else [HeadPrinter(stdout)]
-    if flags["verbose"]:
-        listeners.append(Verbose())
-    sink = FileSink(output) if output not in (None, "-") else StdoutSink(stdout)
-    options = Options(
+    try:
+        parsed = [parse_url(url) for url in urls]
+        targets = _targets(parsed, flags)
+    except RawHTTPError as error:
+        report(error)
+        sys.exit(error.exit_code)
+    if flags["resume"] and None in targets:
+        raise click.UsageError("-C needs a file to continue: give -o FILE or -O")
+    code = 0
+    with Session(_options(flags)) as session:
+        for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
+            following = parsed[index + 1] if index + 1 < len(parsed) else None
+            keep_alive = following is not None and following.origin == url.origin
+            code = _fetch(session, url, target, keep_alive, flags) or code
+    sys.exit(code)
+
+
+def _options(flags: dict) -> Options:
+    families = {"4": socket.AF_INET, "6": socket.AF_INET6, None: socket.AF_UNSPEC}
+    return Options(
         connect_timeout=flags["connect_timeout"],
         read_timeout=flags["timeout"],
         max_time=flags["max_time"],
+        bufsize=flags["bufsize"],
         insecure=flags["insecure"],
         cafile=flags["cacert"],
+        http_version="HTTP/1.0" if flags["http10"] else "HTTP/1.1",
+        family=families[flags["family"]],
+        resolve=flags["resolve"],
     )
+
+
+def _targets(urls: list[URL], flags: dict) -> list[str | None]:
+    """The file each URL's body goes to (None: stdout): -o in order, else -O, else stdout."""
+    outputs = list(flags["outputs"])
+    targets: list[str | None] = []
+    for index, url in enumerate(urls):
+        if index < len(outputs):
+            name = None if outputs[index] == "-" else outputs[index]
+        else:
+            name = remote_name(url.target) if flags["remote_name"] else None
+        if name is not None and flags["output_dir"]:
+            name = os.path.join(flags["output_dir"], name)
+        if name is not None and flags["no_clobber"]:
+            name = unclobbered(name)
+        targets.append(name)
+    return targets
+
+
+def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, flags) -> int:
+    """One URL, start to end; returns its exit code after reporting any failure."""
+    stdout = sys.stdout.buffer
+    listeners: list = []
+    if target is not None and flags["progress"] and sys.stderr.isatty():
+        listeners.append(Progress())
+    if not flags["body_only"]:
+        listeners.append(HeadPrinter(stdout))
+    if flags["verbose"]:
+        listeners.append(Verbose())
+    timing = Timing() if flags["timing"] else None
+    if timing is not None:
+        listeners.append(timing)
+    session.emit = _fanout(listeners)
     try:
-        status, reason = _transfer(
-            url, "HEAD" if head_only else "GET", sink, options, listeners, flags
-        )
+        if target is not None and flags["output_dir"]:
+            os.makedirs(flags["output_dir"], exist_ok=True)
+        sink = FileSink(target, resume=flags["resume"]) if target else StdoutSink(stdout)
+        status, reason = _transfer(session, url, sink, keep_alive, flags)
+        if timing is not None:
+            timing.render(flags["timing"])
         if flags["fail"] and status >= 400:
             raise HTTPStatusError(f"the server answered {status} {reason}")
     except RawHTTPError as error:
         report(error)
-        sys.exit(error.exit_code)
+        return error.exit_code
+    except OSError as error:
+        report(OutputError(f"cannot create {flags['output_dir']}: {error.strerror}"))
+        return OutputError.exit_code
     except KeyboardInterrupt:
         click.echo("rawhttp: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    return 0
 
 
-def _transfer(url, method, sink, options, listeners, flags) -> tuple[int, str]:
+def _request_headers(sink, flags) -> list[tuple[str, str | None]]:
+    headers = list(flags["headers"])
+    if flags["compressed"]:
+        headers.insert(0, ("Accept-Encoding", "gzip, deflate"))
+    if getattr(sink, "offset", 0):
+        headers.append(("Range", f"bytes={sink.offset}-"))
+    return headers
+
+
+def _transfer(session: Session, url: URL, sink, keep_alive: bool, flags) -> tuple[int, str]:
     """One fetch into `sink`; on any failure the sink is aborted, so no partial FILE remains."""
+    method = "HEAD" if flags["head_only"] else "GET"
     try:
-        with stream(
+        with session.stream(
             url,
             method,
-            flags["headers"],
+            _request_headers(sink, flags),
             follow_redirects=flags["follow"],
             max_redirects=flags["max_redirs"],
-            options=options,
-            on_event=_fanout(listeners),
+            keep_alive=keep_alive,
         ) as response:
+            target = _body_target(response, sink, flags)
             for piece in response.iter_body():
-                sink.write(piece)
-        sink.finish()
+                target.write(piece)
+        target.finish()
     except BaseException:
         sink.abort()
         raise
     return response.status, response.reason
+
+
+def _body_target(response, sink, flags):
+    """Where this response's body goes: the sink, through a decoder if asked, or nowhere."""
+    if getattr(sink, "offset", 0):
+        plan = resume_plan(sink.offset, response.status, response.headers.get("Content-Range"))
+        if plan == "complete":
+            return Discard(sink)
+        if plan == "restart":
+            sink.restart()
+    coding = (response.headers.get("Content-Encoding") or "").strip().lower()
+    if flags["compressed"] and coding in ("gzip", "x-gzip", "deflate"):
+        return Decoder(sink, coding)
+    return sink

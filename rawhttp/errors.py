@@ -110,3 +110,15 @@ class InvalidRequest(RawHTTPError):
 
     exit_code = 2
     layer = "usage"
+
+
+class DecodingError(ProtocolError):
+    """`--compressed`: the gzip or deflate body is corrupt or cut short (curl's exit 61)."""
+
+    exit_code = 61
+
+
+class ResumeError(RawHTTPError):
+    """`-C`: the server's answer to a Range request cannot continue the partial file."""
+
+    exit_code = 33
