@@ -160,6 +160,8 @@ class Decoder:
     def finish(self) -> None:
         if not self._z.eof:
             raise DecodingError(f"{self.coding} body ended before its end marker")
+        if self._z.unused_data:
+            raise DecodingError(f"data after the end of the {self.coding} stream")
         self.inner.finish()
 
     def abort(self) -> None:

@@ -26,18 +26,20 @@ class RawServer:
     """Serves scripted responses: connection N gets `scripts[N]` (the last one repeats)."""
 
     scripts: list[list]
+    host: str = "127.0.0.1"
     sock: socket.socket = field(init=False)
     requests: list[bytes] = field(default_factory=list)
     accepted: int = 0
 
     def __post_init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((self.host, 0))
         self.sock.listen(8)
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{'[::1]' if family == socket.AF_INET6 else self.host}:{self.port}"
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -99,8 +101,8 @@ def raw_server():
     """Factory: raw_server([b"HTTP/1.1 200 OK\\r\\n...", RESET], ...) -> RawServer."""
     servers: list[RawServer] = []
 
-    def start(*scripts: list) -> RawServer:
-        server = RawServer([list(script) for script in scripts])
+    def start(*scripts: list, host: str = "127.0.0.1") -> RawServer:
+        server = RawServer([list(script) for script in scripts], host=host)
         servers.append(server)
         return server
 

@@ -6,7 +6,6 @@ from the start of the last hop) and cumulative, as curl's `time_*` values are.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TextIO
 
@@ -72,6 +71,8 @@ class Timing:
         out = out or sys.stderr
         data = self.report()
         if style == "json":
+            import json  # only for --timing=json: a plain GET does not pay for it
+
             print(json.dumps(data), file=out)
             return
         for name, label, _ in MILESTONES:
