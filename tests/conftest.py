@@ -91,6 +91,8 @@ def _read_request(conn: socket.socket) -> bytes:
             if not piece:
                 break
             data += piece
+            if not data[:1].isalpha():
+                break  # not an HTTP request (a TLS ClientHello, say): answer at once
     except OSError:
         pass
     return data

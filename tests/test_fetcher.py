@@ -349,3 +349,74 @@ def test_http10_request_line(raw_server):
     result = cli(server.url, "--http1.0", "-b")
     assert server.requests[0].startswith(b"GET / HTTP/1.0\r\n")
     assert (result.exit_code, result.stdout) == (0, "old")
+
+
+# --- progress bar: only on a terminal ----------------------------------------------------------
+
+
+def run_with_stderr(args: list[str], stderr_fd: int, cwd) -> int:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "rawhttp", "get", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr_fd,
+        timeout=30,
+        cwd=cwd,
+    )
+    return done.returncode
+
+
+def test_progress_bar_on_a_terminal(raw_server, tmp_path):
+    import pty
+
+    body = b"x" * 300_000
+    server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body), body])
+    leader, follower = pty.openpty()
+    try:
+        assert run_with_stderr([server.url, "-o", "f", "-v"], follower, tmp_path) == 0
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                piece = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not piece:
+                break
+            shown += piece
+    finally:
+        os.close(leader)
+    text = shown.decode()
+    assert "100.0% [########################]" in text
+    assert "293.0 KiB / 293.0 KiB" in text
+    # -v lines are never glued to the bar: each starts on a cleared line.
+    assert "\r\x1b[K* Body complete" not in text
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if "* " in line:
+            assert "%" not in line.split("* ")[0]
+
+
+def test_no_progress_bar_off_a_terminal(raw_server, tmp_path):
+    server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    with open(tmp_path / "err", "w") as err:
+        assert run_with_stderr([server.url, "-o", "f"], err.fileno(), tmp_path) == 0
+    assert (tmp_path / "err").read_text() == ""
+
+
+def test_no_progress_flag(raw_server, tmp_path):
+    import pty
+
+    server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    leader, follower = pty.openpty()
+    try:
+        assert run_with_stderr([server.url, "-o", "f", "--no-progress"], follower, tmp_path) == 0
+        os.close(follower)
+        try:
+            shown = os.read(leader, 65536)
+        except OSError:
+            shown = b""
+    finally:
+        os.close(leader)
+    assert b"%" not in shown
