@@ -17,8 +17,11 @@ import click
 from rawhttp import __version__, events
 from rawhttp.client import BUFSIZE, Options, Session
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
+from rawhttp.show.code import ShowCode
+from rawhttp.show.explain import Explain
 from rawhttp.show.progress import Progress
 from rawhttp.show.timing import Timing
+from rawhttp.show.trace import Trace
 from rawhttp.show.verbose import Verbose
 from rawhttp.sinks import (
     Decoder,
@@ -137,6 +140,17 @@ def main() -> None:
     flag_value="text",
     help="After each transfer, where the time went (--timing=json for JSON).",
 )
+@click.option(
+    "--trace",
+    type=click.Choice(["text", "hex"]),
+    is_flag=False,
+    flag_value="text",
+    help="Every send/recv call with its bytes on stderr (--trace=hex for a hex dump).",
+)
+@click.option("--explain", is_flag=True, help="Walk through the transfer in socket-API words.")
+@click.option(
+    "--show-code", is_flag=True, help="Print a Python program (socket only) making this request."
+)
 @click.option("-L", "--location", "follow", is_flag=True, help="Follow redirects.")
 @click.option(
     "--max-redirs",
@@ -247,30 +261,52 @@ def _targets(urls: list[URL], flags: dict) -> list[str | None]:
     return targets
 
 
+class Views:
+    """The views of one transfer the flags ask for, all fed by the same events."""
+
+    def __init__(self, target: str | None, flags: dict):
+        self.timing = Timing() if flags["timing"] else None
+        self.explain = (
+            Explain(user_headers=[n for n, _ in flags["headers"]]) if flags["explain"] else None
+        )
+        self.code = ShowCode() if flags["show_code"] else None
+        listeners: list = []
+        if target is not None and flags["progress"] and sys.stderr.isatty():
+            listeners.append(Progress())
+        if not (flags["body_only"] or self.code):
+            listeners.append(HeadPrinter(sys.stdout.buffer))
+        if flags["verbose"]:
+            listeners.append(Verbose())
+        if flags["trace"]:
+            listeners.append(Trace(style=flags["trace"]))
+        listeners += [view for view in (self.timing, self.explain, self.code) if view]
+        self.emit = _fanout(listeners)
+
+    def after(self, flags: dict) -> None:
+        if self.timing is not None:
+            self.timing.render(flags["timing"])
+        if self.code is not None:
+            write_stream(sys.stdout.buffer, self.code.program().encode())
+
+
 def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, flags) -> int:
     """One URL, start to end; returns its exit code after reporting any failure."""
-    stdout = sys.stdout.buffer
-    listeners: list = []
-    if target is not None and flags["progress"] and sys.stderr.isatty():
-        listeners.append(Progress())
-    if not flags["body_only"]:
-        listeners.append(HeadPrinter(stdout))
-    if flags["verbose"]:
-        listeners.append(Verbose())
-    timing = Timing() if flags["timing"] else None
-    if timing is not None:
-        listeners.append(timing)
-    session.emit = _fanout(listeners)
+    views = Views(target, flags)
+    session.emit = views.emit
     try:
         if target is not None and flags["output_dir"]:
             os.makedirs(flags["output_dir"], exist_ok=True)
-        sink = FileSink(target, resume=flags["resume"]) if target else StdoutSink(stdout)
+        if target is not None:
+            sink = FileSink(target, resume=flags["resume"])
+        else:
+            sink = Discard() if views.code else StdoutSink(sys.stdout.buffer)
         status, reason = _transfer(session, url, sink, keep_alive, flags)
-        if timing is not None:
-            timing.render(flags["timing"])
+        views.after(flags)
         if flags["fail"] and status >= 400:
             raise HTTPStatusError(f"the server answered {status} {reason}")
     except RawHTTPError as error:
+        if views.explain is not None:
+            views.explain.error(error)
         report(error)
         return error.exit_code
     except OSError as error:
@@ -325,3 +361,178 @@ def _body_target(response, sink, flags):
     if flags["compressed"] and coding in ("gzip", "x-gzip", "deflate"):
         return Decoder(sink, coding)
     return sink
+
+
+# --- lesson: the classic socket exercises ---
+# The TCP and UDP programs of every socket course, done properly (rawhttp/lessons). This section
+# is self-contained, so its import is here rather than at the top of the file.
+from rawhttp.lessons import EXERCISES, input_lines, tcp, udp  # noqa: E402
+
+
+def _lesson_run(function, *args, **kwargs):
+    """Call a lesson function; a RawHTTPError becomes the one error line and its exit code."""
+    try:
+        return function(*args, **kwargs)
+    except RawHTTPError as error:
+        report(error)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("rawhttp: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and "\n" in value:
+        raise click.BadParameter("a TCP message is one line: it cannot contain a newline")
+    return value
+
+
+_lesson_host = click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; 0.0.0.0 lets other machines in too.",
+)
+_lesson_timeout = click.FloatRange(min=0, min_open=True)
+
+
+@main.group("lesson")
+def lesson_group() -> None:
+    """The classic socket exercises: TCP and UDP servers and clients, done properly.
+
+    Start a server in one terminal and its client in another. `rawhttp lesson list` says what
+    each exercise teaches.
+    """
+
+
+@lesson_group.command("list")
+def lesson_list_command() -> None:
+    """Name each exercise and what it teaches."""
+    width = max(len(name) for name, _ in EXERCISES)
+    for name, teaches in EXERCISES:
+        click.echo(f"{name:<{width}}  {teaches}")
+
+
+@lesson_group.command("tcp-server")
+@_lesson_host
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=tcp.DEFAULT_PORT,
+    show_default=True,
+    help="Port to listen on; 0 lets the kernel pick one (shown at start-up).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(tcp.MODES),
+    default="echo",
+    show_default=True,
+    help="Answer each line as it came, upper-cased, or as 'Hello, <line>'.",
+)
+@click.option(
+    "--max-clients",
+    type=click.IntRange(min=1),
+    default=tcp.MAX_CLIENTS,
+    show_default=True,
+    help="Clients served at once; one more is told to try again later.",
+)
+@click.option(
+    "--idle-timeout",
+    type=_lesson_timeout,
+    default=tcp.IDLE_TIMEOUT,
+    show_default=True,
+    help="Seconds a client may stay silent before it is disconnected.",
+)
+def lesson_tcp_server(host: str, port: int, mode: str, max_clients: int, idle_timeout: float):
+    """A threaded TCP server: a welcome line, then one answer per line, a thread per client.
+
+    Each connect, message and disconnect is logged on stderr with the client's address and
+    port. A client ends its session with 'exit' or by closing. Ctrl-C stops the server (exit 0).
+    """
+    _lesson_run(tcp.serve, host, port, mode, max_clients=max_clients, idle_timeout=idle_timeout)
+
+
+@lesson_group.command("tcp-client")
+@click.argument("host", default="127.0.0.1")
+@click.option("--port", type=click.IntRange(1, 65535), default=tcp.DEFAULT_PORT, show_default=True)
+@click.option(
+    "--send",
+    "message",
+    metavar="TEXT",
+    callback=_one_line,
+    help="Send this one message, print the reply, exit.",
+)
+@click.option(
+    "--timeout",
+    type=_lesson_timeout,
+    default=tcp.CLIENT_TIMEOUT,
+    show_default=True,
+    help="Seconds allowed for the connect and for each reply.",
+)
+def lesson_tcp_client(host: str, port: int, message: str | None, timeout: float) -> None:
+    """Talk to a tcp-server, one line at a time.
+
+    Prints the server's welcome, then sends each line of stdin and prints each reply; 'exit'
+    or the end of input ends it. Exit 7 if nothing listens there, 28 if no reply comes.
+    """
+    if message is not None:
+        click.echo(_lesson_run(tcp.send_once, host, port, message, timeout))
+    else:
+        _lesson_run(tcp.run_client, host, port, input_lines(sys.stdin), timeout=timeout)
+
+
+@lesson_group.command("udp-server")
+@_lesson_host
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=udp.DEFAULT_PORT,
+    show_default=True,
+    help="Port to bind; 0 lets the kernel pick one (shown at start-up).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(udp.MODES),
+    default="upper",
+    show_default=True,
+    help="Answer each datagram upper-cased, or as it came.",
+)
+def lesson_udp_server(host: str, port: int, mode: str) -> None:
+    """A UDP server: recvfrom() a datagram, sendto() the answer back to its sender.
+
+    Every datagram is logged on stderr with the address and port it came from. Ctrl-C stops
+    the server (exit 0).
+    """
+    _lesson_run(udp.serve, host, port, mode)
+
+
+@lesson_group.command("udp-client")
+@click.argument("host", default="127.0.0.1")
+@click.option("--port", type=click.IntRange(1, 65535), default=udp.DEFAULT_PORT, show_default=True)
+@click.option("--send", "message", metavar="TEXT", help="Send this one datagram, print the answer.")
+@click.option(
+    "--timeout",
+    type=_lesson_timeout,
+    default=udp.TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@click.option(
+    "--connect",
+    is_flag=True,
+    help="connect() the UDP socket first, so the kernel reports 'nothing listens' (ICMP).",
+)
+def lesson_udp_client(
+    host: str, port: int, message: str | None, timeout: float, connect: bool
+) -> None:
+    """Talk to a udp-server, one datagram per line.
+
+    Sends each line of stdin as one datagram and prints each answer with the address it came
+    from; 'exit' or the end of input ends it. No answer within --timeout: exit 28.
+    """
+    if message is not None:
+        reply, peer = _lesson_run(udp.send_once, host, port, message, timeout, connect=connect)
+        click.echo(udp.show(reply, peer))
+    else:
+        lines = input_lines(sys.stdin)
+        _lesson_run(udp.run_client, host, port, lines, timeout=timeout, connect=connect)

@@ -9,6 +9,7 @@ and every step is reported as an `events` event for the views in `show`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -169,7 +170,9 @@ class Connection:
         except OSError as exc:
             sock.close()
             reason = exc.strerror or type(exc).__name__
-            raise ConnectError(f"could not connect to {address} port {port}: {reason}") from None
+            raise _from_os(
+                ConnectError(f"could not connect to {address} port {port}: {reason}"), exc
+            ) from None
         return sock
 
     def _start_tls(self) -> None:
@@ -215,7 +218,7 @@ class Connection:
         except TimeoutError:
             raise Timeout("sending the request timed out") from None
         except OSError as exc:
-            raise NetworkError(f"send failed: {exc.strerror or exc}") from None
+            raise _from_os(NetworkError(f"send failed: {exc.strerror or exc}"), exc) from None
         self.emit(events.Sent(data=data, offset=self.sent))
         self.sent += len(data)
 
@@ -234,12 +237,13 @@ class Connection:
             raise Timeout(
                 f"no data from the server for {self.options.read_timeout:g} s (read timeout)"
             ) from None
-        except ConnectionResetError:
-            raise NetworkError(
-                f"connection reset by peer after {self.received} bytes received"
+        except ConnectionResetError as exc:
+            raise _from_os(
+                NetworkError(f"connection reset by peer after {self.received} bytes received"),
+                exc,
             ) from None
         except OSError as exc:
-            raise NetworkError(f"receive failed: {exc.strerror or exc}") from None
+            raise _from_os(NetworkError(f"receive failed: {exc.strerror or exc}"), exc) from None
         if count:
             self.emit(events.Received(data=buffer[:count], offset=self.received))
             self.received += count
@@ -250,6 +254,12 @@ class Connection:
             self.sock.close()
             self.sock = None
             self.emit(events.Closed(by=by))
+
+
+def _from_os(error: RawHTTPError, exc: OSError) -> RawHTTPError:
+    """Keep the errno's name (ECONNREFUSED...) on the rawhttp error, for --explain."""
+    error.errno_name = errno.errorcode.get(exc.errno) if exc.errno else None
+    return error
 
 
 def request_headers(
@@ -404,7 +414,7 @@ def _read_head(conn: Connection, url: URL) -> tuple[ResponseHead, bytes]:
                 )
             raw = reader.feed(buffer[:count])
         head = parse_response_head(raw)
-        conn.emit(events.HeadReceived(head=head))
+        conn.emit(events.HeadReceived(head=head, end=conn.received - len(reader.rest)))
         pending = reader.rest
         if not head.is_interim:
             return head, pending

@@ -10,6 +10,8 @@ class RawHTTPError(Exception):
 
     exit_code = 1
     layer = "http"
+    # The OS error's name (ECONNREFUSED...) when a system call failed: --explain shows it.
+    errno_name: str | None = None
 
 
 class InvalidURL(RawHTTPError):

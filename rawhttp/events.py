@@ -92,9 +92,14 @@ class Received(Event):
 
 @dataclass(frozen=True)
 class HeadReceived(Event):
-    """A complete head: an interim (1xx) one, or the final one of a hop."""
+    """A complete head: an interim (1xx) one, or the final one of a hop.
+
+    `end` is its end's offset in the received byte stream: where the body (or the next head)
+    starts, usually in the middle of a read.
+    """
 
     head: ResponseHead
+    end: int = 0
 
 
 @dataclass(frozen=True)

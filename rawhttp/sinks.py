@@ -169,19 +169,23 @@ class Decoder:
 
 
 class Discard:
-    """-C on a file that was already complete: the 416 body is read and dropped, the file kept."""
+    """A body nobody wants: --show-code's, or the 416 answer to -C on a file already complete
+    (then `inner`, the file, is still finished: it is whole)."""
 
-    def __init__(self, inner: FileSink):
+    def __init__(self, inner: FileSink | None = None):
         self.inner = inner
+        self.written = 0
 
     def write(self, data: bytes | memoryview) -> None:
         return None
 
     def finish(self) -> None:
-        self.inner.finish()
+        if self.inner is not None:
+            self.inner.finish()
 
     def abort(self) -> None:
-        self.inner.abort()
+        if self.inner is not None:
+            self.inner.abort()
 
 
 def resume_plan(offset: int, status: int, content_range: str | None) -> str:

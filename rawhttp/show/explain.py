@@ -1,0 +1,198 @@
+"""`--explain`: the transfer told as a walk-through in socket-API words, for students.
+
+Rendered from the same events as every other view: what `getaddrinfo` returned, the
+`socket()` and `connect()` calls and the 4-tuple, the request line and each header (who added
+it and what it is for), the status line and each response header, the framing decision, why
+the read loop stopped, how many `recv` calls it took, and who closed the connection.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rawhttp import events
+from rawhttp.errors import RawHTTPError
+from rawhttp.wire import parse_request_head
+
+REQUEST_HEADERS = {
+    "host": "names the site: one IP address can serve many (required in HTTP/1.1)",
+    "user-agent": "says which program is asking",
+    "accept": "the media types the client will take (*/* is anything)",
+    "accept-encoding": "the compressions the client can undo (gzip, deflate)",
+    "connection": "close: one request, then the connection ends; keep-alive: more may follow",
+    "range": "asks for part of the body only (bytes=N- is from byte N to the end)",
+    "authorization": "credentials for the site",
+    "cookie": "state the site stored earlier",
+}
+
+RESPONSE_HEADERS = {
+    "content-length": "the body's size in bytes: the client reads exactly that many",
+    "transfer-encoding": "chunked: the body comes in pieces, each preceded by its size",
+    "content-type": "what the body is (a media type), and its charset for text",
+    "content-encoding": "the body is compressed (gzip, deflate): undo it to get the content",
+    "connection": "close: the server will end the connection after this response",
+    "keep-alive": "how long the server keeps an idle connection open",
+    "date": "when the server made the response",
+    "server": "which server program answered",
+    "last-modified": "when the resource last changed (for If-Modified-Since)",
+    "etag": "a version tag of the resource (for If-None-Match)",
+    "location": "where to go instead (with 3xx) or what was created (with 201)",
+    "cache-control": "who may cache the response, and for how long",
+    "expires": "after this date the response is stale",
+    "accept-ranges": "bytes: the server can send parts of the body (Range requests)",
+    "content-range": "which part of the body this is, and the whole size",
+    "set-cookie": "state the client should store and send back",
+    "vary": "which request headers changed the answer (for caches)",
+    "link": "related resources (with 103 Early Hints: what to preload)",
+}
+
+STATUS_CLASSES = {
+    1: "informational: an interim answer, the final one follows",
+    2: "success: the request worked",
+    3: "redirection: the resource is elsewhere (see Location)",
+    4: "client error: the request was wrong or not allowed",
+    5: "server error: the server failed to answer a valid request",
+}
+
+FRAMING_WHY = {
+    "none": "this response has no body (HEAD request, 1xx, 204 or 304)",
+    "length": "Content-Length gives the size: read exactly that many bytes",
+    "chunked": "Transfer-Encoding: chunked: read chunk-size lines and chunks until the 0 chunk",
+    "close": "no length given: the body is everything until the server closes",
+}
+
+ERROR_WHY = {
+    "ECONNREFUSED": "the host answered with a reset: nothing listens on that port",
+    "ETIMEDOUT": "no answer came in time: a firewall dropped the packets, or the host is down",
+    "ECONNRESET": "the peer aborted the connection (a TCP RST) instead of closing it cleanly",
+    "EHOSTUNREACH": "no route to that host: the network path does not exist",
+    "ENETUNREACH": "this machine has no network route to that address",
+    "EADDRNOTAVAIL": "that address cannot be used from this machine",
+}
+
+LAYER_NAMES = {"dns": "DNS", "tcp": "TCP", "tls": "TLS", "http": "HTTP", "url": "URL"}
+
+
+class Explain:
+    """A listener; `user_headers` names the headers the user gave with -H."""
+
+    def __init__(self, out: TextIO | None = None, user_headers: list[str] | None = None):
+        self.out = out or sys.stderr
+        self.user_headers = {name.lower() for name in user_headers or []}
+        self.recv_calls = 0
+        self.request_count = 0
+
+    def __call__(self, event: events.Event) -> None:
+        render = getattr(self, "_" + type(event).__name__, None)
+        if render is not None:
+            render(event)
+
+    def say(self, text: str = "", indent: int = 0) -> None:
+        print("  " * indent + text, file=self.out)
+
+    def _RequestStarted(self, e: events.RequestStarted) -> None:
+        self.request_count += 1
+        self.recv_calls = 0
+        self.say(f"== {e.method} {e.url}")
+
+    def _Resolved(self, e: events.Resolved) -> None:
+        self.say(f"getaddrinfo({e.host!r}, {e.port}) returned {len(e.addresses)} address(es):")
+        for family, address, port in e.addresses:
+            self.say(f"{family:<9} {address} port {port}", 1)
+
+    def _Connecting(self, e: events.Connecting) -> None:
+        self.say(f"socket({e.family}, SOCK_STREAM) makes a TCP socket;")
+        self.say(f"connect(({e.address!r}, {e.port})) starts the three-way handshake")
+
+    def _ConnectFailed(self, e: events.ConnectFailed) -> None:
+        self.say(f"that connect failed: {e.reason}", 1)
+
+    def _Connected(self, e: events.Connected) -> None:
+        (la, lp), (ra, rp) = e.local, e.remote
+        self.say("connected. The connection is this 4-tuple:")
+        self.say(f"local  {la} port {lp} (an ephemeral port the kernel chose)", 1)
+        self.say(f"remote {ra} port {rp}", 1)
+
+    def _Reused(self, e: events.Reused) -> None:
+        self.say(f"reusing the open connection to {e.remote[0]} port {e.remote[1]} (keep-alive)")
+
+    def _TLSEstablished(self, e: events.TLSEstablished) -> None:
+        self.say(f"TLS handshake done over the socket: {e.version}, cipher {e.cipher}")
+
+    def _Sent(self, e: events.Sent) -> None:
+        request = parse_request_head(bytes(e.data))
+        self.say(f"send() wrote {len(e.data)} bytes: the request head, lines ending in \\r\\n")
+        self.say(f"request line: {request.method} {request.target} {request.http_version}", 1)
+        self.say(f"method  {request.method}: what to do", 2)
+        self.say(f"target  {request.target}: the path and query on that host", 2)
+        self.say(f"version {request.http_version}: the protocol spoken", 2)
+        for name, value in request.headers:
+            who = "you (-H)" if name.lower() in self.user_headers else "rawhttp"
+            meaning = REQUEST_HEADERS.get(name.lower(), "a header rawhttp has no note for")
+            self.say(f"{name}: {value}", 1)
+            self.say(f"added by {who}; {meaning}", 2)
+        self.say("an empty line (\\r\\n) ends the head; a GET has no body", 1)
+
+    def _Received(self, e: events.Received) -> None:
+        self.recv_calls += 1
+
+    def _HeadReceived(self, e: events.HeadReceived) -> None:
+        head = e.head
+        self.say(f"after {self.recv_calls} recv() call(s), the response head is complete")
+        self.say(f"({len(head.raw)} bytes; it ends at offset {e.end} of what was received)", 1)
+        self.say(f"status line: {head.http_version} {head.status} {head.reason}", 1)
+        meaning = STATUS_CLASSES.get(head.status // 100, "not a standard class")
+        self.say(f"{head.status} is {head.status // 100}xx, {meaning}", 2)
+        for name, value in head.headers:
+            self.say(f"{name}: {value}", 1)
+            gloss = RESPONSE_HEADERS.get(name.lower())
+            self.say(gloss or "(not in rawhttp's table: a header this server chose to send)", 2)
+
+    def _FramingDecided(self, e: events.FramingDecided) -> None:
+        self.say(f"framing: {e.framing}. {FRAMING_WHY[e.framing.kind]}")
+
+    def _BodyDone(self, e: events.BodyDone) -> None:
+        self.say(f"the read loop stopped: {e.reason}")
+        chunks = f" in {e.chunks} chunk(s)" if e.chunks is not None else ""
+        self.say(f"body: {e.received} bytes{chunks}", 1)
+        self.say(f"recv() was called {self.recv_calls} time(s) in all", 1)
+        if e.extra:
+            self.say(f"{e.extra} byte(s) came after the end of the message and were ignored", 1)
+
+    def _Redirecting(self, e: events.Redirecting) -> None:
+        self.say(f"{e.status} redirect: following it to {e.location} with {e.method}")
+
+    def _Closed(self, e: events.Closed) -> None:
+        if e.kept:
+            self.say("the connection stays open for the next request (keep-alive)")
+        elif e.by == "server":
+            self.say("recv() returned 0 bytes: the server closed its side (FIN); close() ours")
+        else:
+            self.say("rawhttp called close(): it has the whole response")
+
+    def error(self, error: RawHTTPError) -> None:
+        """An error, explained: its layer, the errno name, and one plain sentence."""
+        layer = LAYER_NAMES.get(error.layer, error.layer.upper())
+        name = getattr(error, "errno_name", None)
+        self.say(f"failed at the {layer} layer{f' ({name})' if name else ''}: {error}")
+        self.say(explain_error(error, name), 1)
+
+
+def explain_error(error: RawHTTPError, errno_name: str | None) -> str:
+    if errno_name in ERROR_WHY:
+        return ERROR_WHY[errno_name]
+    plain = {
+        "ResolveError": "DNS has no address for that name: check the spelling, or that it exists",
+        "ConnectError": "the TCP handshake did not complete, so no byte of HTTP was sent",
+        "Timeout": "nothing arrived within the allowed time; the peer is slow or silent",
+        "CertificateError": "the server's certificate does not prove it is that host",
+        "TLSError": "the TLS handshake failed: the peer may not speak TLS on that port",
+        "EmptyReply": "the server accepted the connection and closed it without answering",
+        "IncompleteBody": "the connection ended before the framing said the body was complete",
+        "InvalidURL": "the URL could not be understood, so nothing was sent",
+    }
+    for cls in type(error).__mro__:
+        if cls.__name__ in plain:
+            return plain[cls.__name__]
+    return "the bytes received do not follow HTTP/1.1's rules (RFC 9112)"
