@@ -15,7 +15,7 @@ from typing import BinaryIO
 import click
 
 from rawhttp import __version__, events
-from rawhttp.client import BUFSIZE, Options, Session
+from rawhttp.client import BUFSIZE, Options, Session, send_raw
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
 from rawhttp.show.code import ShowCode
 from rawhttp.show.explain import Explain
@@ -363,6 +363,50 @@ def _body_target(response, sink, flags):
     return sink
 
 
+@main.command("send")
+@click.argument("address", metavar="HOST:PORT")
+@click.argument("source", type=click.File("rb"), default="-", metavar="[FILE|-]")
+@click.option("--raw", is_flag=True, help="Send the bytes exactly as they are (no LF -> CRLF).")
+@click.option("--trace", "style", flag_value="text", default="text", help="Show bytes as text.")
+@click.option("--hex", "style", flag_value="hex", help="Show bytes as a hex dump.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for each read.",
+)
+@click.option("--bufsize", type=click.IntRange(min=1), default=BUFSIZE, help="Bytes per recv.")
+def send_command(address: str, source, raw: bool, style: str, timeout: float, bufsize: int):
+    """Send a hand-written request to HOST:PORT and show every byte of the reply.
+
+    Reads FILE (or stdin). Bare LF line ends become CRLF and a missing final empty line is
+    added, unless --raw: then the bytes go as written, to see what servers make of them.
+    The reply is read until the server closes or every request in FILE was answered.
+    """
+    data = source.read()
+    if not raw:
+        data = to_crlf(data)
+    try:
+        url = parse_url(address)
+        options = Options(read_timeout=timeout, connect_timeout=timeout, bufsize=bufsize)
+        responses = send_raw(url, data, options, Trace(out=sys.stdout, style=style))
+    except RawHTTPError as error:
+        report(error)
+        sys.exit(error.exit_code)
+    statuses = ", ".join(f"{r.status} {r.reason}" for r in responses)
+    sys.stdout.flush()
+    click.echo(f"* {len(responses)} response(s): {statuses}", err=True)
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Hand-written requests have LF line ends; HTTP wants CRLF and a final empty line."""
+    data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if data.endswith(b"\r\n") and not data.endswith(b"\r\n\r\n"):
+        data += b"\r\n"
+    return data
+
+
 # --- lesson: the classic socket exercises ---
 # The TCP and UDP programs of every socket course, done properly (rawhttp/lessons). This section
 # is self-contained, so its import is here rather than at the top of the file.
@@ -536,3 +580,112 @@ def lesson_udp_client(
     else:
         lines = input_lines(sys.stdin)
         _lesson_run(udp.run_client, host, port, lines, timeout=timeout, connect=connect)
+
+
+# --- serve and demo (server side) ---
+# The server (rawhttp/server) and the demo that runs it against `rawhttp get`. This section is
+# self-contained, so its imports are here rather than at the top of the file.
+import time  # noqa: E402
+
+from rawhttp.server import SCENARIOS, Server, sample_site  # noqa: E402
+from rawhttp.server.listener import IDLE_TIMEOUT, MAX_CONNECTIONS  # noqa: E402
+
+DEMO_PAGE = "page.html"
+
+
+@main.command("serve")
+@click.argument("directory", default=".", type=click.Path(exists=True, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on; 0 lets the kernel pick one (shown at start-up).",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice([*SCENARIOS, "list"]),
+    metavar="NAME",
+    help="Misbehave on purpose, for lessons; 'list' names them all.",
+)
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Answer every request with FILE's bytes, verbatim, then close.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=IDLE_TIMEOUT,
+    show_default=True,
+    help="Seconds a silent connection is kept open.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=MAX_CONNECTIONS,
+    show_default=True,
+    help="Connections served at once; past it, 503.",
+)
+def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
+    """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
+
+    GET and HEAD of files, index.html or a listing for a folder, Range, If-Modified-Since,
+    keep-alive and pipelining; one log line per request on stderr. Exit 7 if the address
+    cannot be listened on; Ctrl-C stops it (exit 0).
+    """
+    if scenario == "list":
+        width = max(len(name) for name in SCENARIOS)
+        for name, item in SCENARIOS.items():
+            click.echo(f"{name:<{width}}  {item.summary}")
+        return
+    if scenario and replay:
+        raise click.UsageError("--scenario and --replay cannot be used together")
+    try:
+        server = Server(directory, scenario=scenario, replay=replay, **options)
+    except RawHTTPError as error:
+        report(error)
+        sys.exit(error.exit_code)
+    click.echo(f"{server.describe()} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("rawhttp: stopped", err=True)
+    finally:
+        server.close()
+
+
+@main.command("demo")
+def demo_command() -> None:
+    """Serve samples/site on a free port, fetch it with `rawhttp get -v`, save page.html.
+
+    Both ends of one HTTP exchange on one screen: the request sent and the connection notes
+    (stderr), the response head (stdout) and the server's log line (stderr).
+    """
+    try:
+        site = sample_site()
+    except FileNotFoundError as exc:
+        click.echo(f"rawhttp: error: file: {exc}", err=True)
+        sys.exit(1)
+    with Server(site) as server:
+        url = f"{server.url}/index.html"
+        click.echo(f"demo: started rawhttp's server on {server.url}/ for {site}")
+        started = time.perf_counter()
+        code = _run_get([url, "-v", "-o", DEMO_PAGE])
+        elapsed = time.perf_counter() - started
+    if code:
+        sys.exit(code)
+    size = os.path.getsize(DEMO_PAGE)
+    click.echo(f"demo: fetched {size} bytes in {elapsed * 1000:.1f} ms (rawhttp get -v {url})")
+    click.echo(f"demo: saved the body as {DEMO_PAGE} and stopped the server")
+
+
+def _run_get(args: list[str]) -> int:
+    """Run `rawhttp get ARGS` in this process, exactly as if typed; its exit code."""
+    try:
+        get_command.main(args, prog_name="rawhttp get", standalone_mode=False)
+    except SystemExit as finished:
+        return finished.code or 0
+    return 0

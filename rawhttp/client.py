@@ -39,6 +39,7 @@ from rawhttp.wire import (
     body_reader,
     build_request,
     parse_response_head,
+    request_methods,
     response_framing,
 )
 
@@ -302,6 +303,7 @@ class Response:
         self.method = method
         self.history: list[ResponseHead] = []
         self.body = b""
+        self.leftover = b""  # bytes after the body's end: the next pipelined response
         self._conn: Connection | None = conn
         self._rest = rest
         self._on_done = on_done
@@ -355,6 +357,7 @@ class Response:
             )
         )
         self._conn = None
+        self.leftover = reader.rest
         reusable = not closed_by_server and not reader.rest and self.framing.kind != "close"
         self._on_done(conn, reusable and _server_keeps_alive(self.head))
 
@@ -395,10 +398,12 @@ def _stop_reason(reader: BodyReader, closed_by_server: bool) -> str:
     return "server closed the connection" if closed_by_server else "done"
 
 
-def _read_head(conn: Connection, url: URL) -> tuple[ResponseHead, bytes]:
-    """Read heads until a final (non-1xx) one; return it and the bytes that followed it."""
+def _read_head(conn: Connection, url: URL, pending: bytes = b"") -> tuple[ResponseHead, bytes]:
+    """Read heads until a final (non-1xx) one; return it and the bytes that followed it.
+
+    `pending` holds bytes already received after a previous response (pipelining)."""
     buffer = memoryview(bytearray(conn.options.bufsize))
-    pending, before = b"", conn.received
+    before = conn.received
     while True:
         reader = HeadReader()
         raw = reader.feed(pending) if pending else None
@@ -572,6 +577,38 @@ def _redirect_headers(headers: Headers, old: URL, new: URL) -> Headers:
         for name in CREDENTIAL_HEADERS:
             moved.remove(name)
     return moved
+
+
+def send_raw(
+    url: URL, data: bytes, options: Options | None = None, on_event: Listener | None = None
+) -> list[Response]:
+    """`rawhttp send`: hand-written request bytes, sent as they are; read one answer per
+    request they hold (pipelined ones in order), until the server closes or all came."""
+    options = options or Options()
+    emit = on_event or _ignore
+    emit(events.RequestStarted(url=str(url), method="(raw)"))
+    conn = Connection(url, options, emit)
+    responses: list[Response] = []
+    try:
+        conn.open()
+        conn.send(data)
+        pending = b""
+        for method in request_methods(data) or ["GET"]:
+            if responses and conn.sock is None:
+                break  # the server closed after its last answer
+            try:
+                head, rest = _read_head(conn, url, pending)
+            except EmptyReply:
+                if responses:
+                    break  # answered some, then closed: the rest were not served
+                raise
+            response = Response(url, head, method, conn, rest, on_done=lambda *_: None)
+            response.read()
+            responses.append(response)
+            pending = response.leftover
+    finally:
+        conn.close()
+    return responses
 
 
 def get(

@@ -587,3 +587,24 @@ def body_reader(framing: Framing) -> BodyReader:
     if framing.kind == "chunked":
         return ChunkedDecoder()
     return CloseDelimitedBody()
+
+
+def request_methods(data: bytes) -> list[str]:
+    """The methods of the requests in `data`, in order: how many answers to wait for, and
+    which are to HEAD (no body). Used by `rawhttp send` on hand-written, maybe broken, bytes:
+    a request that does not parse still gets one answer (a 400), and ends the count."""
+    methods: list[str] = []
+    while data.strip(b"\r\n"):
+        reader = HeadReader(skip_leading_newlines=True)
+        try:
+            raw = reader.feed(data)
+            if raw is None:
+                return [*methods, "GET"]
+            request = parse_request_head(raw)
+            body = body_reader(request_framing(request.headers))
+        except ProtocolError:
+            return [*methods, "GET"]
+        methods.append(request.method)
+        body.feed(reader.rest)
+        data = body.rest if body.done else b""
+    return methods
