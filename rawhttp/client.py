@@ -344,6 +344,7 @@ class Response:
             count = conn.recv_into(buffer)
             if count == 0:
                 closed_by_server = True
+                conn.close(by="server")
                 reader.eof()
                 break
             yield from reader.feed(buffer[:count])

@@ -167,6 +167,7 @@ class Explain:
         if e.kept:
             self.say("the connection stays open for the next request (keep-alive)")
         elif e.by == "server":
+            self.recv_calls += 1
             self.say("recv() returned 0 bytes: the server closed its side (FIN); close() ours")
         else:
             self.say("rawhttp called close(): it has the whole response")
