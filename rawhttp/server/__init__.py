@@ -1,0 +1,57 @@
+"""The tiny server: static files, scenarios that misbehave on purpose, and replayed responses.
+
+The package is split by job, each module small enough to read in one go:
+
+- `listener`: the listening socket, the accept loop, one thread per connection, the cap;
+- `connection`: one connection's request loop: head, limits, body, keep-alive, idle timeout;
+- `exchange`: one request and its answer (the headers every answer has, the log line);
+- `static`: safe paths under the root, index.html, listings, dates, ranges, sendfile;
+- `scenarios`: `--scenario NAME` and `--replay FILE`.
+
+Parsing is `rawhttp.wire`'s, the same code the client uses. This module adds the Python API:
+
+    >>> from rawhttp.server import running
+    >>> with running("samples/site") as base_url:     # a free port, served from a thread
+    ...     rawhttp.get(base_url + "/index.html")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from rawhttp.server.listener import ListenError, Server
+from rawhttp.server.scenarios import SCENARIOS
+
+__all__ = ["SCENARIOS", "ListenError", "Server", "running", "sample_site"]
+
+
+@contextlib.contextmanager
+def running(
+    root: str | os.PathLike = ".",
+    port: int = 0,
+    *,
+    scenario: str | None = None,
+    replay: str | None = None,
+    host: str = "127.0.0.1",
+    **options,
+) -> Iterator[str]:
+    """Serve `root` from a background thread; yield the base URL (`http://127.0.0.1:PORT`).
+
+    `options` go to `Server` (idle_timeout, max_connections, log). To look at the server
+    itself (its `accepted` count, say), use `with Server(...) as server:` instead.
+    """
+    with Server(root, host=host, port=port, scenario=scenario, replay=replay, **options) as server:
+        yield server.url
+
+
+def sample_site() -> Path:
+    """samples/site in the source tree (next to the package), which `rawhttp demo` serves."""
+    site = Path(__file__).resolve().parents[2] / "samples" / "site"
+    if not (site / "index.html").is_file():
+        raise FileNotFoundError(
+            f"no sample site at {site}: `rawhttp demo` needs a source checkout (pip install -e .)"
+        )
+    return site
