@@ -28,6 +28,12 @@ class NetworkError(RawHTTPError):
     layer = "tcp"
 
 
+class ListenError(NetworkError):
+    """The server could not listen on the address (in use, not allowed, not resolvable)."""
+
+    exit_code = 7
+
+
 class ResolveError(NetworkError):
     """getaddrinfo could not turn the host name into an address."""
 

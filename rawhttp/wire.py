@@ -166,12 +166,21 @@ def _build_head(start_line: str, headers: Headers) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def encode_chunk(data: bytes) -> bytes:
-    """One chunk of a chunked body (RFC 9112 section 7.1); empty data would end the body."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
+def encode_chunk(data: bytes, extension: str = "") -> bytes:
+    """One chunk of a chunked body (RFC 9112 section 7.1), with an optional chunk-ext such as
+    `;name=value`; empty data would end the body."""
+    return b"%x%s\r\n%s\r\n" % (len(data), extension.encode("latin-1"), data)
 
 
-LAST_CHUNK = b"0\r\n\r\n"
+def last_chunk(trailers: Headers | None = None) -> bytes:
+    """The zero-size chunk that ends a chunked body, then its trailer section."""
+    fields = b"".join(f"{n}: {v}\r\n".encode("latin-1") for n, v in trailers or Headers())
+    for name, value in trailers or Headers():
+        check_header(name, value)
+    return b"0\r\n" + fields + b"\r\n"
+
+
+LAST_CHUNK = last_chunk()
 
 
 # --- finding and parsing a head ---------------------------------------------------------------
@@ -212,9 +221,7 @@ class HeadReader:
         end = self._find_end()
         if end is None:
             if len(self._buf) > self.max_size:
-                raise LimitExceeded(
-                    f"response head larger than {self.max_size} bytes (MAX_HEAD_SIZE)"
-                )
+                raise LimitExceeded(f"head larger than {self.max_size} bytes (MAX_HEAD_SIZE)")
             self._scanned = max(0, len(self._buf) - 2)
             return None
         if end > self.max_size:

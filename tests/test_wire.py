@@ -447,3 +447,18 @@ def test_headers_behaviour():
     assert "a" in headers and "b" not in headers
     with pytest.raises(KeyError):
         headers["missing"]
+
+
+def test_chunk_extension_and_trailers_round_trip():
+    body = (
+        wire.encode_chunk(b"abc", ';note="first"')
+        + wire.encode_chunk(b"de")
+        + wire.last_chunk(Headers([("X-Sum", "5")]))
+    )
+    assert body == b'3;note="first"\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n'
+    decoder = wire.ChunkedDecoder()
+    assert b"".join(decoder.feed(body)) == b"abcde"
+    assert decoder.extensions == [';note="first"']
+    assert decoder.trailers.items() == [("X-Sum", "5")]
+    with pytest.raises(InvalidRequest):
+        wire.last_chunk(Headers([("X-Bad", "a\r\nb")]))

@@ -22,7 +22,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from rawhttp.server.listener import ListenError, Server
+from rawhttp.errors import ListenError
+from rawhttp.server.listener import Server
 from rawhttp.server.scenarios import SCENARIOS
 
 __all__ = ["SCENARIOS", "ListenError", "Server", "running", "sample_site"]

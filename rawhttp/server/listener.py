@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from rawhttp.errors import NetworkError
+from rawhttp.errors import ListenError
 from rawhttp.server.connection import ClientConnection, Handler, Log, close_gently
 from rawhttp.server.exchange import Exchange, StatusPage
 from rawhttp.server.scenarios import Replay, ScenarioHandler
@@ -32,12 +32,6 @@ MAX_CONNECTIONS = 256
 BACKLOG = 128
 # How long stopping waits for the accept loop and the connection threads, in all.
 JOIN_TIMEOUT = 2.0
-
-
-class ListenError(NetworkError):
-    """The server could not listen on the address (in use, not allowed, not resolvable)."""
-
-    exit_code = 7
 
 
 def log_to_stderr(line: str) -> None:

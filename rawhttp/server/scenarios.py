@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rawhttp.server.exchange import Exchange, html_page
 from rawhttp.server.static import StaticFiles, check_method, content_type, open_regular
-from rawhttp.wire import Headers, encode_chunk
+from rawhttp.wire import Headers, encode_chunk, last_chunk
 
 # Pause between the pieces of `drip` and `slow-head`, in seconds (tests make it shorter).
 DRIP_DELAY = 0.01
@@ -135,13 +135,11 @@ def chunked(exchange: Exchange, load: PageLoader) -> None:
     size = min(CHUNK_MAX, max(1, math.ceil(len(page.data) / CHUNK_COUNT)))
     for start in range(0, len(page.data), size):
         piece = page.data[start : start + size]
-        if start == 0:  # a chunk-ext (RFC 9112 section 7.1.1), which a client must skip
-            exchange.send_body(b'%x;note="first chunk"\r\n%s\r\n' % (len(piece), piece))
-        else:
-            exchange.send_body(encode_chunk(piece))
+        # The first chunk has a chunk-ext (RFC 9112 section 7.1.1), which a client must skip.
+        exchange.send_body(encode_chunk(piece, ';note="first chunk"' if start == 0 else ""))
     # The last chunk, "0", then a trailer section with one field instead of an empty one.
     digest = hashlib.sha256(page.data).hexdigest()
-    exchange.send_body(f"0\r\nX-Body-SHA256: {digest}\r\n\r\n".encode())
+    exchange.send_body(last_chunk(Headers([("X-Body-SHA256", digest)])))
 
 
 @scenario("close-delimited")
