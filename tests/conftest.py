@@ -119,3 +119,29 @@ def refused_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def site_server():
+    """rawhttp's own server on samples/site (quiet), as a `Server` (`.url`, `.accepted`)."""
+    from rawhttp.server import Server, sample_site
+
+    with Server(sample_site(), log=lambda line: None) as server:
+        yield server
+
+
+@pytest.fixture
+def serve_dir():
+    """Factory: serve_dir(path, scenario=None) -> a running quiet `Server` over `path`."""
+    from rawhttp.server import Server
+
+    servers = []
+
+    def start(path, scenario: str | None = None, **options) -> Server:
+        server = Server(path, scenario=scenario, log=lambda line: None, **options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
