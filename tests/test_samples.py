@@ -152,3 +152,25 @@ def test_demo_serves_fetches_and_saves_page_html(tmp_path, monkeypatch):
     assert re.fullmatch(r"demo: fetched \d+ bytes in [\d.]+ ms \(rawhttp get -v .+\)", lines[1])
     assert "HTTP/1.1 200 OK" in result.stdout
     assert '"GET /index.html HTTP/1.1" 200' in result.stderr
+
+
+REQUESTS = Path(__file__).resolve().parent.parent / "samples" / "requests"
+
+
+@pytest.mark.parametrize(
+    ("name", "statuses"),
+    [
+        ("minimal-get.txt", ["200 OK"]),
+        ("http10.txt", ["200 OK"]),
+        ("missing-host.txt", ["400 Bad Request"]),
+        ("pipelined-pair.txt", ["200 OK", "200 OK"]),
+        ("head.txt", ["200 OK"]),
+        ("malformed-space-before-colon.txt", ["400 Bad Request"]),
+        ("wrong-version.txt", ["505 HTTP Version Not Supported"]),
+    ],
+)
+def test_sample_requests_with_send(site_server, name, statuses):
+    address = f"127.0.0.1:{site_server.port}"
+    result = CliRunner().invoke(main, ["send", address, str(REQUESTS / name), "--timeout", "5"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"* {len(statuses)} response(s): {', '.join(statuses)}"
