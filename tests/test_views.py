@@ -8,7 +8,8 @@ import sys
 
 from click.testing import CliRunner
 
-from rawhttp.cli import main, to_crlf
+from rawhttp.cli import main
+from rawhttp.cli.send import to_crlf
 from rawhttp.show.trace import hex_lines, text_lines
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"

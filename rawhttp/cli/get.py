@@ -1,0 +1,353 @@
+"""`rawhttp get`: fetch URLs with the raw-socket client; flags map to `client.Options`, the
+views in `show` and the sinks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import BinaryIO
+
+import click
+
+from rawhttp import events
+from rawhttp.cli.common import EXIT_INTERRUPTED, report
+from rawhttp.client import BUFSIZE, Options, Session
+from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
+from rawhttp.sinks import (
+    Decoder,
+    Discard,
+    FileSink,
+    StdoutSink,
+    remote_name,
+    resume_plan,
+    unclobbered,
+    write_stream,
+)
+from rawhttp.url import URL, parse_url
+from rawhttp.wire import MAX_REDIRECTS, check_header
+
+
+def _header_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """-H 'Name: value' sets, -H 'Name:' removes a default header, -H 'Name;' sends it empty."""
+    pairs: list[tuple[str, str | None]] = []
+    for spec in values:
+        name, sep, value = spec.partition(":")
+        if not sep and spec.endswith(";"):
+            name, value = spec[:-1], ""
+        elif not sep:
+            raise click.BadParameter(f"{spec!r} is not 'Name: value'", ctx, param)
+        value = value.strip(" \t")
+        try:
+            check_header(name, value)
+        except InvalidRequest as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+        pairs.append((name, value if (value or spec.endswith(";")) else None))
+    return pairs
+
+
+def _resolve_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """--resolve HOST:PORT:ADDR, as curl: ADDR may be an IPv6 literal, with or without []."""
+    pinned: dict[tuple[str, int], str] = {}
+    for spec in values:
+        host, _, rest = spec.partition(":")
+        port, _, address = rest.partition(":")
+        if not (host and port.isdigit() and address):
+            raise click.BadParameter(f"{spec!r} is not HOST:PORT:ADDR", ctx, param)
+        pinned[(host.lower(), int(port))] = address.strip("[]")
+    return pinned
+
+
+class HeadPrinter:
+    """Writes each response head to stdout exactly as received, 1xx and redirect hops too."""
+
+    def __init__(self, out: BinaryIO):
+        self.out = out
+
+    def __call__(self, event: events.Event) -> None:
+        if isinstance(event, events.HeadReceived):
+            write_stream(self.out, event.head.raw)
+
+
+def _fanout(listeners: list) -> events.Event:
+    def emit(event: events.Event) -> None:
+        for listener in listeners:
+            listener(event)
+
+    return emit
+
+
+@click.command("get")
+@click.argument("urls", nargs=-1, required=True, metavar="URL [URL ...]")
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="FILE",
+    help="Save the body to FILE (atomic); - is stdout. Repeat for several URLs.",
+)
+@click.option("-O", "--remote-name", is_flag=True, help="Name the file after the URL path.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Folder for -o/-O files.")
+@click.option("--no-clobber", is_flag=True, help="Keep existing files: save as FILE.1, FILE.2...")
+@click.option("-C", "--continue", "resume", is_flag=True, help="Resume FILE.part with Range.")
+@click.option("-b", "--body-only", is_flag=True, help="Print only the body, for pipes.")
+@click.option(
+    "-I", "--head", "head_only", is_flag=True, help="Send HEAD: only the head comes back."
+)
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    callback=_header_option,
+    help="Add or replace a header; 'NAME:' removes a default one.",
+)
+@click.option("--compressed", is_flag=True, help="Ask for gzip/deflate and decode the body.")
+@click.option("-v", "--verbose", is_flag=True, help="Show the request sent and connection notes.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar (terminal, -o only).")
+@click.option(
+    "--timing",
+    type=click.Choice(["text", "json"]),
+    is_flag=False,
+    flag_value="text",
+    help="After each transfer, where the time went (--timing=json for JSON).",
+)
+@click.option(
+    "--trace",
+    type=click.Choice(["text", "hex"]),
+    is_flag=False,
+    flag_value="text",
+    help="Every send/recv call with its bytes on stderr (--trace=hex for a hex dump).",
+)
+@click.option("--explain", is_flag=True, help="Walk through the transfer in socket-API words.")
+@click.option(
+    "--show-code", is_flag=True, help="Print a Python program (socket only) making this request."
+)
+@click.option("-L", "--location", "follow", is_flag=True, help="Follow redirects.")
+@click.option(
+    "--max-redirs",
+    type=click.IntRange(min=0),
+    default=MAX_REDIRECTS,
+    show_default=True,
+    help="Redirects followed before giving up (exit 47).",
+)
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds allowed for the TCP connect.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds allowed between two reads.",
+)
+@click.option(
+    "-m",
+    "--max-time",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds allowed for each whole transfer.",
+)
+@click.option(
+    "--bufsize",
+    type=click.IntRange(min=1),
+    default=BUFSIZE,
+    show_default=True,
+    help="Bytes asked of each recv (1 shows TCP as a byte stream).",
+)
+@click.option("-4", "--ipv4", "family", flag_value="4", help="Use IPv4 addresses only.")
+@click.option("-6", "--ipv6", "family", flag_value="6", help="Use IPv6 addresses only.")
+@click.option(
+    "--resolve",
+    multiple=True,
+    metavar="HOST:PORT:ADDR",
+    callback=_resolve_option,
+    help="Connect to ADDR for HOST:PORT instead of asking DNS.",
+)
+@click.option("--http1.0", "http10", is_flag=True, help="Send an HTTP/1.0 request.")
+@click.option("-k", "--insecure", is_flag=True, help="HTTPS: do not verify the certificate.")
+@click.option(
+    "--cacert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="HTTPS: trust the CA certificates in this PEM file.",
+)
+@click.option("--fail", is_flag=True, help="Exit 22 on a status >= 400 (the body is still saved).")
+def get_command(urls: tuple[str, ...], **flags) -> None:
+    """Fetch each URL with a hand-built HTTP/1.1 request and show what came back.
+
+    The response head goes to stdout exactly as received, then the body (or to -o FILE).
+    URLs on the same host and port share one kept-alive connection.
+    Exit codes follow curl's: 3 bad URL, 6 DNS, 7 connect, 8 bad response, 18 partial body,
+    22 --fail, 23 write error, 28 timeout, 33 cannot resume, 35 TLS, 47 redirects,
+    52 empty reply, 56 reset, 60 untrusted certificate, 61 bad compressed body.
+    """
+    try:
+        parsed = [parse_url(url) for url in urls]
+        targets = _targets(parsed, flags)
+    except RawHTTPError as error:
+        report(error)
+        sys.exit(error.exit_code)
+    if flags["resume"] and None in targets:
+        raise click.UsageError("-C needs a file to continue: give -o FILE or -O")
+    code = 0
+    with Session(_options(flags)) as session:
+        for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
+            following = parsed[index + 1] if index + 1 < len(parsed) else None
+            keep_alive = following is not None and following.origin == url.origin
+            code = _fetch(session, url, target, keep_alive, flags) or code
+    sys.exit(code)
+
+
+def _options(flags: dict) -> Options:
+    families = {"4": socket.AF_INET, "6": socket.AF_INET6, None: socket.AF_UNSPEC}
+    return Options(
+        connect_timeout=flags["connect_timeout"],
+        read_timeout=flags["timeout"],
+        max_time=flags["max_time"],
+        bufsize=flags["bufsize"],
+        insecure=flags["insecure"],
+        cafile=flags["cacert"],
+        http_version="HTTP/1.0" if flags["http10"] else "HTTP/1.1",
+        family=families[flags["family"]],
+        resolve=flags["resolve"],
+    )
+
+
+def _targets(urls: list[URL], flags: dict) -> list[str | None]:
+    """The file each URL's body goes to (None: stdout): -o in order, else -O, else stdout."""
+    outputs = list(flags["outputs"])
+    targets: list[str | None] = []
+    for index, url in enumerate(urls):
+        if index < len(outputs):
+            name = None if outputs[index] == "-" else outputs[index]
+        else:
+            name = remote_name(url.target) if flags["remote_name"] else None
+        if name is not None and flags["output_dir"]:
+            name = os.path.join(flags["output_dir"], name)
+        if name is not None and flags["no_clobber"]:
+            name = unclobbered(name)
+        targets.append(name)
+    return targets
+
+
+class Views:
+    """The views of one transfer the flags ask for, all fed by the same events. Each view's
+    module is imported only when asked for: a plain GET loads none of them."""
+
+    def __init__(self, target: str | None, flags: dict):
+        self.timing = self.explain = self.code = None
+        listeners: list = []
+        if target is not None and flags["progress"] and sys.stderr.isatty():
+            from rawhttp.show.progress import Progress
+
+            listeners.append(Progress())
+        if not (flags["body_only"] or flags["show_code"]):
+            listeners.append(HeadPrinter(sys.stdout.buffer))
+        if flags["verbose"]:
+            from rawhttp.show.verbose import Verbose
+
+            listeners.append(Verbose())
+        if flags["trace"]:
+            from rawhttp.show.trace import Trace
+
+            listeners.append(Trace(style=flags["trace"]))
+        if flags["timing"]:
+            from rawhttp.show.timing import Timing
+
+            self.timing = Timing()
+        if flags["explain"]:
+            from rawhttp.show.explain import Explain
+
+            self.explain = Explain(user_headers=[name for name, _ in flags["headers"]])
+        if flags["show_code"]:
+            from rawhttp.show.code import ShowCode
+
+            self.code = ShowCode()
+        listeners += [view for view in (self.timing, self.explain, self.code) if view]
+        self.emit = _fanout(listeners)
+
+    def after(self, flags: dict) -> None:
+        if self.timing is not None:
+            self.timing.render(flags["timing"])
+        if self.code is not None:
+            write_stream(sys.stdout.buffer, self.code.program().encode())
+
+
+def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, flags) -> int:
+    """One URL, start to end; returns its exit code after reporting any failure."""
+    views = Views(target, flags)
+    session.emit = views.emit
+    try:
+        if target is not None and flags["output_dir"]:
+            os.makedirs(flags["output_dir"], exist_ok=True)
+        if target is not None:
+            sink = FileSink(target, resume=flags["resume"])
+        else:
+            sink = Discard() if views.code else StdoutSink(sys.stdout.buffer)
+        status, reason = _transfer(session, url, sink, keep_alive, flags)
+        views.after(flags)
+        if flags["fail"] and status >= 400:
+            raise HTTPStatusError(f"the server answered {status} {reason}")
+    except RawHTTPError as error:
+        if views.explain is not None:
+            views.explain.error(error)
+        report(error)
+        return error.exit_code
+    except OSError as error:
+        report(OutputError(f"cannot create {flags['output_dir']}: {error.strerror}"))
+        return OutputError.exit_code
+    except KeyboardInterrupt:
+        click.echo("rawhttp: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    return 0
+
+
+def _request_headers(sink, flags) -> list[tuple[str, str | None]]:
+    headers = list(flags["headers"])
+    if flags["compressed"]:
+        headers.insert(0, ("Accept-Encoding", "gzip, deflate"))
+    if getattr(sink, "offset", 0):
+        headers.append(("Range", f"bytes={sink.offset}-"))
+    return headers
+
+
+def _transfer(session: Session, url: URL, sink, keep_alive: bool, flags) -> tuple[int, str]:
+    """One fetch into `sink`; on any failure the sink is aborted, so no partial FILE remains."""
+    method = "HEAD" if flags["head_only"] else "GET"
+    try:
+        with session.stream(
+            url,
+            method,
+            _request_headers(sink, flags),
+            follow_redirects=flags["follow"],
+            max_redirects=flags["max_redirs"],
+            keep_alive=keep_alive,
+        ) as response:
+            target = _body_target(response, sink, flags)
+            for piece in response.iter_body():
+                target.write(piece)
+        target.finish()
+    except BaseException:
+        sink.abort()
+        raise
+    return response.status, response.reason
+
+
+def _body_target(response, sink, flags):
+    """Where this response's body goes: the sink, through a decoder if asked, or nowhere."""
+    if getattr(sink, "offset", 0):
+        plan = resume_plan(sink.offset, response.status, response.headers.get("Content-Range"))
+        if plan == "complete":
+            return Discard(sink)
+        if plan == "restart":
+            sink.restart()
+    coding = (response.headers.get("Content-Encoding") or "").strip().lower()
+    if flags["compressed"] and coding in ("gzip", "x-gzip", "deflate"):
+        return Decoder(sink, coding)
+    return sink

@@ -1,0 +1,167 @@
+"""`rawhttp lesson`: the classic TCP and UDP exercises of socket courses (rawhttp/lessons)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from rawhttp.cli.common import run_reporting
+from rawhttp.lessons import EXERCISES, input_lines, tcp, udp
+
+
+def _one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and "\n" in value:
+        raise click.BadParameter("a TCP message is one line: it cannot contain a newline")
+    return value
+
+
+_lesson_host = click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; 0.0.0.0 lets other machines in too.",
+)
+_lesson_timeout = click.FloatRange(min=0, min_open=True)
+
+
+@click.group("lesson")
+def lesson_group() -> None:
+    """The classic socket exercises: TCP and UDP servers and clients, done properly.
+
+    Start a server in one terminal and its client in another. `rawhttp lesson list` says what
+    each exercise teaches.
+    """
+
+
+@lesson_group.command("list")
+def lesson_list_command() -> None:
+    """Name each exercise and what it teaches."""
+    width = max(len(name) for name, _ in EXERCISES)
+    for name, teaches in EXERCISES:
+        click.echo(f"{name:<{width}}  {teaches}")
+
+
+@lesson_group.command("tcp-server")
+@_lesson_host
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=tcp.DEFAULT_PORT,
+    show_default=True,
+    help="Port to listen on; 0 lets the kernel pick one (shown at start-up).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(tcp.MODES),
+    default="echo",
+    show_default=True,
+    help="Answer each line as it came, upper-cased, or as 'Hello, <line>'.",
+)
+@click.option(
+    "--max-clients",
+    type=click.IntRange(min=1),
+    default=tcp.MAX_CLIENTS,
+    show_default=True,
+    help="Clients served at once; one more is told to try again later.",
+)
+@click.option(
+    "--idle-timeout",
+    type=_lesson_timeout,
+    default=tcp.IDLE_TIMEOUT,
+    show_default=True,
+    help="Seconds a client may stay silent before it is disconnected.",
+)
+def lesson_tcp_server(host: str, port: int, mode: str, max_clients: int, idle_timeout: float):
+    """A threaded TCP server: a welcome line, then one answer per line, a thread per client.
+
+    Each connect, message and disconnect is logged on stderr with the client's address and
+    port. A client ends its session with 'exit' or by closing. Ctrl-C stops the server (exit 0).
+    """
+    run_reporting(tcp.serve, host, port, mode, max_clients=max_clients, idle_timeout=idle_timeout)
+
+
+@lesson_group.command("tcp-client")
+@click.argument("host", default="127.0.0.1")
+@click.option("--port", type=click.IntRange(1, 65535), default=tcp.DEFAULT_PORT, show_default=True)
+@click.option(
+    "--send",
+    "message",
+    metavar="TEXT",
+    callback=_one_line,
+    help="Send this one message, print the reply, exit.",
+)
+@click.option(
+    "--timeout",
+    type=_lesson_timeout,
+    default=tcp.CLIENT_TIMEOUT,
+    show_default=True,
+    help="Seconds allowed for the connect and for each reply.",
+)
+def lesson_tcp_client(host: str, port: int, message: str | None, timeout: float) -> None:
+    """Talk to a tcp-server, one line at a time.
+
+    Prints the server's welcome, then sends each line of stdin and prints each reply; 'exit'
+    or the end of input ends it. Exit 7 if nothing listens there, 28 if no reply comes.
+    """
+    if message is not None:
+        click.echo(run_reporting(tcp.send_once, host, port, message, timeout))
+    else:
+        run_reporting(tcp.run_client, host, port, input_lines(sys.stdin), timeout=timeout)
+
+
+@lesson_group.command("udp-server")
+@_lesson_host
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=udp.DEFAULT_PORT,
+    show_default=True,
+    help="Port to bind; 0 lets the kernel pick one (shown at start-up).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(udp.MODES),
+    default="upper",
+    show_default=True,
+    help="Answer each datagram upper-cased, or as it came.",
+)
+def lesson_udp_server(host: str, port: int, mode: str) -> None:
+    """A UDP server: recvfrom() a datagram, sendto() the answer back to its sender.
+
+    Every datagram is logged on stderr with the address and port it came from. Ctrl-C stops
+    the server (exit 0).
+    """
+    run_reporting(udp.serve, host, port, mode)
+
+
+@lesson_group.command("udp-client")
+@click.argument("host", default="127.0.0.1")
+@click.option("--port", type=click.IntRange(1, 65535), default=udp.DEFAULT_PORT, show_default=True)
+@click.option("--send", "message", metavar="TEXT", help="Send this one datagram, print the answer.")
+@click.option(
+    "--timeout",
+    type=_lesson_timeout,
+    default=udp.TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@click.option(
+    "--connect",
+    is_flag=True,
+    help="connect() the UDP socket first, so the kernel reports 'nothing listens' (ICMP).",
+)
+def lesson_udp_client(
+    host: str, port: int, message: str | None, timeout: float, connect: bool
+) -> None:
+    """Talk to a udp-server, one datagram per line.
+
+    Sends each line of stdin as one datagram and prints each answer with the address it came
+    from; 'exit' or the end of input ends it. No answer within --timeout: exit 28.
+    """
+    if message is not None:
+        reply, peer = run_reporting(udp.send_once, host, port, message, timeout, connect=connect)
+        click.echo(udp.show(reply, peer))
+    else:
+        lines = input_lines(sys.stdin)
+        run_reporting(udp.run_client, host, port, lines, timeout=timeout, connect=connect)

@@ -1,0 +1,116 @@
+"""`rawhttp serve` and `rawhttp demo`: the tiny server, and the demo that fetches from it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from rawhttp.cli.common import report
+from rawhttp.errors import RawHTTPError
+from rawhttp.server import SCENARIOS, Server, sample_site
+from rawhttp.server.listener import IDLE_TIMEOUT, MAX_CONNECTIONS
+
+DEMO_PAGE = "page.html"
+
+
+@click.command("serve")
+@click.argument("directory", default=".", type=click.Path(exists=True, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on; 0 lets the kernel pick one (shown at start-up).",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice([*SCENARIOS, "list"]),
+    metavar="NAME",
+    help="Misbehave on purpose, for lessons; 'list' names them all.",
+)
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Answer every request with FILE's bytes, verbatim, then close.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=IDLE_TIMEOUT,
+    show_default=True,
+    help="Seconds a silent connection is kept open.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=MAX_CONNECTIONS,
+    show_default=True,
+    help="Connections served at once; past it, 503.",
+)
+def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
+    """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
+
+    GET and HEAD of files, index.html or a listing for a folder, Range, If-Modified-Since,
+    keep-alive and pipelining; one log line per request on stderr. Exit 7 if the address
+    cannot be listened on; Ctrl-C stops it (exit 0).
+    """
+    if scenario == "list":
+        width = max(len(name) for name in SCENARIOS)
+        for name, item in SCENARIOS.items():
+            click.echo(f"{name:<{width}}  {item.summary}")
+        return
+    if scenario and replay:
+        raise click.UsageError("--scenario and --replay cannot be used together")
+    try:
+        server = Server(directory, scenario=scenario, replay=replay, **options)
+    except RawHTTPError as error:
+        report(error)
+        sys.exit(error.exit_code)
+    click.echo(f"{server.describe()} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("rawhttp: stopped", err=True)
+    finally:
+        server.close()
+
+
+@click.command("demo")
+def demo_command() -> None:
+    """Serve samples/site on a free port, fetch it with `rawhttp get -v`, save page.html.
+
+    Both ends of one HTTP exchange on one screen: the request sent and the connection notes
+    (stderr), the response head (stdout) and the server's log line (stderr).
+    """
+    try:
+        site = sample_site()
+    except FileNotFoundError as exc:
+        click.echo(f"rawhttp: error: file: {exc}", err=True)
+        sys.exit(1)
+    with Server(site) as server:
+        url = f"{server.url}/index.html"
+        click.echo(f"demo: started rawhttp's server on {server.url}/ for {site}")
+        started = time.perf_counter()
+        code = _run_get([url, "-v", "-o", DEMO_PAGE])
+        elapsed = time.perf_counter() - started
+    if code:
+        sys.exit(code)
+    size = os.path.getsize(DEMO_PAGE)
+    click.echo(f"demo: fetched {size} bytes in {elapsed * 1000:.1f} ms (rawhttp get -v {url})")
+    click.echo(f"demo: saved the body as {DEMO_PAGE} and stopped the server")
+
+
+def _run_get(args: list[str]) -> int:
+    """Run `rawhttp get ARGS` in this process, exactly as if typed; its exit code."""
+    from rawhttp.cli.get import get_command
+
+    try:
+        get_command.main(args, prog_name="rawhttp get", standalone_mode=False)
+    except SystemExit as finished:
+        return finished.code or 0
+    return 0
