@@ -526,6 +526,8 @@ class Session:
                 self.emit(
                     events.Redirecting(status=response.status, location=str(target), method=method)
                 )
+                if current.scheme == "https" and target.scheme == "http":
+                    self.emit(events.Warned(f"redirect from https to plain http: {target}"))
                 request = _redirect_headers(request, current, target)
                 current = target
             finally:

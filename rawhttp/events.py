@@ -132,6 +132,13 @@ class Redirecting(Event):
 
 
 @dataclass(frozen=True)
+class Warned(Event):
+    """Something allowed but worth a word on stderr (an https -> http redirect, say)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class Closed(Event):
     """The connection ended: `by` is "client" or "server"; or it was `kept` open for reuse."""
 

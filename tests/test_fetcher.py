@@ -420,3 +420,22 @@ def test_no_progress_flag(raw_server, tmp_path):
     finally:
         os.close(leader)
     assert b"%" not in shown
+
+
+def test_https_to_http_redirect_is_followed_with_a_warning(https_server, raw_server):
+    plain = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain"])
+    server, cafile = https_server()
+    server.clear()
+    server.expect_request("/").respond_with_data(
+        "", status=302, headers={"Location": plain.url + "/"}
+    )
+    result = cli(https_url(server), "--cacert", cafile, "-L", "-b")
+    assert (result.exit_code, result.stdout) == (0, "plain")
+    assert f"rawhttp: warning: redirect from https to plain http: {plain.url}/" in result.stderr
+
+
+def test_redirect_to_other_scheme_is_refused(raw_server):
+    server = raw_server([b"HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n\r\n"])
+    result = cli(server.url, "-L")
+    assert result.exit_code == 3
+    assert "unsupported scheme 'file'" in result.stderr

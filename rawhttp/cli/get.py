@@ -59,6 +59,12 @@ def _resolve_option(ctx: click.Context, param: click.Parameter, values: tuple[st
     return pinned
 
 
+def print_warning(event: events.Event) -> None:
+    """Warnings are printed whatever the flags: `rawhttp: warning: ...` on stderr."""
+    if isinstance(event, events.Warned):
+        click.echo(f"rawhttp: warning: {event.message}", err=True)
+
+
 class HeadPrinter:
     """Writes each response head to stdout exactly as received, 1xx and redirect hops too."""
 
@@ -242,7 +248,7 @@ class Views:
 
     def __init__(self, target: str | None, flags: dict):
         self.timing = self.explain = self.code = None
-        listeners: list = []
+        listeners: list = [print_warning]
         if target is not None and flags["progress"] and sys.stderr.isatty():
             from rawhttp.show.progress import Progress
 
