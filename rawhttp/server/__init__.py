@@ -49,10 +49,10 @@ def running(
 
 
 def sample_site() -> Path:
-    """samples/site in the source tree (next to the package), which `rawhttp demo` serves."""
-    site = Path(__file__).resolve().parents[2] / "samples" / "site"
-    if not (site / "index.html").is_file():
-        raise FileNotFoundError(
-            f"no sample site at {site}: `rawhttp demo` needs a source checkout (pip install -e .)"
-        )
-    return site
+    """samples/site, which `rawhttp demo` serves: in a source checkout at the top of the tree,
+    in an installed package as rawhttp/samples/site."""
+    package = Path(__file__).resolve().parents[1]
+    for site in (package.parent / "samples" / "site", package / "samples" / "site"):
+        if (site / "index.html").is_file():
+            return site
+    raise FileNotFoundError(f"no sample site next to {package}: reinstall rawhttp")
