@@ -12,8 +12,9 @@ fixed and explained where they happen:
   listening. The UDP client waits with a timeout and says so plainly.
 - A server must be bounded: a cap on clients, on line length, and on idle time.
 
-The CLI (`rawhttp lesson ...`) is in `rawhttp/cli.py`; these modules never import click. Tests and
-lessons can run the servers in a thread with `tcp.running_server()` / `udp.running_server()`.
+The CLI (`rawhttp lesson ...`) is in `rawhttp/cli/lesson.py`; these modules never import click.
+Tests and lessons can run the servers in a thread with `tcp.running_server()` and
+`udp.running_server()`.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from typing import TextIO
+from collections.abc import Callable, Iterator
+from typing import Protocol, TextIO
 
 # `rawhttp lesson list` prints these: each exercise and what it teaches.
 EXERCISES: list[tuple[str, str]] = [
@@ -73,3 +74,45 @@ def stop_on_sigint(stopping: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class LessonServer(Protocol):
+    """What `tcp.TCPServer` and `udp.UDPServer` both offer, so they start and stop alike."""
+
+    address: tuple
+    stopping: threading.Event
+
+    def serve_forever(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def serve_in_foreground(server: LessonServer, announce: str, log: Callable[[str], None]) -> None:
+    """Run `server` in this (main) thread until Ctrl-C, then stop cleanly: the CLI's servers.
+
+    Ctrl-C only sets the stop flag (see `stop_on_sigint`): the loop sees it within its poll
+    interval, and close() ends everything in order.
+    """
+    with stop_on_sigint(server.stopping):
+        try:
+            log(announce)
+            server.serve_forever()
+        finally:
+            server.close()
+    log("Stopped.")
+
+
+@contextlib.contextmanager
+def in_background(server: LessonServer, name: str) -> Iterator[tuple[str, int]]:
+    """Run `server` in a background thread, for tests and lessons: yields its (host, port).
+
+    On exit the loop is told to stop and joined (bounded), then the server is closed.
+    """
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield server.address
+    finally:
+        server.stopping.set()
+        thread.join(5)
+        server.close()

@@ -16,7 +16,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from rawhttp.errors import (
@@ -28,7 +28,7 @@ from rawhttp.errors import (
     ResolveError,
     Timeout,
 )
-from rawhttp.lessons import address_text, stop_on_sigint
+from rawhttp.lessons import address_text, in_background, serve_in_foreground
 
 DEFAULT_PORT = 9999  # the seeds' port: above 1023, so binding it needs no administrator rights
 MODES = ("echo", "upper", "hello")
@@ -314,40 +314,22 @@ def serve(
     log: Log = log_to_stderr,
     **limits,
 ) -> None:
-    """Run the server in this (main) thread until Ctrl-C, then stop cleanly: the CLI's server.
-
-    Ctrl-C only sets the stop flag (see `stop_on_sigint`): the accept loop sees it within POLL
-    seconds, and close() ends the sessions in order.
-    """
+    """The CLI's server: runs until Ctrl-C, then stops cleanly."""
     server = TCPServer(host, port, mode, log=log, **limits)
-    with stop_on_sigint(server.stopping):
-        try:
-            where = address_text(server.address)
-            log(f"Listening on {where} (TCP, mode {mode}). Ctrl-C stops the server.")
-            server.serve_forever()
-        finally:
-            server.close()
-    log("Stopped.")
+    where = address_text(server.address)
+    announce = f"Listening on {where} (TCP, mode {mode}). Ctrl-C stops the server."
+    serve_in_foreground(server, announce, log)
 
 
-@contextlib.contextmanager
 def running_server(
     mode: str = "echo", host: str = "127.0.0.1", port: int = 0, **options
-) -> Iterator[tuple[str, int]]:
+) -> contextlib.AbstractContextManager[tuple[str, int]]:
     """A TCPServer in a background thread, for tests and lessons: yields its (host, port).
 
     `options` go to TCPServer (max_clients, max_line, idle_timeout, log). On exit the accept
     loop is stopped and joined, then every session is ended and joined, each within a timeout.
     """
-    server = TCPServer(host, port, mode, **options)
-    thread = threading.Thread(target=server.serve_forever, name="tcp accept loop", daemon=True)
-    thread.start()
-    try:
-        yield server.address
-    finally:
-        server.stopping.set()
-        thread.join(5)
-        server.close()
+    return in_background(TCPServer(host, port, mode, **options), "tcp accept loop")
 
 
 # --- the client ------------------------------------------------------------------------------

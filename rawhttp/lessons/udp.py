@@ -17,7 +17,7 @@ import contextlib
 import socket
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TextIO
 
 from rawhttp.errors import (
@@ -28,7 +28,7 @@ from rawhttp.errors import (
     ResolveError,
     Timeout,
 )
-from rawhttp.lessons import address_text, stop_on_sigint
+from rawhttp.lessons import address_text, in_background, serve_in_foreground
 from rawhttp.lessons.tcp import Log, log_to_stderr
 
 DEFAULT_PORT = 12000  # the seed's port
@@ -147,37 +147,20 @@ def serve(
     *,
     log: Log = log_to_stderr,
 ) -> None:
-    """Run the server in this (main) thread until Ctrl-C, then stop cleanly: the CLI's server.
-
-    Ctrl-C only sets the stop flag (see `stop_on_sigint`); the loop sees it within POLL seconds.
-    """
+    """The CLI's server: runs until Ctrl-C, then stops cleanly."""
     server = UDPServer(host, port, mode, log=log)
-    with stop_on_sigint(server.stopping):
-        try:
-            # Not "listening": a UDP socket is only bound. Datagrams for its port queue up in
-            # the kernel until recvfrom() takes them.
-            where = address_text(server.address)
-            log(f"Waiting for datagrams on {where} (UDP, mode {mode}). Ctrl-C stops the server.")
-            server.serve_forever()
-        finally:
-            server.close()
-    log("Stopped.")
+    # Not "listening": a UDP socket is only bound. Datagrams for its port queue up in the
+    # kernel until recvfrom() takes them.
+    where = address_text(server.address)
+    announce = f"Waiting for datagrams on {where} (UDP, mode {mode}). Ctrl-C stops the server."
+    serve_in_foreground(server, announce, log)
 
 
-@contextlib.contextmanager
 def running_server(
     mode: str = "upper", host: str = "127.0.0.1", port: int = 0, **options
-) -> Iterator[tuple[str, int]]:
+) -> contextlib.AbstractContextManager[tuple[str, int]]:
     """A UDPServer in a background thread, for tests and lessons: yields its (host, port)."""
-    server = UDPServer(host, port, mode, **options)
-    thread = threading.Thread(target=server.serve_forever, name="udp loop", daemon=True)
-    thread.start()
-    try:
-        yield server.address
-    finally:
-        server.stopping.set()
-        thread.join(5)
-        server.close()
+    return in_background(UDPServer(host, port, mode, **options), "udp loop")
 
 
 # --- the client ------------------------------------------------------------------------------
