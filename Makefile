@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format clean demo
+.PHONY: test lint format clean demo bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,12 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+# Benchmarks against curl, wget, http.server and nginx (bench/README.md); never part of `test`.
+# bench/run.py makes its own bench/.venv (rawhttp installed non-editable, plus h11) and may
+# apt-get install nginx, wrk and GNU time (as root). Writes bench/RESULTS.md.
+bench:
+	$(PYTHON) bench/run.py
+
+bench-quick:
+	$(PYTHON) bench/run.py --quick

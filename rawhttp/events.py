@@ -11,21 +11,57 @@ a listener that keeps bytes must copy them.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 from rawhttp.wire import Framing, ResponseHead
 
 
-def _now() -> float:
-    return time.perf_counter()
-
-
-@dataclass(frozen=True)
 class Event:
-    at: float = field(default_factory=_now, kw_only=True)
+    """A frozen record: its fields are the annotations of its class, in order, each with the
+    class attribute of the same name as its default; plus `at`, keyword-only, set to now.
+
+    It is what `@dataclass(frozen=True)` would give, written out: importing `dataclasses` (and
+    `inspect` with it) and generating the methods of twenty classes cost about a quarter of a
+    small `rawhttp get`'s start-up (see bench/README.md).
+    """
+
+    _fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        # The class's own annotations (not its parents'); inspect.get_annotations would do
+        # the same, but importing inspect is part of what this class saves.
+        own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+        cls._fields = cls._fields + tuple(own)
+
+    def __init__(self, *values: object, at: float | None = None, **named: object) -> None:
+        name = type(self).__name__
+        if len(values) > len(self._fields):
+            raise TypeError(f"{name} takes at most {len(self._fields)} positional fields")
+        fields = dict(zip(self._fields, values, strict=False))
+        for key, value in named.items():
+            if key not in self._fields or key in fields:
+                raise TypeError(f"{name} got an unknown or repeated field {key!r}")
+            fields[key] = value
+        for key in self._fields:
+            if key not in fields:
+                if not hasattr(type(self), key):
+                    raise TypeError(f"{name} needs a value for {key!r}")
+                fields[key] = getattr(type(self), key)
+        fields["at"] = time.perf_counter() if at is None else at
+        self.__dict__.update(fields)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot set {key!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  (fields may be lists: not hashable)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{key}={self.__dict__[key]!r}" for key in (*self._fields, "at"))
+        return f"{type(self).__name__}({fields})"
 
 
-@dataclass(frozen=True)
 class RequestStarted(Event):
     """A request begins (each URL, each redirect hop): the zero point for timings."""
 
@@ -33,7 +69,6 @@ class RequestStarted(Event):
     method: str
 
 
-@dataclass(frozen=True)
 class Resolved(Event):
     """getaddrinfo answered: the (family name, address, port) tuples to try, in order."""
 
@@ -42,21 +77,18 @@ class Resolved(Event):
     addresses: list[tuple[str, str, int]]
 
 
-@dataclass(frozen=True)
 class Connecting(Event):
     family: str
     address: str
     port: int
 
 
-@dataclass(frozen=True)
 class ConnectFailed(Event):
     address: str
     port: int
     reason: str
 
 
-@dataclass(frozen=True)
 class Connected(Event):
     """The TCP handshake finished: the connection's 4-tuple."""
 
@@ -65,32 +97,27 @@ class Connected(Event):
     reused: bool = False
 
 
-@dataclass(frozen=True)
 class Reused(Event):
     """The request goes on a connection kept open from the previous one (keep-alive)."""
 
     remote: tuple[str, int]
 
 
-@dataclass(frozen=True)
 class TLSEstablished(Event):
     version: str
     cipher: str
 
 
-@dataclass(frozen=True)
 class Sent(Event):
     data: bytes | memoryview
     offset: int
 
 
-@dataclass(frozen=True)
 class Received(Event):
     data: bytes | memoryview
     offset: int
 
 
-@dataclass(frozen=True)
 class HeadReceived(Event):
     """A complete head: an interim (1xx) one, or the final one of a hop.
 
@@ -102,19 +129,16 @@ class HeadReceived(Event):
     end: int = 0
 
 
-@dataclass(frozen=True)
 class FramingDecided(Event):
     framing: Framing
 
 
-@dataclass(frozen=True)
 class BodyProgress(Event):
     """After each read of the body: body bytes so far (after de-chunking)."""
 
     received: int
 
 
-@dataclass(frozen=True)
 class BodyDone(Event):
     """The body is complete; `reason` says why reading stopped; `extra` counts ignored bytes."""
 
@@ -124,21 +148,18 @@ class BodyDone(Event):
     chunks: int | None = None
 
 
-@dataclass(frozen=True)
 class Redirecting(Event):
     status: int
     location: str
     method: str
 
 
-@dataclass(frozen=True)
 class Warned(Event):
     """Something allowed but worth a word on stderr (an https -> http redirect, say)."""
 
     message: str
 
 
-@dataclass(frozen=True)
 class Closed(Event):
     """The connection ended: `by` is "client" or "server"; or it was `kept` open for reuse."""
 

@@ -9,7 +9,7 @@ wire (CR, LF, NUL, other controls), and the request target with the fragment dro
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
 from rawhttp.errors import InvalidURL
@@ -24,8 +24,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
 _TARGET_SAFE = "/?=&;:@!$'()*+,-._~%[]"
 
 
-@dataclass(frozen=True)
-class URL:
+class URL(NamedTuple):  # a NamedTuple, not a dataclass: see wire.ResponseHead
     """A parsed http(s) URL: what to connect to and what to put in the request line."""
 
     scheme: str
@@ -107,5 +106,11 @@ def resolve_location(base: URL, location: str) -> URL:
     location = location.strip()
     if not location:
         raise InvalidURL("empty Location header")
-    absolute = urljoin(str(base), location)
+    try:  # urljoin raises ValueError on a bad IPv6 literal ("http://[x")
+        absolute = urljoin(str(base), location)
+        scheme = urlsplit(absolute).scheme.lower()
+    except ValueError as exc:
+        raise InvalidURL(f"invalid Location {location!r}: {exc}") from None
+    if scheme not in DEFAULT_PORTS:  # "tel:1" must not become http://tel:1/
+        raise InvalidURL(f"unsupported scheme {scheme!r} in Location (only http and https)")
     return parse_url(absolute)

@@ -16,8 +16,7 @@ that are fed bytes and hand back body pieces. The socket loops live in `client.p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from http import HTTPStatus
+from typing import NamedTuple
 
 from rawhttp.errors import IncompleteBody, InvalidRequest, LimitExceeded, ProtocolError
 
@@ -151,6 +150,8 @@ def build_response_head(
 ) -> bytes:
     """A response head; the reason phrase defaults to the standard one for the status."""
     if reason is None:
+        from http import HTTPStatus  # servers only: a client does not pay for importing it
+
         try:
             reason = HTTPStatus(status).phrase
         except ValueError:
@@ -247,15 +248,18 @@ class HeadReader:
         return None
 
 
-@dataclass
-class ResponseHead:
+# The parsed values below are NamedTuples rather than dataclasses: importing `dataclasses`
+# costs a small `rawhttp get` about a quarter of its start-up (see bench/README.md).
+
+
+class ResponseHead(NamedTuple):
     """A parsed status line and header fields, with the exact bytes they came from."""
 
     http_version: str
     status: int
     reason: str
     headers: Headers
-    raw: bytes = field(repr=False)
+    raw: bytes
 
     @property
     def is_interim(self) -> bool:
@@ -263,15 +267,14 @@ class ResponseHead:
         return 100 <= self.status < 200
 
 
-@dataclass
-class RequestHead:
+class RequestHead(NamedTuple):
     """A parsed request line and header fields, as a server receives them."""
 
     method: str
     target: str
     http_version: str
     headers: Headers
-    raw: bytes = field(repr=False)
+    raw: bytes
 
 
 def _split_lines(raw: bytes) -> list[bytes]:
@@ -365,8 +368,7 @@ def parse_fields(lines: list[bytes], allow_obs_fold: bool) -> Headers:
 # --- body framing (RFC 9112 section 6.3) -----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Framing:
+class Framing(NamedTuple):
     """How the body's end is found: "none", "length" (with `length`), "chunked" or "close"."""
 
     kind: str
@@ -408,7 +410,9 @@ def parse_content_length(values: list[str]) -> int:
     members = [member.strip(" \t") for value in values for member in value.split(",")]
     if not all(_DIGITS_RE.fullmatch(member) for member in members):
         raise ProtocolError(f"invalid Content-Length {', '.join(values)!r}")
-    numbers = {int(member) for member in members}
+    if any(len(member.lstrip("0")) > 18 for member in members):  # int() refuses 4300 digits
+        raise LimitExceeded("Content-Length of more than 18 digits")
+    numbers = {int(member.lstrip("0") or "0") for member in members}
     if len(numbers) != 1:
         raise ProtocolError(f"conflicting Content-Length values {', '.join(values)!r}")
     return numbers.pop()
@@ -420,6 +424,9 @@ def parse_content_length(values: list[str]) -> int:
 # copy: the caller writes them out before the next read). `done` says the body is complete;
 # `rest` holds bytes after its end. `eof()` is called when the peer closes: it says whether
 # that is a clean end (close-delimited) or an incomplete body, with byte counts, as h11 does.
+# The two readers whose body is a plain run of bytes (Content-Length, until close) also have
+# `wanted` (the most bytes still part of the body, None if unknown) and `skip(count)`: the
+# client's splice fast path moves body bytes in the kernel, and only tells the reader how many.
 
 
 class NoBody:
@@ -460,6 +467,16 @@ class LengthBody:
             self.rest += bytes(view[take:])
         return [view[:take]] if take else []
 
+    @property
+    def wanted(self) -> int:
+        return self.length - self.received
+
+    def skip(self, count: int) -> None:
+        """`count` body bytes went by without being fed (at most `wanted`)."""
+        assert count <= self.wanted, "past the end of the body"
+        self.received += count
+        self.done = self.received == self.length
+
     def eof(self) -> None:
         if not self.done:
             raise IncompleteBody(
@@ -474,6 +491,7 @@ class CloseDelimitedBody:
 
     done = False
     rest = b""
+    wanted = None
 
     def __init__(self) -> None:
         self.received = 0
@@ -481,6 +499,10 @@ class CloseDelimitedBody:
     def feed(self, data: bytes | memoryview) -> list[memoryview]:
         self.received += len(data)
         return [memoryview(data)] if len(data) else []
+
+    def skip(self, count: int) -> None:
+        """`count` body bytes went by without being fed."""
+        self.received += count
 
     def eof(self) -> None:
         self.done = True
@@ -609,9 +631,9 @@ def request_methods(data: bytes) -> list[str]:
                 return [*methods, "GET"]
             request = parse_request_head(raw)
             body = body_reader(request_framing(request.headers))
+            body.feed(reader.rest)
         except ProtocolError:
             return [*methods, "GET"]
         methods.append(request.method)
-        body.feed(reader.rest)
         data = body.rest if body.done else b""
     return methods

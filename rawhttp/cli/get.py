@@ -336,8 +336,9 @@ def _transfer(session: Session, url: URL, sink, keep_alive: bool, flags) -> tupl
             keep_alive=keep_alive,
         ) as response:
             target = _body_target(response, sink, flags)
-            for piece in response.iter_body():
-                target.write(piece)
+            # --trace and --explain show the body's bytes, so they must pass through Python;
+            # otherwise a body saved to a file may be moved by the kernel (splice).
+            response.copy_body_to(target, splice=not (flags["trace"] or flags["explain"]))
         target.finish()
     except BaseException:
         sink.abort()

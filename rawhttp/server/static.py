@@ -23,6 +23,9 @@ from rawhttp.server.exchange import Exchange, StatusPage, html_page
 from rawhttp.wire import Headers
 
 INDEX = "index.html"
+# Files up to this size are read and sent with their head in one send; larger ones go by
+# sendfile, straight from the page cache (nginx's sendfile has no such threshold).
+SMALL_FILE = 64 * 1024
 ALLOWED_METHODS = ("GET", "HEAD")
 # Methods defined by RFC 9110 (and PATCH): a static server knows them and answers 405 with
 # Allow; anything else gets 501 Not Implemented (RFC 9110 section 15.6.2), as nginx does.
@@ -177,9 +180,20 @@ def send_file(exchange: Exchange, path: str) -> None:
         start, end = span or (0, size - 1)
         if span:
             headers.add("Content-Range", f"bytes {start}-{end}/{size}")
-        headers.add("Content-Length", str(end - start + 1))
-        exchange.send_head(206 if span else 200, headers)
-        exchange.send_file(file, start, end - start + 1)
+        count = end - start + 1
+        headers.add("Content-Length", str(count))
+        head = exchange.make_head(206 if span else 200, headers)
+        if count <= SMALL_FILE and exchange.wants_body:
+            # Head and body in one send: one system call instead of a send and a sendfile
+            # (which Python wraps in a selector); about 20% more small-file requests/s (bench/).
+            file.seek(start)
+            body = file.read(count)
+            exchange.send(head + body)
+            if len(body) < count:  # the file shrank meanwhile: the Content-Length is a lie now
+                exchange.keep_alive = False
+        else:
+            exchange.send(head)
+            exchange.send_file(file, start, count)
 
 
 def not_modified(request: Headers, mtime: int) -> bool:
