@@ -472,8 +472,14 @@ def report(named: dict[str, Case], quick: bool, notes: list[str], seconds: float
     lines += ["", "## All figures", "", *table(named), "", "## Commands", ""]
     for case in named.values():
         for tool, command in case.commands.items():
-            lines.append(f"- {case.name}, {tool}: `{command}`")
+            lines.append(f"- {case.name}, {tool}: `{portable(command)}`")
     return "\n".join(lines) + "\n"
+
+
+def portable(command: str) -> str:
+    """A command as it reads on any machine: paths relative to the project, temp dirs named."""
+    command = command.replace(str(HERE.parent) + "/", "")
+    return re.sub(r"/tmp/rawhttp-bench-[^/]+/", "$TMP/", command)
 
 
 def main() -> None:
