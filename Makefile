@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format clean demo bench bench-quick
+.PHONY: test lint format clean demo bench bench-quick stress fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .fuzz-corpus
 
 # Benchmarks against curl, wget, http.server and nginx (bench/README.md); never part of `test`.
 # bench/run.py makes its own bench/.venv (rawhttp installed non-editable, plus h11) and may
@@ -39,3 +39,18 @@ bench:
 
 bench-quick:
 	$(PYTHON) bench/run.py --quick
+
+# The long load on `rawhttp serve` in its own process (tests/stress/run.py, a minute at most):
+# 20,000 keep-alive requests, 1,000 slowloris connections, 10,000 mutated requests; prints
+# what it held and exits 1 if anything did not.
+stress: $(STAMP)
+	$(BIN)/python tests/stress/run.py
+
+# Coverage-guided fuzzing of rawhttp.wire with atheris (installed here, not by `test`) for
+# FUZZ_SECONDS. Crashes land in tests/fuzz/crashes/, which `make test` replays from then on.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install -q 'atheris>=2.3'
+	mkdir -p .fuzz-corpus tests/fuzz/crashes
+	$(BIN)/python tests/fuzz/fuzz_wire.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		-rss_limit_mb=2048 -artifact_prefix=tests/fuzz/crashes/ .fuzz-corpus tests/fuzz/seeds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import ipaddress
 import os
 import sys
 import time
@@ -11,14 +13,31 @@ import click
 from rawhttp.cli.common import report
 from rawhttp.errors import RawHTTPError
 from rawhttp.server import SCENARIOS, Server, sample_site
-from rawhttp.server.listener import IDLE_TIMEOUT, MAX_CONNECTIONS
+from rawhttp.server.connection import MAX_REQUEST_BODY
+from rawhttp.server.listener import EVICT_AFTER, IDLE_TIMEOUT, MAX_CONNECTIONS
+from rawhttp.wire import MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 
 DEMO_PAGE = "page.html"
+# Appended to `serve --help`, from the constants themselves so the numbers stay true.
+LIMITS_HELP = (
+    f"Limits: --max-connections at once (default {MAX_CONNECTIONS}); at the cap the connection "
+    f"that has waited longest (at least {EVICT_AFTER:g} s) for a request is closed to make "
+    f"room, else 503. --idle-timeout (default {IDLE_TIMEOUT:g} s) of silence closes a "
+    f"connection. A request head may have {MAX_HEAD_SIZE // 1024} KiB (431), its request line "
+    f"{MAX_REQUEST_LINE // 1024} KiB (414), {MAX_HEADERS} header fields (431); a request body "
+    f"is read and dropped, up to {MAX_REQUEST_BODY // (1024 * 1024)} MiB (413). Listens on "
+    "127.0.0.1 only, unless --host says otherwise (then a warning)."
+)
 
 
 @click.command("serve")
 @click.argument("directory", default=".", type=click.Path(exists=True, file_okay=False))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; one other than loopback is reachable from other machines.",
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -43,14 +62,14 @@ DEMO_PAGE = "page.html"
     type=click.FloatRange(min=0, min_open=True),
     default=IDLE_TIMEOUT,
     show_default=True,
-    help="Seconds a silent connection is kept open.",
+    help="Seconds a silent connection is kept open (idle cap).",
 )
 @click.option(
     "--max-connections",
     type=click.IntRange(min=1),
     default=MAX_CONNECTIONS,
     show_default=True,
-    help="Connections served at once; past it, 503.",
+    help="Connections served at once (cap); past it, the longest idle one is closed, or 503.",
 )
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
     """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
@@ -71,6 +90,11 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
     except RawHTTPError as error:
         report(error)
         sys.exit(error.exit_code)
+    if not is_loopback(server.host):
+        click.echo(
+            f"rawhttp: warning: listening on {server.host}: other machines can reach this server",
+            err=True,
+        )
     click.echo(f"{server.describe()} (Ctrl-C to stop)")
     try:
         server.serve_forever()
@@ -78,6 +102,17 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
         click.echo("rawhttp: stopped", err=True)
     finally:
         server.close()
+
+
+serve_command.help = f"{inspect.cleandoc(serve_command.help or '')}\n\n{LIMITS_HELP}"
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a bound address is reachable from this machine only (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 @click.command("demo")

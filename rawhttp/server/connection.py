@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -74,6 +75,22 @@ class ClientConnection:
         self.handler = handler
         self.log = log
         self.pending = b""  # bytes received past the end of the last request (pipelining)
+        # Since when this connection has been waiting for (the rest of) a request head; None
+        # while a request is being answered. The listener may `evict` a long waiter.
+        self.waiting_since: float | None = None
+        self.evicted = False
+        self._state = threading.Lock()
+
+    def evict(self) -> bool:
+        """Close the connection if it is waiting for a request (idle, or trickling a head),
+        waking its thread; False if it is answering one, which is never cut short."""
+        with self._state:
+            if self.waiting_since is None or self.evicted:
+                return False
+            self.evicted = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        return True
 
     def serve(self) -> None:
         try:
@@ -129,6 +146,7 @@ class ClientConnection:
         reader = HeadReader(skip_leading_newlines=True)
         watch = RequestLineWatch()
         data, self.pending = self.pending, b""
+        self.waiting_since = time.monotonic()
         while True:
             if data:
                 watch.feed(data)
@@ -138,6 +156,10 @@ class ClientConnection:
                     message = f"request head larger than {MAX_HEAD_SIZE} bytes"
                     raise StatusPage(431, message, close=True) from None
                 if head is not None:
+                    with self._state:
+                        if self.evicted:
+                            return None
+                        self.waiting_since = None
                     self.pending = reader.rest
                     return head
             try:

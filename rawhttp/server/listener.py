@@ -1,7 +1,8 @@
 """The listening socket and the accept loop: one thread per connection, up to a cap.
 
 Owns binding (with SO_REUSEADDR), accepting, starting a `ClientConnection` thread for each
-client, the connection cap, and stopping: closing the listening socket, waking every
+client, the connection cap (making room at it by closing the connection that has waited
+longest for a request), and stopping: closing the listening socket, waking every
 connection thread and joining them, each wait bounded. It knows nothing of HTTP beyond the one
 503 it sends when over the cap.
 """
@@ -28,6 +29,11 @@ IDLE_TIMEOUT = 15.0
 # Connections served at once. Past it a new client gets 503 and a close straight away rather
 # than waiting unseen in the kernel's queue; each connection costs a thread.
 MAX_CONNECTIONS = 256
+# At the cap, a connection that has waited this long for its next request (idle keep-alive,
+# or a slowloris trickling its head) is closed to make room for the newcomer, the longest
+# waiter first: so held-open connections cannot lock others out. nginx likewise closes idle
+# keep-alive connections when it runs short (ngx_drain_connections).
+EVICT_AFTER = 1.0
 # Connections the kernel may hold completed but not yet accepted (listen's backlog).
 BACKLOG = 128
 # How long stopping waits for the accept loop and the connection threads, in all.
@@ -99,7 +105,7 @@ class Server:
         self.accepted = 0
         self._listener = listen(host, port)
         self.host, self.port = self._listener.getsockname()[:2]
-        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._connections: dict[socket.socket, tuple[threading.Thread, ClientConnection]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         # Writing a byte to `_wake_send` wakes the accept loop's select (the self-pipe trick).
@@ -154,7 +160,7 @@ class Server:
         self._listener.close()
         with self._lock:
             connections = dict(self._connections)
-        for sock, thread in connections.items():
+        for sock, (thread, _) in connections.items():
             with contextlib.suppress(OSError):  # wakes its recv or sendfile, which then ends
                 sock.shutdown(socket.SHUT_RDWR)
             if thread.is_alive():
@@ -182,21 +188,43 @@ class Server:
         # Send small writes (a head, a dripped byte) at once instead of waiting for an ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
-            full = len(self._connections) >= self.max_connections
+            evicted = self._make_room()
+            full = evicted is False
             if not full:
-                thread = threading.Thread(target=self._serve, args=(sock, client), daemon=True)
-                self._connections[sock] = thread
+                connection = ClientConnection(sock, client, self.handler, self.log)
+                thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+                self._connections[sock] = (thread, connection)
         if full:
             self._refuse(sock, client)
-        else:
-            thread.start()
+            return
+        if evicted is not None:
+            self.log(
+                f"{evicted.client[0]} - - closed after waiting {EVICT_AFTER:g} s or more "
+                "for a request: connection cap reached"
+            )
+        thread.start()
 
-    def _serve(self, sock: socket.socket, client: tuple) -> None:
+    def _make_room(self) -> ClientConnection | bool | None:
+        """Under the lock: None if under the cap; else the connection evicted to make room,
+        or False when every connection is busy answering (then the newcomer gets 503)."""
+        live = [conn for _, conn in self._connections.values() if not conn.evicted]
+        if len(live) < self.max_connections:
+            return None
+        now = time.monotonic()
+        waiting = [conn for conn in live if conn.waiting_since is not None]
+        for conn in sorted(waiting, key=lambda conn: conn.waiting_since or now):
+            if now - (conn.waiting_since or now) < EVICT_AFTER:
+                break
+            if conn.evict():
+                return conn
+        return False
+
+    def _serve(self, connection: ClientConnection) -> None:
         try:
-            ClientConnection(sock, client, self.handler, self.log).serve()
+            connection.serve()
         finally:
             with self._lock:
-                del self._connections[sock]
+                del self._connections[connection.sock]
 
     def _refuse(self, sock: socket.socket, client: tuple) -> None:
         """Over the cap: 503 and close, from the accept loop, so without lingering."""

@@ -1,0 +1,387 @@
+"""Property tests (hypothesis) on rawhttp.wire, the sans-IO parser both ends share.
+
+Three promises, each checked on generated input rather than a table:
+
+- how bytes are cut into `recv` pieces never changes what a valid message parses to;
+- chunked encoding then decoding gives back exactly the chunks, extensions and trailers;
+- arbitrary or mutated bytes only ever raise rawhttp's `ProtocolError` family: never
+  `IndexError`, `ValueError`, `UnicodeDecodeError`, a recursion error, nor a hang (each example
+  runs under an alarm).
+
+`RAWHTTP_EXAMPLES` sets how many examples each property tries (200 by default, for `make test`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import string
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from rawhttp import wire
+from rawhttp.errors import ProtocolError
+from rawhttp.wire import Headers
+
+EXAMPLES = int(os.environ.get("RAWHTTP_EXAMPLES", "200"))
+# Seconds one example may take before it counts as a hang (a loop that never ends).
+HANG_SECONDS = 5
+
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,  # timing is the alarm's job: a slow CI machine must not make this flaky
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+class Hang(Exception):
+    """An example ran for HANG_SECONDS: the parser is looping instead of answering."""
+
+
+@contextlib.contextmanager
+def no_hang(seconds: float = HANG_SECONDS):
+    def ring(signum, frame):
+        raise Hang(f"still parsing after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# --- driving the parser the way client.py and server/connection.py do ------------------------
+
+
+def parse_response(pieces: list[bytes], method: str = "GET") -> tuple:
+    """Feed `pieces` (what successive recv calls returned), then EOF; a summary of the result.
+
+    Heads are read until a final one (1xx skipped), the framing decides the body reader, and
+    every later piece goes to it, so bytes after the body's end show up in `rest`.
+    """
+    queue = list(pieces)
+    pending = b""
+    interim = []
+    while True:
+        reader = wire.HeadReader()
+        raw = reader.feed(pending) if pending else None
+        while raw is None:
+            if not queue:
+                raise ProtocolError("closed inside a head")
+            raw = reader.feed(queue.pop(0))
+        head = wire.parse_response_head(raw)
+        pending = reader.rest
+        if not head.is_interim:
+            break
+        interim.append(head.status)
+    framing = wire.response_framing(method, head.status, head.headers)
+    body_reader = wire.body_reader(framing)
+    body = bytearray()
+    for piece in [pending, *queue]:
+        for part in body_reader.feed(piece):
+            body += part
+    if not body_reader.done:
+        body_reader.eof()
+    trailers = getattr(body_reader, "trailers", Headers())
+    return (
+        head.http_version,
+        head.status,
+        head.reason,
+        head.headers.items(),
+        interim,
+        str(framing),
+        bytes(body),
+        trailers.items(),
+        getattr(body_reader, "extensions", []),
+        bytes(body_reader.rest),
+    )
+
+
+def parse_request(pieces: list[bytes]) -> tuple:
+    """The server's side: skip empty lines, parse the request head, read the body by its
+    framing (a request without one has none)."""
+    reader = wire.HeadReader(skip_leading_newlines=True)
+    queue = list(pieces)
+    raw = None
+    while raw is None:
+        if not queue:
+            raise ProtocolError("closed inside a head")
+        raw = reader.feed(queue.pop(0))
+    head = wire.parse_request_head(raw)
+    body_reader = wire.body_reader(wire.request_framing(head.headers))
+    body = bytearray()
+    for piece in [reader.rest, *queue]:
+        for part in body_reader.feed(piece):
+            body += part
+    body_reader.eof()
+    return head.method, head.target, head.http_version, head.headers.items(), bytes(body)
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    """`data` cut at the given offsets (any order, repeats and out-of-range ones ignored)."""
+    points = sorted({cut for cut in cuts if 0 < cut < len(data)})
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+
+
+def outcome(parse, pieces: list[bytes], *args):
+    """The parse result, or the ProtocolError class and message: both must not depend on the
+    cuts. Anything else escapes and fails the test."""
+    try:
+        return parse(pieces, *args)
+    except ProtocolError as exc:
+        return type(exc).__name__, str(exc)
+
+
+# --- strategies for valid messages -------------------------------------------------------------
+
+TCHARS = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
+FRAMING_FIELDS = {"content-length", "transfer-encoding"}
+tokens = st.text(alphabet=TCHARS, min_size=1, max_size=12)
+field_names = tokens.filter(lambda name: name.lower() not in FRAMING_FIELDS)
+# field-content: visible ASCII, obs-text (0x80-0xff), and SP/HTAB inside; the parser strips
+# the whitespace around a value, so generated values have none there.
+value_chars = st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f")
+field_values = st.text(alphabet=value_chars | st.just("\t"), max_size=24).map(
+    lambda value: value.strip(" \t")
+)
+fields = st.lists(st.tuples(field_names, field_values), max_size=6)
+reasons = st.text(alphabet=value_chars, max_size=20)
+bodies = st.binary(max_size=400)
+chunk_extensions = st.sampled_from(["", ";a", ";a=1", ';name="quoted value"', ";x=y;z"])
+
+
+@st.composite
+def chunked_bodies(draw) -> tuple[bytes, bytes, list[tuple[str, str]], list[str]]:
+    """(encoded bytes, body, trailers, extensions seen) for a random cut of a random body."""
+    body = draw(bodies)
+    pieces = [piece for piece in split(body, draw(st.lists(st.integers(1, 400)))) if piece]
+    extensions = [draw(chunk_extensions) for _ in pieces]
+    trailers = draw(fields)
+    encoded = b"".join(map(wire.encode_chunk, pieces, extensions))
+    encoded += wire.last_chunk(Headers(trailers))
+    return encoded, body, trailers, [ext for ext in extensions if ext]
+
+
+@st.composite
+def responses(draw) -> tuple[bytes, str, tuple]:
+    """(bytes on the wire, request method, the summary `parse_response` must return)."""
+    version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0"]))
+    interim = draw(st.lists(st.sampled_from([100, 102, 103]), max_size=2))
+    kind = draw(st.sampled_from(["length", "chunked", "close", "none"]))
+    method = "GET"
+    extra = draw(fields)
+    body, trailers, extensions, framing_fields = b"", [], [], []
+    wire_body = b""
+    if kind == "none":
+        status = draw(st.sampled_from([204, 304, 200]))
+        if status == 200:
+            method = "HEAD"
+            framing_fields = [("Content-Length", str(draw(st.integers(0, 10**6))))]
+    else:
+        status = draw(st.integers(200, 599).filter(lambda code: code not in (204, 304)))
+        if kind == "length":
+            body = wire_body = draw(bodies)
+            framing_fields = [("Content-Length", str(len(body)))]
+        elif kind == "chunked":
+            wire_body, body, trailers, extensions = draw(chunked_bodies())
+            framing_fields = [("Transfer-Encoding", "chunked")]
+        else:
+            body = wire_body = draw(bodies)
+    reason = draw(reasons)
+    at = draw(st.integers(0, len(extra)))
+    headers = [*extra[:at], *framing_fields, *extra[at:]]
+    data = b"".join(wire.build_response_head(code, Headers(), version=version) for code in interim)
+    data += wire.build_response_head(status, Headers(headers), reason, version=version)
+    # What follows a self-delimited body (a pipelined answer, stray bytes) is never body.
+    after = b"" if kind == "close" else draw(st.sampled_from([b"", b"HTTP/1.1 200 OK\r\n"]))
+    data += wire_body + after
+    framing = {"length": f"length {len(body)}", "chunked": "chunked", "close": "close"}
+    expected = (
+        version,
+        status,
+        reason,
+        headers,
+        interim,
+        framing.get(kind, "none"),
+        body,
+        trailers,
+        extensions,
+        after if kind != "none" else wire_body + after,
+    )
+    return data, method, expected
+
+
+# --- every way of splitting gives the same result ---------------------------------------------
+
+
+@PROPERTY
+@given(responses(), st.lists(st.integers(1, 2000), max_size=30))
+def test_any_split_of_a_valid_response_parses_the_same(message, cuts):
+    data, method, expected = message
+    with no_hang():
+        assert parse_response([data], method) == expected
+        assert parse_response(split(data, cuts), method) == expected
+
+
+@PROPERTY
+@given(responses())
+def test_a_valid_response_fed_one_byte_at_a_time(message):
+    data, method, expected = message
+    with no_hang():
+        assert parse_response(split(data, list(range(len(data)))), method) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+        b"HTTP/1.0 200 OK\nX: folded\n  twice\n\nclose-delimited body",
+    ],
+)
+def test_every_two_and_three_piece_split_parses_the_same(data):
+    """Not a sample: every cut point, and every pair of them, of a few messages with all the
+    parts (1xx, chunk-ext, trailers, bare LF, obs-fold)."""
+    whole = parse_response([data])
+    for first in range(1, len(data)):
+        assert parse_response(split(data, [first])) == whole
+        for second in range(first + 1, len(data), 7):
+            assert parse_response(split(data, [first, second])) == whole
+
+
+@st.composite
+def requests(draw) -> tuple[bytes, tuple]:
+    method = draw(tokens)
+    target = "/" + draw(st.text(alphabet=string.ascii_letters + "/?=&%.-_~", max_size=30))
+    extra = [("Host", "a.test"), *draw(fields)]
+    body = draw(bodies)
+    kind = draw(st.sampled_from(["none", "length", "chunked"]))
+    if kind == "none":
+        body, wire_body = b"", b""
+    elif kind == "length":
+        extra.append(("Content-Length", str(len(body))))
+        wire_body = body
+    else:
+        extra.append(("Transfer-Encoding", "chunked"))
+        wire_body, body, _, _ = draw(chunked_bodies())
+    data = draw(st.sampled_from([b"", b"\r\n", b"\n\r\n"]))  # empty lines a server skips
+    data += wire.build_request(method, target, Headers(extra)) + wire_body
+    return data, (method, target, "HTTP/1.1", extra, body)
+
+
+@PROPERTY
+@given(requests(), st.lists(st.integers(1, 2000), max_size=30))
+def test_any_split_of_a_valid_request_parses_the_same(message, cuts):
+    data, expected = message
+    with no_hang():
+        assert parse_request([data]) == expected
+        assert parse_request(split(data, cuts)) == expected
+
+
+# --- chunked encode -> decode is the identity --------------------------------------------------
+
+
+@PROPERTY
+@given(
+    st.lists(st.tuples(st.binary(min_size=1, max_size=300), chunk_extensions), max_size=10),
+    fields,
+    st.binary(max_size=20),
+    st.lists(st.integers(1, 4000), max_size=20),
+)
+def test_chunked_encode_then_decode_is_the_identity(chunks, trailers, after, cuts):
+    encoded = b"".join(wire.encode_chunk(data, ext) for data, ext in chunks)
+    encoded += wire.last_chunk(Headers(trailers)) + after
+    decoder = wire.ChunkedDecoder()
+    decoded = bytearray()
+    with no_hang():
+        for piece in split(encoded, cuts):
+            for part in decoder.feed(piece):
+                decoded += part
+    assert decoder.done
+    assert bytes(decoded) == b"".join(data for data, _ in chunks)
+    assert decoder.chunks == len(chunks)
+    assert decoder.extensions == [ext for _, ext in chunks if ext]
+    assert decoder.trailers.items() == trailers
+    assert decoder.rest == after
+    assert decoder.received == len(decoded)
+
+
+# --- arbitrary bytes: only ProtocolError ---------------------------------------------------------
+
+# Bytes that matter to the grammar, so mutations hit the interesting branches often.
+SYNTAX = b"\r\n:; \t,\x00\x7f\x80\xff0123456789abcdefxHTP/.-"
+
+
+@st.composite
+def mutated(draw, base) -> bytes:
+    """A valid message with a few bytes inserted, deleted, replaced or repeated."""
+    data = bytearray(draw(base)[0])
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["insert", "delete", "replace", "repeat"]))
+        at = draw(st.integers(0, len(data)))
+        if op == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=4) | st.sampled_from(SYNTAX_BYTES))
+        elif op == "delete":
+            del data[at : at + draw(st.integers(1, 4))]
+        elif op == "replace" and at < len(data):
+            data[at] = draw(st.sampled_from(SYNTAX))
+        elif op == "repeat":
+            data[at:at] = data[at : at + draw(st.integers(1, 40))] * draw(st.integers(1, 50))
+    return bytes(data)
+
+
+SYNTAX_BYTES = [bytes([byte]) for byte in SYNTAX] + [b"\r\n\r\n", b"Content-Length: ", b"0\r\n"]
+# Inputs that once escaped as something other than ProtocolError, or that push on a limit.
+HOSTILE = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: " + b"1" * 5000 + b"\r\n\r\n",  # int() digit limit
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0" + b"0" * 5000 + b"7\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 1000 + b"\r\n",
+    b"HTTP/1.1 200 OK\r\nX: \xff\xfe\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\n" + b"X: 1\r\n" * 101 + b"\r\n",
+    b"HTTP/1.1 200 OK\r\n" + b" folded\r\n" * 1000 + b"\r\n",
+    b"\n" * 70_000,
+]
+
+
+def check_only_protocol_errors(data: bytes, cuts: list[int]) -> None:
+    with no_hang():
+        for method in ("GET", "HEAD"):
+            whole = outcome(parse_response, [data], method)
+            assert outcome(parse_response, split(data, cuts), method) == whole
+        whole = outcome(parse_request, [data])
+        assert outcome(parse_request, split(data, cuts)) == whole
+        wire.request_methods(data)
+        decoder = wire.ChunkedDecoder()
+        with contextlib.suppress(ProtocolError):
+            for piece in split(data, cuts):
+                decoder.feed(piece)
+            decoder.eof()
+
+
+@PROPERTY
+@given(st.binary(max_size=3000), st.lists(st.integers(1, 3000), max_size=10))
+def test_arbitrary_bytes_raise_only_protocol_errors(data, cuts):
+    check_only_protocol_errors(data, cuts)
+
+
+@PROPERTY
+@given(mutated(responses()), st.lists(st.integers(1, 3000), max_size=10))
+@example(HOSTILE[0], [20])
+def test_mutated_responses_raise_only_protocol_errors(data, cuts):
+    check_only_protocol_errors(data, cuts)
+
+
+@PROPERTY
+@given(mutated(requests()), st.lists(st.integers(1, 3000), max_size=10))
+def test_mutated_requests_raise_only_protocol_errors(data, cuts):
+    check_only_protocol_errors(data, cuts)
+
+
+@pytest.mark.parametrize("data", HOSTILE)
+def test_hostile_inputs_raise_only_protocol_errors(data):
+    check_only_protocol_errors(data, [1, 17, 64 * 1024])
