@@ -439,3 +439,13 @@ def test_redirect_to_other_scheme_is_refused(raw_server):
     result = cli(server.url, "-L")
     assert result.exit_code == 3
     assert "unsupported scheme 'file'" in result.stderr
+
+
+def test_output_dir_that_cannot_be_made(raw_server, tmp_path):
+    server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    (tmp_path / "file").write_text("a file, not a folder")
+    result = cli(server.url + "/x.txt", "-O", "--output-dir", str(tmp_path / "file" / "sub"))
+    assert result.exit_code == 23
+    assert result.stderr.startswith(
+        f"rawhttp: error: file: cannot create {tmp_path / 'file' / 'sub'}"
+    )

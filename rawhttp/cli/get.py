@@ -285,13 +285,21 @@ class Views:
             write_stream(sys.stdout.buffer, self.code.program().encode())
 
 
+def make_folder(path: str) -> None:
+    """--output-dir: created if missing, as curl's --create-dirs does."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create {path}: {error.strerror}") from None
+
+
 def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, flags) -> int:
     """One URL, start to end; returns its exit code after reporting any failure."""
     views = Views(target, flags)
     session.emit = views.emit
     try:
         if target is not None and flags["output_dir"]:
-            os.makedirs(flags["output_dir"], exist_ok=True)
+            make_folder(flags["output_dir"])
         if target is not None:
             sink = FileSink(target, resume=flags["resume"])
         else:
@@ -305,9 +313,6 @@ def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, fla
             views.explain.error(error)
         report(error)
         return error.exit_code
-    except OSError as error:
-        report(OutputError(f"cannot create {flags['output_dir']}: {error.strerror}"))
-        return OutputError.exit_code
     except KeyboardInterrupt:
         click.echo("rawhttp: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
