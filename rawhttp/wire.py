@@ -2,8 +2,9 @@
 
 It owns the message syntax: building request and response heads, finding and parsing a head,
 deciding how the body is framed, and the body readers (Content-Length, chunked, until close)
-that are fed bytes and hand back body pieces. The socket loops live in `client.py` and
-`server.py`; a learner can drive everything here from a Python prompt with literal bytes:
+that are fed bytes and hand back body pieces. The socket loops live in `client.py` (with
+`connection.py`) and `server/`; a learner can drive everything here from a Python prompt with
+literal bytes:
 
     >>> reader = HeadReader()
     >>> reader.feed(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nhi")

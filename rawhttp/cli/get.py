@@ -13,7 +13,8 @@ import click
 
 from rawhttp import events
 from rawhttp.cli.common import EXIT_INTERRUPTED, report
-from rawhttp.client import BUFSIZE, Options, Session
+from rawhttp.client import Session
+from rawhttp.connection import BUFSIZE, Options
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
 from rawhttp.sinks import (
     Decoder,

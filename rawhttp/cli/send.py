@@ -7,7 +7,8 @@ import sys
 import click
 
 from rawhttp.cli.common import run_reporting
-from rawhttp.client import BUFSIZE, Options, send_raw
+from rawhttp.client import send_raw
+from rawhttp.connection import BUFSIZE, Options
 from rawhttp.show.trace import Trace
 from rawhttp.url import parse_url
 
