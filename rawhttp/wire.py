@@ -8,6 +8,7 @@ literal bytes:
 
     >>> reader = HeadReader()
     >>> reader.feed(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nhi")
+    b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\n'
     >>> head = parse_response_head(reader.head)
     >>> body = body_reader(response_framing("GET", head.status, head.headers))
     >>> [bytes(piece) for piece in body.feed(reader.rest)], body.done

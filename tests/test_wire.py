@@ -462,3 +462,9 @@ def test_chunk_extension_and_trailers_round_trip():
     assert decoder.trailers.items() == [("X-Sum", "5")]
     with pytest.raises(InvalidRequest):
         wire.last_chunk(Headers([("X-Bad", "a\r\nb")]))
+
+
+def test_module_docstring_example_is_true():
+    import doctest
+
+    assert doctest.testmod(wire).failed == 0
