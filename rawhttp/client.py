@@ -138,7 +138,7 @@ class Response:
             yield from reader.feed(self._rest)
             conn.emit(events.BodyProgress(received=reader.received))
             self._rest = b""
-        buffer = memoryview(bytearray(conn.options.bufsize))
+        buffer = conn.buffer
         closed_by_server = False
         while not reader.done:
             count = conn.recv_into(buffer)
@@ -265,7 +265,7 @@ def _read_head(conn: Connection, url: URL, pending: bytes = b"") -> tuple[Respon
     """Read heads until a final (non-1xx) one; return it and the bytes that followed it.
 
     `pending` holds bytes already received after a previous response (pipelining)."""
-    buffer = memoryview(bytearray(conn.options.bufsize))
+    buffer = conn.buffer
     before = conn.received
     while True:
         reader = HeadReader()

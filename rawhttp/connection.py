@@ -90,7 +90,16 @@ class Connection:
         self.tls = False
         self.sent = 0
         self.received = 0
+        self._buffer: memoryview | None = None
         self.start_transfer(url)
+
+    @property
+    def buffer(self) -> memoryview:
+        """The one receive buffer of this connection (options.bufsize bytes), made on first use
+        and reused by every read of every response on it: heads and bodies alike."""
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(self.options.bufsize))
+        return self._buffer
 
     def start_transfer(self, url: URL) -> None:
         """A new request on this connection: its own --max-time clock and byte count."""
