@@ -19,6 +19,9 @@ import signal
 import string
 
 import pytest
+
+# The drivers live beside the fuzz harness, which checks the same promises on its inputs.
+from fuzz.wire_target import outcome, parse_request, parse_response
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -58,83 +61,10 @@ def no_hang(seconds: float = HANG_SECONDS):
 # --- driving the parser the way client.py and server/connection.py do ------------------------
 
 
-def parse_response(pieces: list[bytes], method: str = "GET") -> tuple:
-    """Feed `pieces` (what successive recv calls returned), then EOF; a summary of the result.
-
-    Heads are read until a final one (1xx skipped), the framing decides the body reader, and
-    every later piece goes to it, so bytes after the body's end show up in `rest`.
-    """
-    queue = list(pieces)
-    pending = b""
-    interim = []
-    while True:
-        reader = wire.HeadReader()
-        raw = reader.feed(pending) if pending else None
-        while raw is None:
-            if not queue:
-                raise ProtocolError("closed inside a head")
-            raw = reader.feed(queue.pop(0))
-        head = wire.parse_response_head(raw)
-        pending = reader.rest
-        if not head.is_interim:
-            break
-        interim.append(head.status)
-    framing = wire.response_framing(method, head.status, head.headers)
-    body_reader = wire.body_reader(framing)
-    body = bytearray()
-    for piece in [pending, *queue]:
-        for part in body_reader.feed(piece):
-            body += part
-    if not body_reader.done:
-        body_reader.eof()
-    trailers = getattr(body_reader, "trailers", Headers())
-    return (
-        head.http_version,
-        head.status,
-        head.reason,
-        head.headers.items(),
-        interim,
-        str(framing),
-        bytes(body),
-        trailers.items(),
-        getattr(body_reader, "extensions", []),
-        bytes(body_reader.rest),
-    )
-
-
-def parse_request(pieces: list[bytes]) -> tuple:
-    """The server's side: skip empty lines, parse the request head, read the body by its
-    framing (a request without one has none)."""
-    reader = wire.HeadReader(skip_leading_newlines=True)
-    queue = list(pieces)
-    raw = None
-    while raw is None:
-        if not queue:
-            raise ProtocolError("closed inside a head")
-        raw = reader.feed(queue.pop(0))
-    head = wire.parse_request_head(raw)
-    body_reader = wire.body_reader(wire.request_framing(head.headers))
-    body = bytearray()
-    for piece in [reader.rest, *queue]:
-        for part in body_reader.feed(piece):
-            body += part
-    body_reader.eof()
-    return head.method, head.target, head.http_version, head.headers.items(), bytes(body)
-
-
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     """`data` cut at the given offsets (any order, repeats and out-of-range ones ignored)."""
     points = sorted({cut for cut in cuts if 0 < cut < len(data)})
     return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
-
-
-def outcome(parse, pieces: list[bytes], *args):
-    """The parse result, or the ProtocolError class and message: both must not depend on the
-    cuts. Anything else escapes and fails the test."""
-    try:
-        return parse(pieces, *args)
-    except ProtocolError as exc:
-        return type(exc).__name__, str(exc)
 
 
 # --- strategies for valid messages -------------------------------------------------------------

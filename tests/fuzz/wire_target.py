@@ -1,6 +1,7 @@
 """What the fuzzer checks, on one input, without atheris: shared by fuzz_wire.py (the
 coverage-guided harness, `make fuzz`) and test_fuzz_regressions.py (every saved input, in
-`make test`).
+`make test`). Its drivers, `parse_response` and `parse_request` (wire fed a list of `recv`
+pieces, as the client and server feed it), serve test_properties.py too.
 
 The first byte of the input picks the request method (GET or HEAD) and how the rest is cut
 into `recv` pieces; the rest is what a server sent. The response must parse to the same result
@@ -12,11 +13,18 @@ from __future__ import annotations
 
 from rawhttp import wire
 from rawhttp.errors import ProtocolError
+from rawhttp.wire import Headers
 
 
-def _response(pieces: list[bytes], method: str) -> tuple:
+def parse_response(pieces: list[bytes], method: str = "GET") -> tuple:
+    """Feed `pieces` (what successive recv calls returned), then EOF; a summary of the result.
+
+    Heads are read until a final one (1xx skipped), the framing decides the body reader, and
+    every later piece goes to it, so bytes after the body's end show up in `rest`.
+    """
     queue = list(pieces)
     pending = b""
+    interim = []
     while True:
         reader = wire.HeadReader()
         raw = reader.feed(pending) if pending else None
@@ -28,17 +36,33 @@ def _response(pieces: list[bytes], method: str) -> tuple:
         pending = reader.rest
         if not head.is_interim:
             break
-    body = wire.body_reader(wire.response_framing(method, head.status, head.headers))
-    data = bytearray()
+        interim.append(head.status)
+    framing = wire.response_framing(method, head.status, head.headers)
+    body_reader = wire.body_reader(framing)
+    body = bytearray()
     for piece in [pending, *queue]:
-        for part in body.feed(piece):
-            data += part
-    if not body.done:
-        body.eof()
-    return head.status, head.headers.items(), bytes(data), bytes(body.rest)
+        for part in body_reader.feed(piece):
+            body += part
+    if not body_reader.done:
+        body_reader.eof()
+    trailers = getattr(body_reader, "trailers", Headers())
+    return (
+        head.http_version,
+        head.status,
+        head.reason,
+        head.headers.items(),
+        interim,
+        str(framing),
+        bytes(body),
+        trailers.items(),
+        getattr(body_reader, "extensions", []),
+        bytes(body_reader.rest),
+    )
 
 
-def _request(pieces: list[bytes]) -> tuple:
+def parse_request(pieces: list[bytes]) -> tuple:
+    """The server's side: skip empty lines, parse the request head, read the body by its
+    framing (a request without one has none)."""
     reader = wire.HeadReader(skip_leading_newlines=True)
     queue = list(pieces)
     raw = None
@@ -47,18 +71,20 @@ def _request(pieces: list[bytes]) -> tuple:
             raise ProtocolError("closed inside a head")
         raw = reader.feed(queue.pop(0))
     head = wire.parse_request_head(raw)
-    body = wire.body_reader(wire.request_framing(head.headers))
-    data = bytearray()
+    body_reader = wire.body_reader(wire.request_framing(head.headers))
+    body = bytearray()
     for piece in [reader.rest, *queue]:
-        for part in body.feed(piece):
-            data += part
-    body.eof()
-    return head.method, head.target, head.headers.items(), bytes(data)
+        for part in body_reader.feed(piece):
+            body += part
+    body_reader.eof()
+    return head.method, head.target, head.http_version, head.headers.items(), bytes(body)
 
 
-def _outcome(parse, *args):
+def outcome(parse, pieces: list[bytes], *args):
+    """The parse result, or the ProtocolError class and message: both must not depend on the
+    cuts. Anything else escapes and fails the test."""
     try:
-        return parse(*args)
+        return parse(pieces, *args)
     except ProtocolError as exc:
         return type(exc).__name__, str(exc)
 
@@ -71,8 +97,8 @@ def check(data: bytes) -> None:
     method = "HEAD" if control & 0x80 else "GET"
     step = (control & 0x7F) + 1
     pieces = [message[i : i + step] for i in range(0, len(message), step)] or [b""]
-    whole = _outcome(_response, [message], method)
-    assert _outcome(_response, pieces, method) == whole, "split changed the response"
-    whole = _outcome(_request, [message])
-    assert _outcome(_request, pieces) == whole, "split changed the request"
+    whole = outcome(parse_response, [message], method)
+    assert outcome(parse_response, pieces, method) == whole, "split changed the response"
+    whole = outcome(parse_request, [message])
+    assert outcome(parse_request, pieces) == whole, "split changed the request"
     wire.request_methods(message)
