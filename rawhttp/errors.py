@@ -67,13 +67,25 @@ class CertificateError(TLSError):
 
 
 class ProtocolError(RawHTTPError):
-    """The peer's bytes are not valid HTTP/1.1 framing."""
+    """The peer's bytes are not valid HTTP/1.1 framing.
+
+    `status` is what a server answers it with (400 unless the error says otherwise: 413, 414,
+    431, 501, 505), so one place picks the error page.
+    """
 
     exit_code = 8
+    status = 400
+
+    def __init__(self, message: str = "", status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
 
 
 class LimitExceeded(ProtocolError):
     """A head, header count or chunk-size line is larger than the named limit in `wire`."""
+
+    status = 431
 
 
 class IncompleteBody(ProtocolError):
@@ -82,7 +94,7 @@ class IncompleteBody(ProtocolError):
     exit_code = 18
 
     def __init__(self, message: str, received: int = 0, expected: int | None = None):
-        super().__init__(message)
+        super().__init__(message, status=400)
         self.received = received
         self.expected = expected
 

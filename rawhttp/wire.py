@@ -20,7 +20,13 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from rawhttp.errors import IncompleteBody, InvalidRequest, LimitExceeded, ProtocolError
+from rawhttp.errors import (
+    EmptyReply,
+    IncompleteBody,
+    InvalidRequest,
+    LimitExceeded,
+    ProtocolError,
+)
 
 # Limits. Each names what other implementations use, so the choice can be judged.
 # Whole head (status/request line + headers): curl allows 100 KiB (CURL_MAX_HTTP_HEADER),
@@ -34,6 +40,15 @@ MAX_CHUNK_LINE = 1024
 MAX_REDIRECTS = 20
 # Request line on the server side: nginx answers 414 past 8 KiB (large_client_header_buffers).
 MAX_REQUEST_LINE = 8 * 1024
+# The trailer section after the last chunk, all its lines together (and each line while it is
+# still arriving): h11 bounds it by its 16 KiB max_incomplete_event_size; nginx reads none.
+MAX_TRAILER_SIZE = 16 * 1024
+# Chunk extensions of one message, all together: Node.js counts them against a 16 KiB limit
+# since CVE-2024-22019, where a flood of extensions on tiny chunks exhausted memory.
+MAX_CHUNK_EXTENSIONS = 16 * 1024
+# 1xx interim responses before the final one: a server sending them forever would never let a
+# client finish. Chromium and curl both stop at a small count too.
+MAX_INTERIM_RESPONSES = 10
 
 # RFC 9110 section 5.6.2: token = 1*tchar.
 TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -44,8 +59,9 @@ _FORBIDDEN_IN_VALUE_RE = re.compile(r"[\r\n\x00]")
 _STATUS_LINE_RE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?")
 # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version.
 _REQUEST_LINE_RE = re.compile(rb"([^ ]+) ([^ ]+) HTTP/(\d)\.(\d)")
-# RFC 9112 section 7.1: chunk-size = 1*HEXDIG, then optional chunk-ext after BWS.
-_CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(;.*)?")
+# RFC 9112 section 7.1: chunk-size = 1*HEXDIG, then optional chunk-ext after BWS. An extension
+# may hold tokens, quoted strings and HTAB, but never a control character (bare CR, NUL).
+_CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(;[^\x00-\x08\x0a-\x1f\x7f]*)?")
 _DIGITS_RE = re.compile(r"[0-9]+")
 
 
@@ -71,12 +87,13 @@ class Headers:
         return [value for key, value in self._items if key.lower() == lowered]
 
     def get_list(self, name: str) -> list[str]:
-        """Comma-separated list members across all repeats (RFC 9110 section 5.3)."""
+        """Comma-separated list members across all repeats (RFC 9110 section 5.3). Only SP and
+        HTAB are whitespace in HTTP (`str.strip()` would also take \\x0b, \\x85, \\xa0...)."""
         return [
-            member.strip()
+            member.strip(" \t")
             for value in self.get_all(name)
             for member in value.split(",")
-            if member.strip()
+            if member.strip(" \t")
         ]
 
     def set(self, name: str, value: str) -> None:
@@ -322,7 +339,7 @@ def parse_request_head(raw: bytes) -> RequestHead:
     if not lines:
         raise ProtocolError("empty request head")
     if len(lines[0]) > MAX_REQUEST_LINE:
-        raise LimitExceeded(f"request line longer than {MAX_REQUEST_LINE} bytes")
+        raise LimitExceeded(f"request line longer than {MAX_REQUEST_LINE} bytes", status=414)
     match = _REQUEST_LINE_RE.fullmatch(lines[0])
     if match is None or not TOKEN_RE.fullmatch(match.group(1)):
         raise ProtocolError(f"malformed request line: {_show(lines[0])}")
@@ -388,10 +405,17 @@ def response_framing(request_method: str, status: int, headers: Headers) -> Fram
 
 
 def request_framing(headers: Headers) -> Framing:
-    """A request without Content-Length or chunked has no body (RFC 9112 section 6.3 rule 6)."""
+    """A request without Content-Length or chunked has no body (RFC 9112 section 6.3 rule 6).
+
+    Transfer-Encoding must be exactly `chunked`: one not ending in chunked cannot be framed
+    (400, rule 4); other codings before it (`gzip, chunked`, `chunked, chunked`) are ones a
+    server need not undo (501, RFC 9112 section 6.1)."""
     framing = _framing_from_fields(headers, default=Framing("none"))
+    codings = [coding.lower() for coding in headers.get_list("Transfer-Encoding")]
     if headers.get_all("Transfer-Encoding") and framing.kind != "chunked":
         raise ProtocolError("request Transfer-Encoding does not end in chunked")
+    if framing.kind == "chunked" and codings != ["chunked"]:
+        raise ProtocolError(f"transfer codings {', '.join(codings)} not supported", status=501)
     return framing
 
 
@@ -521,6 +545,7 @@ class ChunkedDecoder:
         self.received = 0
         self.chunks = 0
         self.extensions: list[str] = []
+        self.extension_bytes = 0
         self.trailers = Headers()
         self.rest = b""
         self.done = False
@@ -556,8 +581,11 @@ class ChunkedDecoder:
         newline = window.find(b"\n")
         stop = position + (len(window) if newline == -1 else newline + 1)
         self._line += view[position:stop]
-        if len(self._line) > MAX_CHUNK_LINE and self._state != "trailer":
-            raise LimitExceeded(f"chunk-size line longer than {MAX_CHUNK_LINE} bytes")
+        if self._state == "trailer":
+            if self._trailer_size + len(self._line) > MAX_TRAILER_SIZE:
+                raise LimitExceeded(f"trailer section larger than {MAX_TRAILER_SIZE} bytes")
+        elif len(self._line) > MAX_CHUNK_LINE:
+            raise LimitExceeded(f"chunk-size line longer than {MAX_CHUNK_LINE} bytes", 400)
         if newline != -1:
             line = bytes(self._line[:-1]).removesuffix(b"\r")
             self._line.clear()
@@ -579,6 +607,10 @@ class ChunkedDecoder:
         if match is None:
             raise ProtocolError(f"invalid chunk-size line: {_show(line)}")
         if match.group(2):
+            self.extension_bytes += len(match.group(2))
+            if self.extension_bytes > MAX_CHUNK_EXTENSIONS:
+                message = f"chunk extensions over {MAX_CHUNK_EXTENSIONS} bytes in one body"
+                raise LimitExceeded(message, status=400)
             self.extensions.append(match.group(2).decode("latin-1"))
         self._left = int(match.group(1), 16)
         if self._left:
@@ -592,9 +624,9 @@ class ChunkedDecoder:
             self.trailers = parse_fields(self._trailer_lines, allow_obs_fold=False)
             self.done = True
             return
-        self._trailer_size += len(line)
-        if self._trailer_size > MAX_HEAD_SIZE:
-            raise LimitExceeded(f"trailer section larger than {MAX_HEAD_SIZE} bytes")
+        self._trailer_size += len(line) + 2
+        if self._trailer_size > MAX_TRAILER_SIZE:
+            raise LimitExceeded(f"trailer section larger than {MAX_TRAILER_SIZE} bytes")
         self._trailer_lines.append(line)
 
     def eof(self) -> None:
@@ -620,22 +652,247 @@ def body_reader(framing: Framing) -> BodyReader:
     return CloseDelimitedBody()
 
 
+# --- the composed readers: one per direction ----------------------------------------------------
+#
+# The loop "find a head, skip 1xx, decide the framing, read the body, handle EOF" written once.
+# Client, server, `rawhttp send`, the fuzz target and the tests all feed one of these two and
+# act on the events it returns, in order:
+#
+#   HeadEvent(head, end)   a head (for responses, 1xx interim heads too, then the final one)
+#   memoryview             a piece of the body, a view into what was fed (copy it to keep it)
+#   EndOfMessage(trailers) the message is complete; `rest` holds what followed it
+
+
+class HeadEvent(NamedTuple):
+    """A head has arrived; `end` counts the bytes fed to the reader up to its empty line."""
+
+    head: ResponseHead | RequestHead
+    end: int
+
+
+class EndOfMessage(NamedTuple):
+    """The message is complete, with the trailer fields of a chunked body (else empty)."""
+
+    trailers: Headers
+
+
+Event = HeadEvent | memoryview | EndOfMessage
+
+
+class _MessageReader:
+    """What both readers share: counting what was fed, the body once framing is known, EOF."""
+
+    def __init__(self) -> None:
+        self.head = None
+        self.framing: Framing | None = None
+        self.body: BodyReader | None = None
+        self.done = False
+        self.fed = 0  # bytes fed so far, heads and body
+
+    @property
+    def rest(self) -> bytes:
+        """Bytes fed after the end of the message: the start of the next one."""
+        return self.body.rest if self.body is not None and self.done else b""
+
+    @property
+    def received(self) -> int:
+        """Body bytes so far."""
+        return self.body.received if self.body is not None else 0
+
+    @property
+    def wanted(self) -> int | None:
+        """The most bytes still part of a plain (length or close) body; None if unknown."""
+        return getattr(self.body, "wanted", None)
+
+    def skip(self, count: int) -> list[Event]:
+        """`count` body bytes went by without being fed (the client's splice fast path)."""
+        assert self.body is not None and hasattr(self.body, "skip")
+        self.body.skip(count)
+        return self._finished()
+
+    def _feed_body(self, data: bytes | memoryview, events: list[Event]) -> list[Event]:
+        assert self.body is not None
+        events.extend(self.body.feed(data))
+        events.extend(self._finished())
+        return events
+
+    def _finished(self) -> list[Event]:
+        if self.done or self.body is None or not self.body.done:
+            return []
+        self.done = True
+        return [EndOfMessage(getattr(self.body, "trailers", Headers()))]
+
+    def _start_body(self, framing: Framing) -> None:
+        self.framing = framing
+        self.body = body_reader(framing)
+
+
+class ResponseReader(_MessageReader):
+    """One response to a request made with `method`: interim heads, the final head, the body.
+
+    `interim` lists the 1xx heads skipped (at most MAX_INTERIM_RESPONSES); `head` is the final
+    one. `eof()` says the server closed: it returns the closing events of a close-delimited
+    body, and raises EmptyReply, ProtocolError or IncompleteBody for anything cut short.
+    """
+
+    def __init__(self, method: str = "GET"):
+        super().__init__()
+        self.method = method
+        self.head: ResponseHead | None = None
+        self.interim: list[ResponseHead] = []
+        self._heads = HeadReader()
+
+    def feed(self, data: bytes | memoryview) -> list[Event]:
+        """Feed what one recv returned; the events it completes."""
+        self.fed += len(data)
+        events: list[Event] = []
+        if self.body is not None:
+            return self._feed_body(data, events)
+        raw = self._heads.feed(data)
+        while raw is not None:
+            head = parse_response_head(raw)
+            rest = self._heads.rest
+            events.append(HeadEvent(head, self.fed - len(rest)))
+            if not head.is_interim:
+                self.head = head
+                self._start_body(response_framing(self.method, head.status, head.headers))
+                return self._feed_body(rest, events)
+            self._interim(head)
+            self._heads = HeadReader()
+            raw = self._heads.feed(rest) if rest else None
+        return events
+
+    def _interim(self, head: ResponseHead) -> None:
+        if head.status == 101:
+            raise ProtocolError("101 Switching Protocols, but no upgrade was asked for")
+        self.interim.append(head)
+        if len(self.interim) > MAX_INTERIM_RESPONSES:
+            message = f"more than {MAX_INTERIM_RESPONSES} interim (1xx) responses"
+            raise LimitExceeded(f"{message} (MAX_INTERIM_RESPONSES)")
+
+    def eof(self) -> list[Event]:
+        """The server closed the connection."""
+        if self.body is None:
+            if self.fed == 0:
+                raise EmptyReply("empty reply: closed before any byte")
+            raise ProtocolError(
+                f"connection closed in the middle of the response head ({self.fed} bytes received)"
+            )
+        self.body.eof()
+        return self._finished()
+
+
+class RequestReader(_MessageReader):
+    """One request, as a server reads it: empty lines skipped, the request line watched as it
+    arrives (414 at MAX_REQUEST_LINE, before the head fills MAX_HEAD_SIZE for 431), the head
+    checked (505 for HTTP/2+, 400 without exactly one Host in HTTP/1.1), the body framed, and
+    `max_body` bytes of body at most (413). Every ProtocolError it raises carries the status
+    to answer with.
+    """
+
+    def __init__(self, max_body: int | None = None):
+        super().__init__()
+        self.max_body = max_body
+        self.head: RequestHead | None = None
+        self._heads = HeadReader(skip_leading_newlines=True)
+        self._line = bytearray()  # the request line's start, watched until its LF
+
+    @property
+    def started(self) -> bool:
+        """Bytes of a request have arrived (empty lines before one do not count)."""
+        return self.body is not None or self._heads.received > 0
+
+    @property
+    def expects_continue(self) -> bool:
+        """The client waits for `100 Continue` before sending the body (RFC 9110 10.1.1)."""
+        head = self.head
+        return (
+            head is not None
+            and not self.done
+            and self.received == 0
+            and head.http_version == "HTTP/1.1"
+            and (head.headers.get("Expect") or "").lower() == "100-continue"
+        )
+
+    def feed(self, data: bytes | memoryview) -> list[Event]:
+        """Feed what one recv returned; the events it completes."""
+        self.fed += len(data)
+        events: list[Event] = []
+        if self.body is not None:
+            return self._checked(self._feed_body(data, events))
+        self._watch_request_line(data)
+        raw = self._heads.feed(data)
+        if raw is None:
+            return events
+        head = parse_request_head(raw)
+        events.append(HeadEvent(head, self.fed - len(self._heads.rest)))
+        self.head = head
+        self._check_head(head)
+        return self._checked(self._feed_body(self._heads.rest, events))
+
+    def _watch_request_line(self, data: bytes | memoryview) -> None:
+        if self._line.endswith(b"\n"):
+            return
+        if not self._line:  # empty lines before a request are skipped (RFC 9112 section 2.2)
+            data = bytes(data).lstrip(b"\r\n")
+        self._line += data[: MAX_REQUEST_LINE + 2 - len(self._line)]
+        end = self._line.find(b"\n")
+        if end == -1:  # not finished yet: its CR may already be in
+            too_long = len(self._line) > MAX_REQUEST_LINE + 1
+        else:
+            too_long = len(self._line[:end].removesuffix(b"\r")) > MAX_REQUEST_LINE
+            del self._line[end + 1 :]
+        if too_long:
+            message = f"request line longer than {MAX_REQUEST_LINE} bytes (MAX_REQUEST_LINE)"
+            raise LimitExceeded(message, status=414)
+        if end != -1:  # judged now, not when a head that may never end has arrived
+            _check_request_line(bytes(self._line[:end]).removesuffix(b"\r"))
+
+    def _check_head(self, head: RequestHead) -> None:
+        if not head.http_version.startswith("HTTP/1."):
+            raise ProtocolError(f"{head.http_version} is not supported", status=505)
+        if head.http_version == "HTTP/1.1" and len(head.headers.get_all("Host")) != 1:
+            raise ProtocolError("an HTTP/1.1 request needs exactly one Host header")
+        framing = request_framing(head.headers)
+        if self.max_body is not None and (framing.length or 0) > self.max_body:
+            raise LimitExceeded(f"request body over {self.max_body} bytes", status=413)
+        self._start_body(framing)
+
+    def _checked(self, events: list[Event]) -> list[Event]:
+        if self.max_body is not None and self.received > self.max_body:
+            raise LimitExceeded(f"request body over {self.max_body} bytes", status=413)
+        return events
+
+    def eof(self) -> list[Event]:
+        """The client closed: nothing if no request had begun, else the error it cut short."""
+        if self.body is None:
+            if self.started:
+                raise ProtocolError("connection closed in the middle of the request head")
+            return []
+        self.body.eof()
+        return self._finished()
+
+
+def _check_request_line(line: bytes) -> None:
+    if _REQUEST_LINE_RE.fullmatch(line) is None:
+        if line.count(b" ") == 1:  # "GET /x": HTTP/0.9's one-line request, which has no head
+            raise ProtocolError(f"request line without an HTTP version: {_show(line)}")
+        raise ProtocolError(f"malformed request line: {_show(line)}")
+
+
 def request_methods(data: bytes) -> list[str]:
     """The methods of the requests in `data`, in order: how many answers to wait for, and
     which are to HEAD (no body). Used by `rawhttp send` on hand-written, maybe broken, bytes:
     a request that does not parse still gets one answer (a 400), and ends the count."""
     methods: list[str] = []
     while data.strip(b"\r\n"):
-        reader = HeadReader(skip_leading_newlines=True)
+        reader = RequestReader()
         try:
-            raw = reader.feed(data)
-            if raw is None:
-                return [*methods, "GET"]
-            request = parse_request_head(raw)
-            body = body_reader(request_framing(request.headers))
-            body.feed(reader.rest)
+            reader.feed(data)
         except ProtocolError:
             return [*methods, "GET"]
-        methods.append(request.method)
-        data = body.rest if body.done else b""
+        if reader.head is None:
+            return [*methods, "GET"]
+        methods.append(reader.head.method)
+        data = reader.rest
     return methods
