@@ -785,7 +785,7 @@ class ResponseReader(_MessageReader):
 class RequestReader(_MessageReader):
     """One request, as a server reads it: empty lines skipped, the request line watched as it
     arrives (414 at MAX_REQUEST_LINE, before the head fills MAX_HEAD_SIZE for 431), the head
-    checked (505 for HTTP/2+, 400 without exactly one Host in HTTP/1.1), the body framed, and
+    checked (505 for HTTP/2+), the body framed, and
     `max_body` bytes of body at most (413). Every ProtocolError it raises carries the status
     to answer with.
     """
@@ -851,8 +851,6 @@ class RequestReader(_MessageReader):
     def _check_head(self, head: RequestHead) -> None:
         if not head.http_version.startswith("HTTP/1."):
             raise ProtocolError(f"{head.http_version} is not supported", status=505)
-        if head.http_version == "HTTP/1.1" and len(head.headers.get_all("Host")) != 1:
-            raise ProtocolError("an HTTP/1.1 request needs exactly one Host header")
         framing = request_framing(head.headers)
         if self.max_body is not None and (framing.length or 0) > self.max_body:
             raise LimitExceeded(f"request body over {self.max_body} bytes", status=413)
