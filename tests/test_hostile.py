@@ -362,8 +362,10 @@ def test_printable_ascii_is_all_the_server_puts_in_its_log_line(jailed):
 def test_serve_help_names_every_cap():
     text = " ".join(CliRunner().invoke(main, ["serve", "--help"]).output.split())
     for words in [
-        "--max-connections at once (default 256)",
-        "at least 1 s",
+        "--max-connections at once per process (default 10,000 for events, 256 for threads)",
+        "for 1 s or more",
+        "below 500 bytes/s",
+        "within 60 s",
         "--idle-timeout (default 15 s)",
         "64 KiB (431)",
         "8 KiB (414)",

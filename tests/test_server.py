@@ -664,7 +664,8 @@ def test_cli_serve_starts_answers_and_stops_on_ctrl_c(site):
         try:
             line = wait_for_line(process.stdout)
             match = re.fullmatch(
-                r"Serving (.+) on (http://127\.0\.0\.1:\d+)/ \(Ctrl-C to stop\)\n", line
+                r"Serving (.+) on (http://127\.0\.0\.1:\d+)/ \(events model; Ctrl-C to stop\)\n",
+                line,
             )
             assert match and match.group(1) == str(site)
             assert rawhttp.get(match.group(2) + "/hello.txt", timeout=TIMEOUT).body == HELLO

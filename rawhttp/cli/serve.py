@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import ipaddress
 import os
+import signal
 import sys
 import time
 
@@ -13,17 +14,31 @@ import click
 from rawhttp.cli.common import report
 from rawhttp.errors import RawHTTPError
 from rawhttp.server import SCENARIOS, Server, sample_site
-from rawhttp.server.connection import MAX_REQUEST_BODY
-from rawhttp.server.listener import EVICT_AFTER, IDLE_TIMEOUT, MAX_CONNECTIONS
+from rawhttp.server.connection import (
+    BODY_GRACE,
+    HEAD_TIMEOUT,
+    MAX_REQUEST_BODY,
+    MIN_BODY_RATE,
+)
+from rawhttp.server.listener import (
+    EVICT_AFTER,
+    IDLE_TIMEOUT,
+    MAX_CONNECTIONS,
+    MODELS,
+    raise_open_files_limit,
+)
 from rawhttp.wire import MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 
 DEMO_PAGE = "page.html"
 # Appended to `serve --help`, from the constants themselves so the numbers stay true.
 LIMITS_HELP = (
-    f"Limits: --max-connections at once (default {MAX_CONNECTIONS}); at the cap the connection "
-    f"that has waited longest (at least {EVICT_AFTER:g} s) for a request is closed to make "
-    f"room, else 503. --idle-timeout (default {IDLE_TIMEOUT:g} s) of silence closes a "
-    f"connection. A request head may have {MAX_HEAD_SIZE // 1024} KiB (431), its request line "
+    f"Limits: --max-connections at once per process (default {MAX_CONNECTIONS['events']:,} "
+    f"for events, {MAX_CONNECTIONS['threads']} for threads); at the cap the connection that is "
+    f"too slow (idle or sending its head for {EVICT_AFTER:g} s or more, or its body below "
+    f"{MIN_BODY_RATE} bytes/s) is closed to make room, else 503. --idle-timeout (default "
+    f"{IDLE_TIMEOUT:g} s) of silence closes a connection; a head must arrive within "
+    f"{HEAD_TIMEOUT:g} s and a body keep {MIN_BODY_RATE} bytes/s after {BODY_GRACE:g} s (else "
+    f"408). A request head may have {MAX_HEAD_SIZE // 1024} KiB (431), its request line "
     f"{MAX_REQUEST_LINE // 1024} KiB (414), {MAX_HEADERS} header fields (431); a request body "
     f"is read and dropped, up to {MAX_REQUEST_BODY // (1024 * 1024)} MiB (413). Listens on "
     "127.0.0.1 only, unless --host says otherwise (then a warning)."
@@ -67,16 +82,29 @@ LIMITS_HELP = (
 @click.option(
     "--max-connections",
     type=click.IntRange(min=1),
-    default=MAX_CONNECTIONS,
+    help="Connections served at once per process (cap); past it, a too slow one is closed, or 503.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(MODELS),
+    default="events",
     show_default=True,
-    help="Connections served at once (cap); past it, the longest idle one is closed, or 503.",
+    help="events: one selectors loop per process (nginx's shape); threads: one thread per "
+    "connection (the socket courses' design).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Event-loop processes sharing the port (SO_REUSEPORT); 0 means one per core.",
 )
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
     """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
 
     GET and HEAD of files, index.html or a listing for a folder, Range, If-Modified-Since,
-    keep-alive and pipelining; one log line per request on stderr. Exit 7 if the address
-    cannot be listened on; Ctrl-C stops it (exit 0).
+    keep-alive and pipelining; one log line per request on stderr (Common Log Format). Exit 7
+    if the address cannot be listened on; Ctrl-C or SIGTERM stops it (exit 0), workers too.
     """
     if scenario == "list":
         width = max(len(name) for name in SCENARIOS)
@@ -85,6 +113,9 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
         return
     if scenario and replay:
         raise click.UsageError("--scenario and --replay cannot be used together")
+    if options["model"] == "threads" and options["workers"] != 1:
+        raise click.UsageError("--workers is for --model events")
+    raise_open_files_limit()
     try:
         server = Server(directory, scenario=scenario, replay=replay, **options)
     except RawHTTPError as error:
@@ -95,11 +126,15 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
             f"rawhttp: warning: listening on {server.host}: other machines can reach this server",
             err=True,
         )
-    click.echo(f"{server.describe()} (Ctrl-C to stop)")
+    click.echo(f"{server.describe()} ({server.how()}; Ctrl-C to stop)")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         click.echo("rawhttp: stopped", err=True)
+    except RuntimeError as error:  # every worker process ended
+        click.echo(f"rawhttp: error: {error}", err=True)
+        sys.exit(1)
     finally:
         server.close()
 

@@ -1,215 +1,208 @@
-"""One accepted connection: the loop that reads requests and hands each one to the handler.
+"""One client connection, sans-IO: bytes received go in, the actions of the answers come out.
 
-Owns everything between the socket and a parsed request: finding the head with
-`wire.HeadReader`, turning what is wrong with it into 400, 413, 414, 431 or 505, reading and
-dropping a request body so that the next pipelined request starts at the right byte, the idle
-timeout, keeping the connection open or not (`Exchange.keep_alive`), and closing it politely.
-What to answer to a good request is the handler's business (static.py, scenarios.py).
+Owns everything between the bytes and a handler: feeding `wire.RequestReader`, answering what
+is wrong with a request (the status its ProtocolError carries: 400, 413, 414, 431, 501, 505),
+`100 Continue`, dropping a request body so the next pipelined request starts at the right
+byte, answers in order, keep-alive, one log line per request, and the deadlines (idle, whole
+head, minimum body rate, a client not reading) with what is "too slow" to keep at the cap.
+It never touches a socket: a driver (`loop.py`, `threads.py`) feeds it and sends `outbox`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 
-from rawhttp.errors import LimitExceeded, ProtocolError
+from rawhttp.errors import ProtocolError
+from rawhttp.server.actions import Action, Close, Send, release
 from rawhttp.server.exchange import Exchange, StatusPage
-from rawhttp.wire import (
-    MAX_HEAD_SIZE,
-    MAX_REQUEST_LINE,
-    Framing,
-    Headers,
-    HeadReader,
-    body_reader,
-    parse_request_head,
-    request_framing,
-)
+from rawhttp.wire import EndOfMessage, HeadEvent, RequestHead, RequestReader
 
 Handler = Callable[[Exchange], None]
 Log = Callable[[str], None]
 
-# Bytes asked of each recv.
-BUFSIZE = 64 * 1024
 # Request bodies are only read to be dropped (no handler takes one), so the cap is small:
 # nginx's client_max_body_size defaults to 1 MiB too. Past it: 413 and close.
 MAX_REQUEST_BODY = 1024 * 1024
+# The whole request head must arrive within this many seconds of its first byte, however
+# steadily it trickles: nginx's client_header_timeout is 60 s as well.
+HEAD_TIMEOUT = 60.0
+# A request body must keep up this many bytes a second, after a grace of BODY_GRACE seconds:
+# Apache's mod_reqtimeout defaults (body=20,MinRate=500). Slower is a slow-body attack.
+MIN_BODY_RATE = 500
+BODY_GRACE = 20.0
 # After our last byte, how long we keep reading (and dropping) what the client still sends
 # before closing. Apache's lingering close waits up to 2 s, nginx's lingering_time 30 s.
 LINGER_SECONDS = 1.0
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class RequestLineWatch:
-    """Measures the request line as its bytes arrive, so that one too long is answered 414
-    at MAX_REQUEST_LINE, not 431 once the whole head has filled MAX_HEAD_SIZE."""
+class ServerConnection:
+    """The requests of one client connection and the answers to them, in order.
 
-    def __init__(self) -> None:
-        self.start = bytearray()
-        self.done = False
+    `state` is "idle" (waiting for a request), "head" or "body" (one is arriving), "answer"
+    (the driver is sending `outbox`), or "closing" (the last action is queued).
+    """
 
-    def feed(self, data: bytes) -> None:
-        if self.done:
-            return
-        if not self.start:  # empty lines before a request are skipped (RFC 9112 section 2.2)
-            data = data.lstrip(b"\r\n")
-        self.start += data[: MAX_REQUEST_LINE + 2 - len(self.start)]
-        end = self.start.find(b"\n")
-        if end == -1:  # not finished yet: its CR may already be in
-            too_long = len(self.start) > MAX_REQUEST_LINE + 1
-        else:
-            too_long = len(self.start[:end].removesuffix(b"\r")) > MAX_REQUEST_LINE
-            self.done = True
-        if too_long:
-            raise StatusPage(414, f"request line longer than {MAX_REQUEST_LINE} bytes", close=True)
-
-
-class ClientConnection:
-    """Serves the requests of one client connection, in order, until either side stops."""
-
-    def __init__(self, sock: socket.socket, client: tuple, handler: Handler, log: Log):
-        self.sock = sock
+    def __init__(
+        self,
+        client: tuple,
+        handler: Callable[[], Handler],
+        log: Log,
+        idle_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.client = client
-        self.handler = handler
+        self.handler = handler  # looked up per request: tests swap a server's handler
         self.log = log
-        self.pending = b""  # bytes received past the end of the last request (pipelining)
-        # Since when this connection has been waiting for (the rest of) a request head; None
-        # while a request is being answered. The listener may `evict` a long waiter.
-        self.waiting_since: float | None = None
-        self.evicted = False
-        self._state = threading.Lock()
+        self.idle_timeout = idle_timeout
+        self.clock = clock
+        self.outbox: deque[Action] = deque()
+        self.state = "idle"
+        self.since = self.last_progress = clock()
+        self.exchange: Exchange | None = None
+        self.reader = RequestReader(max_body=MAX_REQUEST_BODY)
 
-    def evict(self) -> bool:
-        """Close the connection if it is waiting for a request (idle, or trickling a head),
-        waking its thread; False if it is answering one, which is never cut short."""
-        with self._state:
-            if self.waiting_since is None or self.evicted:
-                return False
-            self.evicted = True
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        return True
+    @property
+    def reading(self) -> bool:
+        return self.state in ("idle", "head", "body")
 
-    def serve(self) -> None:
+    def receive(self, data: bytes | memoryview) -> None:
+        """Bytes from the client (the driver reads only while `reading`)."""
+        self.last_progress = self.clock()
         try:
-            while self.serve_one():
-                pass
-        except OSError:
-            pass  # timed out, reset or gone: there is nobody left to answer
-        finally:
-            close_gently(self.sock)
+            for event in self.reader.feed(data):
+                self._on_event(event)
+        except ProtocolError as error:
+            self._answer_error(StatusPage(error.status, str(error), close=True))
+            return
+        if self.state == "idle" and self.reader.started:
+            self._enter("head")
 
-    def serve_one(self) -> bool:
-        """Read one request and answer it; False when the connection should close."""
-        exchange = Exchange(self.sock)
+    def _on_event(self, event: HeadEvent | memoryview | EndOfMessage) -> None:
+        if isinstance(event, HeadEvent):
+            self.exchange = Exchange()
+            self.exchange.begin(event.head)
+            self._enter("body")
+            if self.reader.expects_continue:
+                self.outbox.append(Send(CONTINUE))
+        elif isinstance(event, EndOfMessage):
+            self._answer()
+        # Body pieces are dropped: no handler takes a request body.
+
+    def _answer(self) -> None:
+        exchange = self.exchange
+        assert exchange is not None and exchange.request is not None
         try:
-            if not self.read_request(exchange):
-                return False
-            self.handler(exchange)
+            check_host(exchange.request)
+            self.handler()(exchange)
         except StatusPage as page:
             exchange.fail(page)
-        except OSError:
-            raise
         except Exception:  # a bug in a handler must cost one answer, not the server
             self.log(traceback.format_exc().rstrip())
             exchange.fail(StatusPage(500, "internal server error (see the server log)", close=True))
+        self._queue(exchange)
+
+    def _answer_error(self, page: StatusPage) -> None:
+        self.exchange = self.exchange or Exchange()
+        self.exchange.fail(page)
+        self._queue(self.exchange)
+
+    def _queue(self, exchange: Exchange) -> None:
+        self.outbox.extend(exchange.actions)
+        exchange.actions = []
+        self._enter("answer")
+
+    def answered(self) -> None:
+        """The driver sent the whole answer: log it, then read the next request or close."""
+        exchange = self.exchange
+        assert exchange is not None
         self.log(exchange.log_line(self.client))
-        return exchange.keep_alive
-
-    def read_request(self, exchange: Exchange) -> bool:
-        """Read and check the next request into `exchange`; False if none came."""
-        head = self.read_head()
-        if head is None:
-            return False
-        try:
-            request = parse_request_head(head)
-        except LimitExceeded as exc:
-            raise StatusPage(431, str(exc), close=True) from None
-        except ProtocolError as exc:
-            raise StatusPage(400, str(exc), close=True) from None
-        exchange.begin(request)
-        if not request.http_version.startswith("HTTP/1."):
-            raise StatusPage(505, f"{request.http_version} is not supported", close=True)
-        try:
-            framing = request_framing(request.headers)
-        except ProtocolError as exc:
-            raise StatusPage(400, str(exc), close=True) from None
-        self.drop_body(exchange, framing)
-        if request.http_version == "HTTP/1.1" and len(request.headers.get_all("Host")) != 1:
-            raise StatusPage(400, "an HTTP/1.1 request needs exactly one Host header")
-        return True
-
-    def read_head(self) -> bytes | None:
-        """The next request head, or None if the client closed or stayed silent too long."""
-        reader = HeadReader(skip_leading_newlines=True)
-        watch = RequestLineWatch()
-        data, self.pending = self.pending, b""
-        self.waiting_since = time.monotonic()
-        while True:
-            if data:
-                watch.feed(data)
-                try:
-                    head = reader.feed(data)
-                except LimitExceeded:
-                    message = f"request head larger than {MAX_HEAD_SIZE} bytes"
-                    raise StatusPage(431, message, close=True) from None
-                if head is not None:
-                    with self._state:
-                        if self.evicted:
-                            return None
-                        self.waiting_since = None
-                    self.pending = reader.rest
-                    return head
-            try:
-                data = self.sock.recv(BUFSIZE)
-            except TimeoutError:  # the idle timeout (or a client stuck inside its head)
-                return None
-            if not data:
-                return None
-
-    def drop_body(self, exchange: Exchange, framing: Framing) -> None:
-        """Read the request body and drop it, so the next request starts at the right byte."""
-        if framing.kind == "none":
+        self.exchange = None
+        if not exchange.keep_alive:
+            self.close()
             return
-        too_big = StatusPage(413, f"request body over {MAX_REQUEST_BODY} bytes", close=True)
-        if (framing.length or 0) > MAX_REQUEST_BODY:
-            raise too_big
-        assert exchange.request is not None
-        expect = exchange.request.headers.get("Expect", "") or ""
-        if expect.lower() == "100-continue" and exchange.request.http_version == "HTTP/1.1":
-            exchange.send_head(100, Headers())
-        reader = body_reader(framing)
-        data, self.pending = self.pending, b""
-        while True:
-            try:
-                reader.feed(data)
-            except ProtocolError as exc:
-                raise StatusPage(400, f"bad chunked body: {exc}", close=True) from None
-            if reader.received > MAX_REQUEST_BODY:
-                raise too_big
-            if reader.done:
-                self.pending = reader.rest
-                return
-            data = self.sock.recv(BUFSIZE)
-            if not data:
-                raise ConnectionAbortedError("client closed inside its request body")
+        rest, self.reader = self.reader.rest, RequestReader(max_body=MAX_REQUEST_BODY)
+        self._enter("idle")
+        if rest:
+            self.receive(rest)
+
+    def close(self) -> None:
+        """Queue the polite close; nothing more is read or answered."""
+        if self.state != "closing":
+            self._enter("closing")
+            self.outbox.append(Close())
+
+    def dropped(self, why: str | None = None) -> None:
+        """The connection is gone (reset, evicted, server stopping): free what is queued, and
+        log the request that was being answered, if any."""
+        if self.exchange is not None and self.exchange.head_sent and why:
+            self.log(f"{self.exchange.log_line(self.client)} ({why})")
+        self.exchange = None
+        while self.outbox:
+            release(self.outbox.popleft())
+        self.state = "closing"
+
+    def eof(self) -> None:
+        """The client closed (or half-closed) its side: answer what it sent, then close."""
+        if self.state in ("head", "body"):
+            self.log(f'{self.client[0]} - - "-" closed by the client inside a request')
+        if self.state == "answer" and self.exchange is not None:
+            self.exchange.keep_alive = False
+        elif self.state != "closing":
+            self.close()
+
+    def progressed(self) -> None:
+        """The driver moved bytes of the answer (for the not-reading deadline)."""
+        self.last_progress = self.clock()
+
+    def _enter(self, state: str) -> None:
+        self.state = state
+        self.since = self.last_progress = self.clock()
+
+    def deadline(self) -> float:
+        """When this connection has waited too long in its current state."""
+        silence = self.last_progress + self.idle_timeout
+        if self.state == "head":
+            return min(silence, self.since + HEAD_TIMEOUT)
+        if self.state == "body":
+            return min(silence, self.since + BODY_GRACE + self.reader.received / MIN_BODY_RATE)
+        if self.state == "closing":
+            return self.since + LINGER_SECONDS
+        return silence
+
+    def timed_out(self) -> None:
+        """The deadline passed: a request cut short is answered 408 and logged."""
+        if self.state in ("head", "body"):
+            self.reader = RequestReader()  # nothing more of this request is read
+            page = StatusPage(408, f"request not received within the {self._limit()}", close=True)
+            self._answer_error(page)
+            return
+        if self.state == "answer" and self.exchange is not None:
+            self.dropped(why="timed out: the client stopped reading")
+        self.close()
+
+    def _limit(self) -> str:
+        if self.state == "body":
+            return f"minimum body rate ({MIN_BODY_RATE} bytes/s after {BODY_GRACE:g} s)"
+        return f"head timeout ({HEAD_TIMEOUT:g} s) or idle timeout ({self.idle_timeout:g} s)"
+
+    def too_slow(self, now: float, after: float) -> bool:
+        """Whether the cap may close this connection for a newcomer: idle or trickling a head
+        for `after` seconds or more, or sending its body slower than MIN_BODY_RATE. A
+        connection whose answer is being sent is never cut short."""
+        waited = now - self.since
+        if self.state in ("idle", "head"):
+            return waited >= after
+        if self.state == "body":
+            return waited >= after and self.reader.received < waited * MIN_BODY_RATE
+        return False
 
 
-def close_gently(sock: socket.socket, linger: float = LINGER_SECONDS) -> None:
-    """Half-close, read and drop what the client still sends for `linger` seconds, then close.
-
-    Closing a socket that has unread bytes makes the kernel send a reset, and a reset can make
-    the client lose the end of our answer (the 400 explaining why we stop, say) before reading
-    it: Apache and nginx call this a lingering close.
-    """
-    if sock.fileno() == -1:  # already closed, by a reset on purpose
-        return
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(linger)
-        deadline = time.monotonic() + linger
-        while sock.recv(BUFSIZE) and time.monotonic() < deadline:
-            pass
-    sock.close()
+def check_host(request: RequestHead) -> None:
+    """RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host (else 400; the framing
+    is sound, so the connection stays open)."""
+    if request.http_version == "HTTP/1.1" and len(request.headers.get_all("Host")) != 1:
+        raise StatusPage(400, "an HTTP/1.1 request needs exactly one Host header")

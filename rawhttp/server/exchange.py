@@ -1,27 +1,38 @@
-"""One request and its answer: what a handler reads, and the only way it writes to the socket.
+"""One request and its answer: what a handler reads, and how it describes what to send.
 
-`Exchange` carries the parsed request and wraps the socket for the answer. It adds the fields
-every response has (Server, Date, Connection), leaves the body out for HEAD, counts the bytes
-sent for the log line, and remembers whether the connection may carry another request.
-`StatusPage` is how any step says "stop here and answer this status with a small HTML page":
-the errors, and the 301 that adds a folder's trailing slash.
+`Exchange` carries the parsed request and collects the answer as actions (`actions.py`): it
+adds the fields every response has (Server, Date, Connection), leaves the body out for HEAD,
+counts the body bytes for the log line, and remembers whether the connection may carry another
+request. Nothing here touches a socket; a driver sends the actions. `StatusPage` is how any
+step says "stop here and answer this status with a small HTML page": the errors, and the 301
+that adds a folder's trailing slash.
 """
 
 from __future__ import annotations
 
 import html
-import socket
-import struct
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import BinaryIO
 
 from rawhttp import __version__
+from rawhttp.server.actions import Action, Pause, Reset, Send, SendFile, Stream, release
 from rawhttp.wire import Headers, RequestHead, build_response_head
 
 SERVER = f"rawhttp/{__version__}"
+# RFC 9110 section 15 names these differently from Python's http.HTTPStatus (RFC 7231's).
+REASONS = {413: "Content Too Large", 414: "URI Too Long", 416: "Range Not Satisfiable"}
+
+
+def reason_phrase(status: int) -> str:
+    """RFC 9110's reason phrase for `status` ("" for a code it does not name)."""
+    try:
+        return REASONS.get(status) or HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 class StatusPage(Exception):
@@ -57,7 +68,7 @@ def html_page(title: str, body: str) -> bytes:
 
 def error_page(status: int, detail: str) -> bytes:
     body = f"<p>{html.escape(detail, quote=False)}</p>"
-    return html_page(f"{status} {HTTPStatus(status).phrase}", body)
+    return html_page(f"{status} {reason_phrase(status)}", body)
 
 
 def wants_keep_alive(request: RequestHead) -> bool:
@@ -70,14 +81,14 @@ def wants_keep_alive(request: RequestHead) -> bool:
 
 
 class Exchange:
-    """One request on a connection and the answer being written to it."""
+    """One request on a connection and the answer being described for it."""
 
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
+    def __init__(self) -> None:
         self.request: RequestHead | None = None
         self.keep_alive = False
         self.status: int | None = None
-        self.sent = 0
+        self.body_bytes = 0  # what the log line reports, as the Common Log Format does
+        self.actions: list[Action] = []
 
     def begin(self, request: RequestHead) -> None:
         self.request = request
@@ -85,7 +96,7 @@ class Exchange:
 
     @property
     def head_sent(self) -> bool:
-        """A final head has gone out: from here on an error can only close the connection."""
+        """A final head is in the answer: from here on an error can only close the connection."""
         return self.status is not None
 
     @property
@@ -102,29 +113,46 @@ class Exchange:
                 headers.add("Connection", "close")
             elif self.request is not None and self.request.http_version == "HTTP/1.0":
                 headers.add("Connection", "keep-alive")
-        return build_response_head(status, headers, reason)
+        return build_response_head(status, headers, reason or reason_phrase(status))
 
     def send_head(self, status: int, headers: Headers, reason: str | None = None) -> None:
         self.send(self.make_head(status, headers, reason))
 
     def send(self, data: bytes) -> None:
         """Bytes exactly as given (a head, or a whole raw response for --replay)."""
-        self.sock.sendall(data)
-        self.sent += len(data)
+        if data:
+            self.actions.append(Send(data))
+
+    def send_with_head(self, head: bytes, body: bytes) -> None:
+        """A head and a small body in one piece (one send instead of two)."""
+        self.send(head + body if self.wants_body else head)
+        self.body_bytes += len(body) if self.wants_body else 0
 
     def send_body(self, data: bytes) -> None:
         """Body bytes: nothing is sent for HEAD, whose answer is the head alone."""
-        if self.wants_body:
+        if self.wants_body and data:
+            self.body_bytes += len(data)
             self.send(data)
 
     def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
-        """`count` bytes of `file` from `offset`, copied by the kernel (`sendfile`)."""
-        if not self.wants_body or count == 0:  # count=0 would mean "to the end" to sendfile
+        """`count` bytes of `file` from `offset`, later copied by the kernel (`sendfile`)."""
+        if not self.wants_body or count == 0:
             return
-        sent = self.sock.sendfile(file, offset, count)
-        self.sent += sent
-        if sent < count:  # the file shrank while being sent: the promised length is a lie now
-            self.keep_alive = False
+        self.body_bytes += count
+        self.actions.append(SendFile(os.dup(file.fileno()), offset, count))
+
+    def stream(self, pieces: Iterator[bytes]) -> None:
+        """Body bytes made while they are sent (each piece already framed by the caller)."""
+        if self.wants_body:
+            self.actions.append(Stream(self._counted(pieces)))
+
+    def _counted(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        for piece in pieces:
+            self.body_bytes += len(piece)
+            yield piece
+
+    def pause(self, seconds: float) -> None:
+        self.actions.append(Pause(seconds))
 
     def send_page(self, status: int, page: bytes, headers: Iterable[tuple[str, str]] = ()) -> None:
         fields = Headers(
@@ -138,23 +166,30 @@ class Exchange:
         self.send_body(page)
 
     def fail(self, error: StatusPage) -> None:
-        """Answer with the status page, unless an answer has already begun: then only closing
-        the connection is left to say that something went wrong."""
-        if error.close or self.head_sent:
+        """Answer with the status page instead of whatever was described so far (none of it
+        has been sent: a handler's answer goes out only once it has returned)."""
+        self.discard()
+        if error.close:
             self.keep_alive = False
-        if not self.head_sent:
-            self.send_page(error.status, error_page(error.status, error.detail), error.headers)
+        self.send_page(error.status, error_page(error.status, error.detail), error.headers)
+
+    def discard(self) -> None:
+        for action in self.actions:
+            release(action)
+        self.actions.clear()
+        self.status = None
+        self.body_bytes = 0
 
     def reset(self) -> None:
-        """Abort the connection with a TCP RST instead of a FIN: SO_LINGER on, timeout 0."""
+        """Abort the connection with a TCP RST instead of a FIN."""
         self.keep_alive = False
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
+        self.actions.append(Reset())
 
     def log_line(self, client: tuple) -> str:
-        """http.server's format: client, time, request line, status, bytes sent (head included)."""
-        when = time.strftime("%d/%b/%Y %H:%M:%S")
+        """The Common Log Format: client, time, request line, status, body bytes ("-" if none)."""
+        when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
         line = "-"
         if self.request is not None:
             line = self.request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
-        return f'{client[0]} - - [{when}] "{line}" {self.status or "-"} {self.sent}'
+        size = self.body_bytes or "-"
+        return f'{client[0]} - - [{when}] "{line}" {self.status or "-"} {size}'

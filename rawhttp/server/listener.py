@@ -1,24 +1,23 @@
-"""The listening socket and the accept loop: one thread per connection, up to a cap.
+"""The listening socket and what every driver shares: binding, admitting a client under the
+connection cap, and the `Server` that picks a driver and starts and stops it.
 
-Owns binding (with SO_REUSEADDR), accepting, starting a `ClientConnection` thread for each
-client, the connection cap (making room at it by closing the connection that has waited
-longest for a request), and stopping: closing the listening socket, waking every
-connection thread and joining them, each wait bounded. It knows nothing of HTTP beyond the one
-503 it sends when over the cap.
+A driver moves bytes between sockets and `ServerConnection`s: `loop.EventLoop` (the default,
+`--model events`: one selectors loop per process, `--workers N` processes) or
+`threads.ThreadPerConnection` (`--model threads`, the design socket courses teach). Both are
+handed the same handler and the same cap rules, so they differ only in how they wait.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import socket
 import sys
 import threading
 import time
 
 from rawhttp.errors import ListenError
-from rawhttp.server.connection import ClientConnection, Handler, Log, close_gently
+from rawhttp.server.connection import Handler, Log, ServerConnection
 from rawhttp.server.exchange import Exchange, StatusPage
 from rawhttp.server.scenarios import Replay, ScenarioHandler
 from rawhttp.server.static import StaticFiles
@@ -26,17 +25,21 @@ from rawhttp.server.static import StaticFiles
 # Seconds a connection may stay silent (before or inside a request, or not reading our
 # answer) before it is closed. http.server has none; nginx's keepalive_timeout is 75 s.
 IDLE_TIMEOUT = 15.0
-# Connections served at once. Past it a new client gets 503 and a close straight away rather
-# than waiting unseen in the kernel's queue; each connection costs a thread.
-MAX_CONNECTIONS = 256
-# At the cap, a connection that has waited this long for its next request (idle keep-alive,
-# or a slowloris trickling its head) is closed to make room for the newcomer, the longest
-# waiter first: so held-open connections cannot lock others out. nginx likewise closes idle
+# Connections served at once, per worker process. An event-loop connection costs a socket and
+# a few KiB, so the cap is nginx's order (worker_connections 512 x workers, often raised to
+# 10k); a thread costs a stack, so the threads model keeps a small one. Past the cap a newcomer
+# gets 503 at once rather than waiting unseen in the kernel's queue.
+MAX_CONNECTIONS = {"events": 10_000, "threads": 256}
+MODELS = tuple(MAX_CONNECTIONS)
+# At the cap, a connection that is too slow (waiting this long for its next request, trickling
+# a head, or sending a body below the minimum rate) is closed to make room, the longest waiter
+# first: so held-open connections cannot lock others out. nginx likewise closes idle
 # keep-alive connections when it runs short (ngx_drain_connections).
 EVICT_AFTER = 1.0
-# Connections the kernel may hold completed but not yet accepted (listen's backlog).
-BACKLOG = 128
-# How long stopping waits for the accept loop and the connection threads, in all.
+# Connections the kernel may hold completed but not yet accepted (listen's backlog); the
+# kernel caps it at net.core.somaxconn.
+BACKLOG = 1024
+# How long stopping waits for the driver and its connections, in all.
 JOIN_TIMEOUT = 2.0
 
 
@@ -56,8 +59,11 @@ def make_handler(root: str | os.PathLike, scenario: str | None, replay: str | No
     return StaticFiles(root)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on (host, port); port 0 lets the kernel pick a free one."""
+def listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on (host, port); port 0 lets the kernel pick a free one.
+
+    `reuse_port` lets several sockets (one per worker) listen on the same port, the kernel
+    spreading new connections over them (SO_REUSEPORT, Linux 3.9+ and the BSDs)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -67,6 +73,8 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         # Restart on the same port at once, even while old connections sit in TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(BACKLOG)
     except OSError as exc:
@@ -76,11 +84,60 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def raise_open_files_limit() -> int:
+    """Raise the soft limit on open files to the hard one, so a large --max-connections can
+    be held (the soft limit is often 1,024); the limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
+
+
+def make_room(
+    connections: list[ServerConnection], cap: int, now: float
+) -> ServerConnection | bool | None:
+    """None if under the cap; else the connection to close for a newcomer (the one waiting
+    longest among those too slow), or False when every connection is doing useful work."""
+    if len(connections) < cap:
+        return None
+    slow = [conn for conn in connections if conn.too_slow(now, EVICT_AFTER)]
+    return min(slow, key=lambda conn: conn.since) if slow else False
+
+
+def evicted_line(conn: ServerConnection) -> str:
+    return f"{conn.client[0]} - - closed as too slow ({conn.state}): connection cap reached"
+
+
+def refusal() -> tuple[bytes, Exchange]:
+    """The 503 a newcomer gets when every connection is busy, and its exchange (to log)."""
+    exchange = Exchange()
+    busy = StatusPage(503, "too many connections, try again", headers=[("Retry-After", "1")])
+    exchange.fail(busy)
+    data = b"".join(action.data for action in exchange.actions)
+    return data, exchange
+
+
+def refuse(sock: socket.socket, client: tuple, log: Log) -> None:
+    """Over the cap: 503 and close, at once and without lingering."""
+    data, exchange = refusal()
+    with contextlib.suppress(OSError):
+        sock.send(data)
+        sock.shutdown(socket.SHUT_WR)
+    sock.close()
+    log(exchange.log_line(client))
+
+
 class Server:
     """A static-file (or scenario, or replay) server: bound when made, served by `start()`
     in a thread or `serve_forever()` in the caller's, stopped by `close()`.
 
-    `accepted` counts the connections accepted so far, `active` those being served now.
+    `model` is "events" or "threads"; `workers` (events only) forks that many processes on
+    the port from `serve_forever()`, 0 meaning one per core. `accepted` counts connections
+    accepted so far, `active` those open now.
     """
 
     def __init__(
@@ -92,25 +149,36 @@ class Server:
         scenario: str | None = None,
         replay: str | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
-        max_connections: int = MAX_CONNECTIONS,
+        max_connections: int | None = None,
         log: Log = log_to_stderr,
+        model: str = "events",
+        workers: int = 1,
     ):
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
         self.root = os.path.abspath(root)
         self.scenario = scenario
         self.replay = replay
         self.handler = make_handler(root, scenario, replay)
         self.idle_timeout = idle_timeout
-        self.max_connections = max_connections
+        self.max_connections = max_connections or MAX_CONNECTIONS[model]
         self.log = log
+        self.model = model
+        self.workers = (os.cpu_count() or 1) if workers == 0 else workers
         self.accepted = 0
-        self._listener = listen(host, port)
-        self.host, self.port = self._listener.getsockname()[:2]
-        self._connections: dict[socket.socket, tuple[threading.Thread, ClientConnection]] = {}
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        # Writing a byte to `_wake_send` wakes the accept loop's select (the self-pipe trick).
-        self._wake_receive, self._wake_send = socket.socketpair()
-        self._accept_thread: threading.Thread | None = None
+        self.listener = listen(host, port, reuse_port=self.workers > 1)
+        self.host, self.port = self.listener.getsockname()[:2]
+        self.driver = self._make_driver()
+        self._thread: threading.Thread | None = None
+
+    def _make_driver(self):
+        if self.model == "threads":
+            from rawhttp.server.threads import ThreadPerConnection
+
+            return ThreadPerConnection(self)
+        from rawhttp.server.loop import EventLoop
+
+        return EventLoop(self)
 
     @property
     def url(self) -> str:
@@ -120,8 +188,7 @@ class Server:
 
     @property
     def active(self) -> int:
-        with self._lock:
-            return len(self._connections)
+        return self.driver.active
 
     def describe(self) -> str:
         """What is served where, for the start-up line."""
@@ -130,107 +197,40 @@ class Server:
         where = f"Serving {self.root} on {self.url}/"
         return f"{where} with scenario {self.scenario}" if self.scenario else where
 
+    def how(self) -> str:
+        """The driver, for the start-up line: "events model, 2 workers"."""
+        return f"{self.model} model" + (f", {self.workers} workers" if self.workers > 1 else "")
+
+    def new_connection(self, client: tuple) -> ServerConnection:
+        self.accepted += 1
+        return ServerConnection(client, lambda: self.handler, self.log, self.idle_timeout)
+
     def serve_forever(self) -> None:
-        """Accept clients until `close()`, each served on its own thread."""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._listener, selectors.EVENT_READ)
-            selector.register(self._wake_receive, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is self._listener:
-                        self._accept()
+        """Serve until `close()` (or a signal, with workers), in the calling thread."""
+        if self.workers > 1:
+            from rawhttp.server.workers import run_workers
+
+            run_workers(self)
+        else:
+            self.driver.run()
 
     def start(self) -> Server:
-        """Run the accept loop in a background thread."""
-        self._accept_thread = threading.Thread(
-            target=self.serve_forever, name="rawhttp-accept", daemon=True
-        )
-        self._accept_thread.start()
+        """Run the driver in a background thread (one process: `workers` is not used)."""
+        self._thread = threading.Thread(target=self.driver.run, name="rawhttp-serve", daemon=True)
+        self._thread.start()
         return self
 
     def close(self) -> None:
-        """Stop accepting, end every connection, and wait for their threads (bounded)."""
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
-        self._wake_send.send(b"!")
-        deadline = time.monotonic() + JOIN_TIMEOUT
-        if self._accept_thread is not None:
-            self._accept_thread.join(JOIN_TIMEOUT)
-        self._listener.close()
-        with self._lock:
-            connections = dict(self._connections)
-        for sock, (thread, _) in connections.items():
-            with contextlib.suppress(OSError):  # wakes its recv or sendfile, which then ends
-                sock.shutdown(socket.SHUT_RDWR)
-            if thread.is_alive():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        self._wake_receive.close()
-        self._wake_send.close()
+        """Stop accepting, end every connection, and wait for the driver (bounded)."""
+        self.driver.stop()
+        if self._thread is not None:
+            self._thread.join(JOIN_TIMEOUT)
+            self._thread = None
+        self.driver.join(time.monotonic() + JOIN_TIMEOUT)
+        self.listener.close()
 
     def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _accept(self) -> None:
-        try:
-            sock, client = self._listener.accept()
-        except (BlockingIOError, ConnectionAbortedError):
-            return  # the client left before we got to it
-        except OSError as exc:  # out of file descriptors, say: report it and carry on
-            self.log(f"accept failed: {exc}")
-            time.sleep(0.1)  # not straight back into the same failure
-            return
-        self.accepted += 1
-        sock.settimeout(self.idle_timeout)
-        # Send small writes (a head, a dripped byte) at once instead of waiting for an ACK.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self._lock:
-            evicted = self._make_room()
-            full = evicted is False
-            if not full:
-                connection = ClientConnection(sock, client, self.handler, self.log)
-                thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
-                self._connections[sock] = (thread, connection)
-        if full:
-            self._refuse(sock, client)
-            return
-        if evicted is not None:
-            self.log(
-                f"{evicted.client[0]} - - closed after waiting {EVICT_AFTER:g} s or more "
-                "for a request: connection cap reached"
-            )
-        thread.start()
-
-    def _make_room(self) -> ClientConnection | bool | None:
-        """Under the lock: None if under the cap; else the connection evicted to make room,
-        or False when every connection is busy answering (then the newcomer gets 503)."""
-        live = [conn for _, conn in self._connections.values() if not conn.evicted]
-        if len(live) < self.max_connections:
-            return None
-        now = time.monotonic()
-        waiting = [conn for conn in live if conn.waiting_since is not None]
-        for conn in sorted(waiting, key=lambda conn: conn.waiting_since or now):
-            if now - (conn.waiting_since or now) < EVICT_AFTER:
-                break
-            if conn.evict():
-                return conn
-        return False
-
-    def _serve(self, connection: ClientConnection) -> None:
-        try:
-            connection.serve()
-        finally:
-            with self._lock:
-                del self._connections[connection.sock]
-
-    def _refuse(self, sock: socket.socket, client: tuple) -> None:
-        """Over the cap: 503 and close, from the accept loop, so without lingering."""
-        exchange = Exchange(sock)
-        busy = StatusPage(503, "too many connections, try again", headers=[("Retry-After", "1")])
-        with contextlib.suppress(OSError):
-            exchange.fail(busy)
-        self.log(exchange.log_line(client))
-        close_gently(sock, linger=0)

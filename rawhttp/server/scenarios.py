@@ -6,8 +6,9 @@ names under the root (a folder's index.html), or a fixed page when the folder ha
 `chunked` or `ignore-range` can be watched on real files. `Replay` (`--replay FILE`) lives here
 too: it sends a hand-written response verbatim.
 
-Everything here writes through `Exchange`, so the log line and HEAD handling stay right even
-when the framing is deliberately wrong.
+Everything here describes its answer through `Exchange` (bytes, pauses, a reset: never a
+socket or a sleep), so the log line and HEAD handling stay right even when the framing is
+deliberately wrong, and a dripping answer holds no thread.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import hashlib
 import html
 import math
 import os
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +40,33 @@ RESET_PAUSE = 0.05
 
 @dataclass(frozen=True)
 class Page:
-    """What a scenario sends as the body: bytes and their Content-Type."""
+    """What a scenario sends as the body: a file's bytes (read when asked for) or fixed ones,
+    and their Content-Type."""
 
-    data: bytes
+    inline: bytes
     content_type: str
+    path: str | None = None
+
+    @property
+    def data(self) -> bytes:
+        if self.path is None:
+            return self.inline
+        with open_regular(self.path) as file:
+            return file.read()
+
+    @property
+    def size(self) -> int:
+        return len(self.inline) if self.path is None else os.path.getsize(self.path)
+
+    def pieces(self, size: int) -> Iterator[bytes]:
+        """The body in pieces of `size` bytes, read one at a time: a large file is never
+        held in memory whole."""
+        if self.path is None:
+            yield from (self.inline[at : at + size] for at in range(0, len(self.inline), size))
+            return
+        with open_regular(self.path) as file:
+            while piece := file.read(size):
+                yield piece
 
 
 PageLoader = Callable[[], Page]
@@ -91,8 +114,8 @@ class ScenarioHandler:
             name, summary = self.scenario.name, self.scenario.summary
             body = html_page(f"rawhttp scenario {name}", f"<p>{html.escape(summary)}</p>")
             return Page(body, "text/html; charset=utf-8")
-        with open_regular(found) as file:
-            return Page(file.read(), content_type(found))
+        open_regular(found).close()  # a 403 now, not half-way through the answer
+        return Page(b"", content_type(found), found)
 
 
 class Replay:
@@ -105,6 +128,7 @@ class Replay:
     def __call__(self, exchange: Exchange) -> None:
         exchange.keep_alive = False
         exchange.send(self.raw)
+        exchange.body_bytes = len(self.raw.partition(b"\r\n\r\n")[2])
 
 
 def _sized(page: Page, *extra: tuple[str, str]) -> Headers:
@@ -132,14 +156,18 @@ def chunked(exchange: Exchange, load: PageLoader) -> None:
         ]
     )
     exchange.send_head(200, headers)
-    size = min(CHUNK_MAX, max(1, math.ceil(len(page.data) / CHUNK_COUNT)))
-    for start in range(0, len(page.data), size):
-        piece = page.data[start : start + size]
+    exchange.stream(_chunks(page))
+
+
+def _chunks(page: Page) -> Iterator[bytes]:
+    size = min(CHUNK_MAX, max(1, math.ceil(page.size / CHUNK_COUNT)))
+    digest = hashlib.sha256()
+    for index, piece in enumerate(page.pieces(size)):
+        digest.update(piece)
         # The first chunk has a chunk-ext (RFC 9112 section 7.1.1), which a client must skip.
-        exchange.send_body(encode_chunk(piece, ';note="first chunk"' if start == 0 else ""))
+        yield encode_chunk(piece, ';note="first chunk"' if index == 0 else "")
     # The last chunk, "0", then a trailer section with one field instead of an empty one.
-    digest = hashlib.sha256(page.data).hexdigest()
-    exchange.send_body(last_chunk(Headers([("X-Body-SHA256", digest)])))
+    yield last_chunk(Headers([("X-Body-SHA256", digest.hexdigest())]))
 
 
 @scenario("close-delimited")
@@ -171,7 +199,7 @@ def drip(exchange: Exchange, load: PageLoader) -> None:
     dripped = page.data[:DRIP_MAX_BYTES]
     for index in range(len(dripped)):
         exchange.send_body(dripped[index : index + 1])
-        time.sleep(DRIP_DELAY)
+        exchange.pause(DRIP_DELAY)
     exchange.send_body(page.data[DRIP_MAX_BYTES:])
 
 
@@ -217,7 +245,7 @@ def reset(exchange: Exchange, load: PageLoader) -> None:
     headers = _sized(page)
     exchange.send_head(200, headers)
     exchange.send_body(page.data[: len(page.data) // 2])
-    time.sleep(RESET_PAUSE)
+    exchange.pause(RESET_PAUSE)
     exchange.reset()
 
 
@@ -235,5 +263,5 @@ def slow_head(exchange: Exchange, load: PageLoader) -> None:
     head = exchange.make_head(200, headers)
     for index in range(len(head)):
         exchange.send(head[index : index + 1])
-        time.sleep(DRIP_DELAY)
+        exchange.pause(DRIP_DELAY)
     exchange.send_body(page.data)

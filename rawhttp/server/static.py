@@ -188,7 +188,7 @@ def send_file(exchange: Exchange, path: str) -> None:
             # (which Python wraps in a selector); about 20% more small-file requests/s (bench/).
             file.seek(start)
             body = file.read(count)
-            exchange.send(head + body)
+            exchange.send_with_head(head, body)
             if len(body) < count:  # the file shrank meanwhile: the Content-Length is a lie now
                 exchange.keep_alive = False
         else:

@@ -1,0 +1,339 @@
+"""`--model events`: one `selectors` loop serving every connection of a process.
+
+Sockets are non-blocking. A `Channel` pairs a socket with its `ServerConnection`: it reads when
+the connection is reading, and sends the connection's actions when the socket can take bytes
+(sendfile(2) for files, straight from the page cache). Deadlines (idle, whole head, body rate,
+a client not reading, a pause ending, a lingering close) sit in one timer heap, so the loop
+never sleeps past the next one and never blocks on a single client. This is nginx's shape, and
+how the C10K problem was solved: a waiting connection costs a socket, not a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import os
+import selectors
+import socket
+import struct
+import time
+
+from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
+from rawhttp.server.connection import ServerConnection
+from rawhttp.server.listener import evicted_line, make_room, refuse
+
+# Bytes asked of each recv.
+BUFSIZE = 64 * 1024
+# Connections accepted per wake-up of the listening socket, so a burst cannot starve the rest.
+ACCEPTS_PER_WAKE = 64
+# The longest the loop sleeps with nothing due: how often `on_tick` runs (a worker checks that
+# its parent is alive).
+TICK = 0.5
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+class Channel:
+    """One client socket and its connection: what is being sent, and what to wait for."""
+
+    def __init__(self, sock: socket.socket, conn: ServerConnection):
+        self.sock = sock
+        self.fd = sock.fileno()  # the key in the loop's table, still known once closed
+        self.conn = conn
+        self.out = memoryview(b"")  # bytes of the current Send not yet taken by the kernel
+        self.file: list[int] | None = None  # [fd, offset, left] of the current SendFile
+        self.resume_at: float | None = None  # a Pause ends then
+        self.lingering = False  # our side is shut; reading what is left before closing
+        self.closed = False
+        self.interest = 0
+        self.timer_at = float("inf")
+
+    def wakeup(self) -> float:
+        """When the loop must look at this channel even if its socket stays quiet."""
+        deadline = self.conn.deadline()
+        return min(deadline, self.resume_at) if self.resume_at is not None else deadline
+
+    def wanted(self) -> int:
+        if self.closed or self.resume_at is not None:
+            return 0
+        events = READ if self.conn.reading or self.lingering else 0
+        if self.out or self.file is not None:
+            events |= WRITE
+        return events
+
+    def readable(self) -> None:
+        try:
+            data = self.sock.recv(BUFSIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.drop("connection reset")
+            return
+        if self.lingering:
+            if not data:
+                self.finish()
+            return
+        if data:
+            self.conn.receive(data)
+        else:
+            self.conn.eof()
+        self.pump()
+
+    def pump(self) -> None:
+        """Send the queued actions until the socket would block, a pause, or nothing is left."""
+        try:
+            while not self.closed and self._step():
+                pass
+        except OSError:
+            self.drop("connection lost while answering")
+
+    def _step(self) -> bool:
+        """Move the answer on by one piece; False when waiting (for the socket, a pause, or
+        the client's next request)."""
+        if self.out:
+            sent = self.sock.send(self.out)
+            self.out = self.out[sent:]
+            self.conn.progressed()
+            return not self.out
+        if self.file is not None:
+            return self._send_file()
+        conn = self.conn
+        if not conn.outbox:
+            if conn.state != "answer":
+                return False
+            conn.answered()  # may start on a pipelined request already received
+            return True
+        return self._start(conn.outbox.popleft())
+
+    def _start(self, action) -> bool:
+        if isinstance(action, Send):
+            joined = [action.data]
+            while self.conn.outbox and isinstance(self.conn.outbox[0], Send):
+                joined.append(self.conn.outbox.popleft().data)  # one send for head and page
+            self.out = memoryview(b"".join(joined))
+        elif isinstance(action, SendFile):
+            self.file = [action.fd, action.offset, action.count]
+        elif isinstance(action, Stream):
+            piece = self._next_piece(action)
+            if piece is not None:
+                self.conn.outbox.appendleft(action)
+                self.out = memoryview(piece)
+        elif isinstance(action, Pause):
+            self.resume_at = time.monotonic() + action.seconds
+            return False
+        elif isinstance(action, Reset):
+            self.reset()
+            return False
+        elif isinstance(action, Close):
+            self.linger()
+            return False
+        return True
+
+    def _next_piece(self, action: Stream) -> bytes | None:
+        try:
+            return next(action.pieces, None)
+        except OSError:  # the file being streamed went away: the answer cannot be finished
+            self.drop("could not read what was being streamed")
+            return None
+
+    def _send_file(self) -> bool:
+        fd, offset, left = self.file
+        try:
+            sent = os.sendfile(self.sock.fileno(), fd, offset, left)
+        except (BlockingIOError, InterruptedError):
+            return False
+        self.conn.progressed()
+        if sent == 0:  # the file shrank while being sent: the promised length is a lie now
+            self._end_file()
+            self.drop("file shrank while being sent")
+            return False
+        self.file = [fd, offset + sent, left - sent]
+        if left - sent == 0:
+            self._end_file()
+            return True
+        return False
+
+    def _end_file(self) -> None:
+        if self.file is not None:
+            os.close(self.file[0])
+            self.file = None
+
+    def resume(self) -> None:
+        self.resume_at = None
+        self.conn.progressed()
+        self.pump()
+
+    def linger(self) -> None:
+        """Half-close and keep reading (dropping) for LINGER_SECONDS: closing a socket with
+        unread bytes makes the kernel send a reset, and a reset can make the client lose the
+        end of our answer (the 400 saying why we stop) before reading it."""
+        self.lingering = True
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.finish()
+
+    def reset(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.finish()
+
+    def drop(self, why: str) -> None:
+        self.conn.dropped(why)
+        self.finish()
+
+    def finish(self) -> None:
+        """Free what the connection still holds; the loop then unregisters and closes the
+        socket (in that order: a closed descriptor cannot be unregistered)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._end_file()
+        self.conn.dropped()
+
+    def expire(self, now: float) -> None:
+        if self.resume_at is not None and now >= self.resume_at:
+            self.resume()
+        if self.closed or now < self.conn.deadline():
+            return
+        if self.lingering or (self.conn.state == "closing" and not self.conn.outbox):
+            self.finish()
+            return
+        self.conn.timed_out()
+        self.pump()
+
+
+class EventLoop:
+    """The driver: accepts, reads, writes and expires deadlines for every connection."""
+
+    def __init__(self, server):
+        self.server = server
+        self.channels: dict[int, Channel] = {}
+        self.on_tick = None  # called at least every TICK seconds (a worker's parent check)
+        self._timers: list[tuple[float, int, Channel]] = []
+        self._order = itertools.count()
+        self._selector: selectors.BaseSelector | None = None
+        self._stopping = False
+        self._wake_receive, self._wake_send = socket.socketpair()
+        self._done = None
+
+    @property
+    def active(self) -> int:
+        return len(self.channels)
+
+    def run(self) -> None:
+        import threading
+
+        self._done = threading.Event()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self.server.listener, READ, None)
+        self._selector.register(self._wake_receive, READ, None)
+        try:
+            while not self._stopping:
+                self._turn()
+        finally:
+            for channel in list(self.channels.values()):
+                channel.drop("server stopping")
+                self._forget(channel)
+            self._selector.close()
+            self._done.set()
+
+    def _turn(self) -> None:
+        now = time.monotonic()
+        timeout = TICK if not self._timers else min(TICK, max(0.0, self._timers[0][0] - now))
+        for key, mask in self._selector.select(timeout):
+            channel = key.data
+            if channel is None:
+                if key.fileobj is self.server.listener:
+                    self._accept()
+                continue
+            if mask & READ:
+                channel.readable()
+            if mask & WRITE and not channel.closed:
+                channel.pump()
+            self._update(channel)
+        self._expire(time.monotonic())
+        if self.on_tick is not None:
+            self.on_tick()
+
+    def _accept(self) -> None:
+        server = self.server
+        for _ in range(ACCEPTS_PER_WAKE):
+            try:
+                sock, client = server.listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:  # out of file descriptors, say: report it and carry on
+                server.log(f"accept failed: {exc}")
+                return
+            self._admit(sock, client)
+
+    def _admit(self, sock: socket.socket, client: tuple) -> None:
+        server = self.server
+        room = None
+        if len(self.channels) >= server.max_connections:
+            connections = [channel.conn for channel in self.channels.values()]
+            room = make_room(connections, server.max_connections, time.monotonic())
+        if room is False:
+            refuse(sock, client, server.log)
+            return
+        if room is not None:
+            victim = next(ch for ch in self.channels.values() if ch.conn is room)
+            server.log(evicted_line(room))
+            victim.finish()
+            self._update(victim)
+        sock.setblocking(False)
+        # Send small writes (a head, a dripped byte) at once instead of waiting for an ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        channel = Channel(sock, server.new_connection(client))
+        self.channels[channel.fd] = channel
+        self._update(channel)
+
+    def _update(self, channel: Channel) -> None:
+        """Tell the selector what the channel waits for now, and the heap when to look again."""
+        if channel.closed:
+            self._forget(channel)
+            return
+        wanted = channel.wanted()
+        if wanted != channel.interest:
+            if channel.interest and wanted:
+                self._selector.modify(channel.sock, wanted, channel)
+            elif wanted:
+                self._selector.register(channel.sock, wanted, channel)
+            else:
+                self._selector.unregister(channel.sock)
+            channel.interest = wanted
+        wakeup = channel.wakeup()
+        if wakeup < channel.timer_at:
+            channel.timer_at = wakeup
+            heapq.heappush(self._timers, (wakeup, next(self._order), channel))
+
+    def _forget(self, channel: Channel) -> None:
+        if self.channels.get(channel.fd) is channel:
+            del self.channels[channel.fd]
+        if channel.interest:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(channel.sock)
+            channel.interest = 0
+        channel.sock.close()
+
+    def _expire(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            at, _, channel = heapq.heappop(timers)
+            if channel.closed or at != channel.timer_at:
+                continue  # stale: the channel has a later (or no) deadline now
+            channel.timer_at = float("inf")
+            channel.expire(now)
+            self._update(channel)
+
+    def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_send.send(b"!")
+
+    def join(self, deadline: float) -> None:
+        if self._done is not None:
+            self._done.wait(max(0.0, deadline - time.monotonic()))
+        self._wake_receive.close()
+        self._wake_send.close()

@@ -1,0 +1,195 @@
+"""`--model threads`: one thread per connection, blocking sockets, the design socket courses
+teach. It runs the same `ServerConnection` and handlers as the event loop; only the waiting
+differs: each thread blocks in its own recv, send or sendfile, and a pause is a sleep.
+
+Cheap to read and fine for a few clients; each connection costs a thread (a stack, and a
+turn at the GIL), which is why its cap is small and why C10K needed the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+import threading
+import time
+
+from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
+from rawhttp.server.connection import LINGER_SECONDS, ServerConnection
+from rawhttp.server.listener import evicted_line, make_room, refuse
+
+# Bytes asked of each recv.
+BUFSIZE = 64 * 1024
+
+
+class ThreadPerConnection:
+    """The driver: an accept loop (in `run`) starting one thread per client, up to the cap."""
+
+    def __init__(self, server):
+        self.server = server
+        self._connections: dict[socket.socket, tuple[threading.Thread, ServerConnection]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        # Writing a byte to `_wake_send` wakes the accept loop's select (the self-pipe trick).
+        self._wake_receive, self._wake_send = socket.socketpair()
+        self._done = threading.Event()
+
+    @property
+    def active(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def run(self) -> None:
+        import selectors
+
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.server.listener, selectors.EVENT_READ)
+                selector.register(self._wake_receive, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    for key, _ in selector.select():
+                        if key.fileobj is self.server.listener:
+                            self._accept()
+        finally:
+            self._done.set()
+
+    def _accept(self) -> None:
+        server = self.server
+        try:
+            sock, client = server.listener.accept()
+        except (BlockingIOError, ConnectionAbortedError):
+            return  # the client left before we got to it
+        except OSError as exc:  # out of file descriptors, say: report it and carry on
+            server.log(f"accept failed: {exc}")
+            time.sleep(0.1)  # not straight back into the same failure
+            return
+        sock.setblocking(True)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            live = [conn for _, conn in self._connections.values() if conn.state != "closing"]
+            room = make_room(live, server.max_connections, time.monotonic())
+            if room is not False:
+                conn = server.new_connection(client)
+                thread = threading.Thread(target=self._serve, args=(sock, conn), daemon=True)
+                self._connections[sock] = (thread, conn)
+        if room is False:
+            refuse(sock, client, server.log)
+            return
+        if room is not None:
+            self._evict(room)
+        thread.start()
+
+    def _evict(self, conn: ServerConnection) -> None:
+        """Wake the slow connection's thread by shutting its socket; it then ends."""
+        self.server.log(evicted_line(conn))
+        with self._lock:
+            socks = [sock for sock, (_, known) in self._connections.items() if known is conn]
+        conn.state = "closing"
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _serve(self, sock: socket.socket, conn: ServerConnection) -> None:
+        try:
+            serve_connection(sock, conn, self._stopping)
+        finally:
+            with self._lock:
+                del self._connections[sock]
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_send.send(b"!")
+        with self._lock:
+            connections = list(self._connections)
+        for sock in connections:
+            with contextlib.suppress(OSError):  # wakes its recv or sendfile, which then ends
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def join(self, deadline: float) -> None:
+        with self._lock:
+            threads = [thread for thread, _ in self._connections.values()]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._wake_receive.close()
+        self._wake_send.close()
+
+
+def serve_connection(sock: socket.socket, conn: ServerConnection, stopping: threading.Event):
+    """One connection's thread: read while the connection reads, run its actions in order."""
+    try:
+        while conn.state != "closing" or conn.outbox:
+            if conn.outbox:
+                if not perform(sock, conn.outbox.popleft(), stopping, conn.idle_timeout):
+                    return  # reset or closed: the socket is gone
+                conn.progressed()
+            elif conn.state == "answer":
+                conn.answered()
+            else:
+                receive(sock, conn)
+    except OSError:
+        conn.dropped("connection lost")
+    finally:
+        conn.dropped()
+        sock.close()
+
+
+def receive(sock: socket.socket, conn: ServerConnection) -> None:
+    """One recv, bounded by the connection's deadline."""
+    wait = conn.deadline() - time.monotonic()
+    if wait <= 0:
+        conn.timed_out()
+        return
+    sock.settimeout(wait)
+    try:
+        data = sock.recv(BUFSIZE)
+    except TimeoutError:
+        return  # the loop asks the deadline again: it may have moved on, or passed
+    if data:
+        conn.receive(data)
+    else:
+        conn.eof()
+
+
+def perform(sock: socket.socket, action, stopping: threading.Event, timeout: float) -> bool:
+    """Carry out one action, blocking; False once the socket is closed."""
+    sock.settimeout(timeout)  # a client that stops reading our answer
+    if isinstance(action, Send):
+        sock.sendall(action.data)
+    elif isinstance(action, SendFile):
+        try:
+            with os.fdopen(action.fd, "rb", closefd=False) as file:
+                if sock.sendfile(file, action.offset, action.count) < action.count:
+                    raise ConnectionAbortedError("file shrank while being sent")
+        finally:
+            action.close()
+    elif isinstance(action, Stream):
+        with contextlib.closing(action):
+            for piece in action.pieces:
+                sock.sendall(piece)
+    elif isinstance(action, Pause):
+        stopping.wait(action.seconds)
+    elif isinstance(action, Reset):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return False
+    elif isinstance(action, Close):
+        close_gently(sock)
+        return False
+    return True
+
+
+def close_gently(sock: socket.socket, linger: float = LINGER_SECONDS) -> None:
+    """Half-close, read and drop what the client still sends for `linger` seconds.
+
+    Closing a socket that has unread bytes makes the kernel send a reset, and a reset can make
+    the client lose the end of our answer (the 400 explaining why we stop) before reading it:
+    Apache and nginx call this a lingering close. The caller closes the socket.
+    """
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + linger
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(BUFSIZE):
+                break
