@@ -145,3 +145,12 @@ def serve_dir():
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture(params=["events", "threads"])
+def server_model(request, monkeypatch):
+    """Run a black-box server test under each driver: `pytestmark = usefixtures(...)`."""
+    from rawhttp.server import listener
+
+    monkeypatch.setattr(listener, "DEFAULT_MODEL", request.param)
+    return request.param

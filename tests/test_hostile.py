@@ -37,6 +37,9 @@ from rawhttp.server.static import StaticFiles, path_segments
 from rawhttp.url import parse_url
 from rawhttp.wire import build_request
 
+# Every test here runs against both drivers (--model events and --model threads).
+pytestmark = pytest.mark.usefixtures("server_model")
+
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 TIMEOUT = 5.0
 

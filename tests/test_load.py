@@ -14,6 +14,9 @@ import pytest
 from rawhttp.server import Server
 from rawhttp.server.listener import EVICT_AFTER
 
+# Every test here runs against both drivers (--model events and --model threads).
+pytestmark = pytest.mark.usefixtures("server_model")
+
 PAGE = b"<!DOCTYPE html>\n<title>load</title>\n" + b"<p>row</p>\n" * 90
 BLOB = bytes(range(256)) * 256  # 64 KiB
 

@@ -40,6 +40,9 @@ from rawhttp.wire import (
     response_framing,
 )
 
+# Every test here runs against both drivers (--model events and --model threads).
+pytestmark = pytest.mark.usefixtures("server_model")
+
 TIMEOUT = 5.0
 HELLO = b"hello, world\n"
 DATA = bytes(range(256)) * 4  # 1024 bytes, not all of them text

@@ -31,6 +31,8 @@ IDLE_TIMEOUT = 15.0
 # gets 503 at once rather than waiting unseen in the kernel's queue.
 MAX_CONNECTIONS = {"events": 10_000, "threads": 256}
 MODELS = tuple(MAX_CONNECTIONS)
+# The model a Server runs when none is named (the black-box tests run each suite under both).
+DEFAULT_MODEL = "events"
 # At the cap, a connection that is too slow (waiting this long for its next request, trickling
 # a head, or sending a body below the minimum rate) is closed to make room, the longest waiter
 # first: so held-open connections cannot lock others out. nginx likewise closes idle
@@ -151,9 +153,10 @@ class Server:
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int | None = None,
         log: Log = log_to_stderr,
-        model: str = "events",
+        model: str | None = None,
         workers: int = 1,
     ):
+        model = model or DEFAULT_MODEL
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
         self.root = os.path.abspath(root)
