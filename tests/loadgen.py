@@ -131,17 +131,21 @@ def run_threads(target, count: int, join_timeout: float) -> None:
 
 class Slowloris:
     """`count` connections that each send the start of a request head and never finish it,
-    sending one more byte now and then (`trickle`) to stay under an idle timeout."""
+    sending one more byte now and then (`trickle`) to stay under an idle timeout. With
+    `start=SLOW_BODY` they send a whole head and then trickle its body instead."""
 
     HEAD = b"GET / HTTP/1.1\r\nHost: slow.test\r\nX-Slow: "
+    SLOW_BODY = b"POST / HTTP/1.1\r\nHost: slow.test\r\nContent-Length: 100000\r\n\r\n"
 
-    def __init__(self, address: tuple[str, int], count: int, timeout: float = TIMEOUT):
+    def __init__(
+        self, address: tuple[str, int], count: int, timeout: float = TIMEOUT, start: bytes = HEAD
+    ):
         self.socks: list[socket.socket] = []
         self.failed = 0
         for _ in range(count):
             try:
                 sock = connect(address, timeout)
-                sock.sendall(self.HEAD)
+                sock.sendall(start)
                 self.socks.append(sock)
             except OSError:
                 self.failed += 1
