@@ -295,10 +295,12 @@ def test_a_request_that_times_out_gets_408_and_a_log_line(site):
     ],
 )
 def test_reason_phrases_are_rfc_9110s(site, data, status_line):
-    with Server(site, log=lambda line: None) as server:
-        with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
-            sock.sendall(data)
-            assert sock.recv(65536).startswith(status_line + b"\r\n")
+    with (
+        Server(site, log=lambda line: None) as server,
+        socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock,
+    ):
+        sock.sendall(data)
+        assert sock.recv(65536).startswith(status_line + b"\r\n")
 
 
 @both_drivers
