@@ -73,18 +73,24 @@ class Headers:
 
     def __init__(self, items: list[tuple[str, str]] | None = None):
         self._items: list[tuple[str, str]] = list(items or [])
+        # Lower-cased name -> values, built on the first look-up (a server asks a request's
+        # head about half a dozen fields); every change drops it.
+        self._index: dict[str, list[str]] | None = None
+
+    def _values(self, name: str) -> list[str]:
+        if self._index is None:
+            self._index = {}
+            for key, value in self._items:
+                self._index.setdefault(key.lower(), []).append(value)
+        return self._index.get(name.lower(), [])
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value for `name`, or `default`."""
-        lowered = name.lower()
-        for key, value in self._items:
-            if key.lower() == lowered:
-                return value
-        return default
+        values = self._values(name)
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
-        lowered = name.lower()
-        return [value for key, value in self._items if key.lower() == lowered]
+        return list(self._values(name))
 
     def get_list(self, name: str) -> list[str]:
         """Comma-separated list members across all repeats (RFC 9110 section 5.3). Only SP and
@@ -105,15 +111,18 @@ class Headers:
                 self._items[index + 1 :] = [
                     item for item in self._items[index + 1 :] if item[0].lower() != lowered
                 ]
+                self._index = None
                 return
-        self._items.append((name, value))
+        self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
+        self._index = None
 
     def remove(self, name: str) -> None:
         lowered = name.lower()
         self._items = [item for item in self._items if item[0].lower() != lowered]
+        self._index = None
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
@@ -125,7 +134,7 @@ class Headers:
         return value
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
+        return isinstance(name, str) and bool(self._values(name))
 
     def __iter__(self):
         return iter(self._items)
@@ -420,8 +429,10 @@ def request_framing(headers: Headers) -> Framing:
 
 
 def _framing_from_fields(headers: Headers, default: Framing) -> Framing:
-    codings = headers.get_list("Transfer-Encoding")
     lengths = headers.get_all("Content-Length")
+    if not lengths and "Transfer-Encoding" not in headers:
+        return default
+    codings = headers.get_list("Transfer-Encoding")
     if headers.get_all("Transfer-Encoding") and lengths:
         raise ProtocolError("both Transfer-Encoding and Content-Length (a smuggling risk)")
     if codings:
