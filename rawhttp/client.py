@@ -1,8 +1,8 @@
 """The client: requests and responses over a `connection.Connection`.
 
 It sends the request bytes from `wire.build_request`, loops `recv_into` a reused buffer, and
-hands what arrives to the sans-IO readers in `wire`: heads (1xx skipped), bodies by their
-framing, redirects, and connections kept open between requests to one origin (`Session`).
+feeds what arrives to one `wire.ResponseReader` per response (heads, 1xx skipped, framing, body,
+EOF); it owns redirects, and connections kept open between requests to one origin (`Session`).
 The socket calls themselves, and the translation of OS errors, are in `connection.py`.
 
 A body saved to a file without anyone looking at its bytes takes a faster road,
@@ -29,15 +29,12 @@ from rawhttp.errors import (
 from rawhttp.url import URL, parse_url, resolve_location
 from rawhttp.wire import (
     MAX_REDIRECTS,
-    BodyReader,
+    Event,
     Headers,
-    HeadReader,
     ResponseHead,
-    body_reader,
+    ResponseReader,
     build_request,
-    parse_response_head,
     request_methods,
-    response_framing,
 )
 
 # Linux's splice(2), socket -> pipe -> file with no copy through Python. False on other systems
@@ -48,8 +45,20 @@ MAX_BODY = 100 * 1024 * 1024
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 # Credentials are for the host they were given for: not sent on after a redirect elsewhere.
 CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
+# BodyDone's reason, by framing: a close-delimited body can only end with the server's close.
+STOP_REASONS = {
+    "none": "no body for this request or status",
+    "length": "Content-Length reached",
+    "chunked": "last chunk received",
+    "close": "server closed the connection",
+}
 
 HeaderArg = Mapping[str, str | None] | list[tuple[str, str | None]] | None
+
+# What the bytes read with the final head gave the reader: its events; None when no byte came
+# after the head; or the error its body's first bytes raised, kept for when the body is read
+# (so the head is still reported, and a redirect still followed, as when read apart).
+Early = list[Event] | ProtocolError | None
 
 
 class BodySink(Protocol):
@@ -92,23 +101,23 @@ class Response:
     def __init__(
         self,
         url: URL,
-        head: ResponseHead,
-        method: str,
+        reader: ResponseReader,
         conn: Connection,
-        rest: bytes,
+        early: Early,
         on_done: Callable[[Connection, bool], None],
     ):
+        assert reader.head is not None and reader.framing is not None, "no final head yet"
         self.url = url
-        self.head = head
-        self.method = method
+        self.head = reader.head
+        self.method = reader.method
+        self.framing = reader.framing
         self.history: list[ResponseHead] = []
         self.body = b""
         self.leftover = b""  # bytes after the body's end: the next pipelined response
         self._conn: Connection | None = conn
-        self._rest = rest
+        self._reader = reader
+        self._early = early
         self._on_done = on_done
-        self.framing = response_framing(method, head.status, head.headers)
-        self._reader: BodyReader = body_reader(self.framing)
         conn.emit(events.FramingDecided(framing=self.framing))
 
     status = property(lambda self: self.head.status)
@@ -134,22 +143,24 @@ class Response:
         """Body pieces as they arrive: views into one reused buffer, valid until the next one."""
         reader, conn = self._reader, self._conn
         assert conn is not None, "the body was already read"
-        if self._rest:
-            yield from reader.feed(self._rest)
-            conn.emit(events.BodyProgress(received=reader.received))
-            self._rest = b""
-        buffer = conn.buffer
-        closed_by_server = False
+        yield from self._early_pieces(conn)
         while not reader.done:
-            count = conn.recv_into(buffer)
-            if count == 0:
-                closed_by_server = True
-                conn.close(by="server")
+            data = _recv(conn)
+            if not data:
                 reader.eof()
                 break
-            yield from reader.feed(buffer[:count])
+            yield from _pieces(reader.feed(data))
             conn.emit(events.BodyProgress(received=reader.received))
-        self._body_done(conn, closed_by_server)
+        self._body_done(conn)
+
+    def _early_pieces(self, conn: Connection) -> Iterator[memoryview]:
+        """The body pieces read with the head, then their progress event."""
+        early, self._early = self._early, None
+        if isinstance(early, ProtocolError):
+            raise early
+        if early is not None:
+            yield from _pieces(early)
+            conn.emit(events.BodyProgress(received=self._reader.received))
 
     def copy_body_to(self, sink: BodySink, splice: bool = True) -> None:
         """Write the whole body to `sink`, emitting the same progress events as `iter_body`.
@@ -175,19 +186,14 @@ class Response:
                 sink.write(piece)
             return
         reader = self._reader
-        if self._rest:
-            for piece in reader.feed(self._rest):
-                sink.write(piece)
-            conn.emit(events.BodyProgress(received=reader.received))
-            self._rest = b""
-        closed_by_server = False
+        for piece in self._early_pieces(conn):
+            sink.write(piece)
         pipe_out, pipe_in = os.pipe()
         try:
             step = _grow_pipe(pipe_in, conn.options.bufsize)
             while not reader.done:
                 count = conn.splice_into(pipe_in, min(step, reader.wanted or step))
                 if count == 0:
-                    closed_by_server = True
                     conn.close(by="server")
                     reader.eof()
                     break
@@ -197,21 +203,21 @@ class Response:
         finally:
             os.close(pipe_out)
             os.close(pipe_in)
-        self._body_done(conn, closed_by_server)
+        self._body_done(conn)
 
-    def _body_done(self, conn: Connection, closed_by_server: bool) -> None:
+    def _body_done(self, conn: Connection) -> None:
         reader = self._reader
         conn.emit(
             events.BodyDone(
                 received=reader.received,
-                reason=_stop_reason(reader, closed_by_server),
+                reason=STOP_REASONS[self.framing.kind],
                 extra=len(reader.rest),
-                chunks=getattr(reader, "chunks", None),
+                chunks=getattr(reader.body, "chunks", None),
             )
         )
         self._conn = None
         self.leftover = reader.rest
-        reusable = not closed_by_server and not reader.rest and self.framing.kind != "close"
+        reusable = not reader.rest and self.framing.kind != "close"
         self._on_done(conn, reusable and _server_keeps_alive(self.head))
 
     def read(self, max_body: int = MAX_BODY) -> bytes:
@@ -250,44 +256,64 @@ def _server_keeps_alive(head: ResponseHead) -> bool:
     return head.http_version != "HTTP/1.0" or "keep-alive" in tokens
 
 
-def _stop_reason(reader: BodyReader, closed_by_server: bool) -> str:
-    kind = type(reader).__name__
-    if kind == "NoBody":
-        return "no body for this request or status"
-    if kind == "LengthBody":
-        return "Content-Length reached"
-    if kind == "ChunkedDecoder":
-        return "last chunk received"
-    return "server closed the connection" if closed_by_server else "done"
+def _recv(conn: Connection) -> memoryview:
+    """One read into the connection's buffer; empty when the server has closed (and then the
+    connection is closed on this side too)."""
+    count = conn.recv_into(conn.buffer)
+    if count == 0:
+        conn.close(by="server")
+    return conn.buffer[:count]
 
 
-def _read_head(conn: Connection, url: URL, pending: bytes = b"") -> tuple[ResponseHead, bytes]:
-    """Read heads until a final (non-1xx) one; return it and the bytes that followed it.
+def _pieces(got: list[Event]) -> Iterator[memoryview]:
+    return (event for event in got if isinstance(event, memoryview))
 
-    `pending` holds bytes already received after a previous response (pipelining)."""
-    buffer = conn.buffer
-    before = conn.received
-    while True:
-        reader = HeadReader()
-        raw = reader.feed(pending) if pending else None
-        while raw is None:
-            count = conn.recv_into(buffer)
-            if count == 0:
-                conn.close(by="server")
-                if conn.received == before:
-                    raise EmptyReply(f"empty reply from {url.authority}: closed before any byte")
-                raise ProtocolError(
-                    f"connection closed in the middle of the response head "
-                    f"({reader.received} bytes received)"
-                )
-            raw = reader.feed(buffer[:count])
-        head = parse_response_head(raw)
-        conn.emit(events.HeadReceived(head=head, end=conn.received - len(reader.rest)))
-        pending = reader.rest
-        if not head.is_interim:
-            return head, pending
-        if head.status == 101:
-            raise ProtocolError("101 Switching Protocols, but no upgrade was asked for")
+
+def _read_head(conn: Connection, reader: ResponseReader, pending: bytes = b"") -> Early:
+    """Feed `reader` up to the final head, emitting HeadReceived for each head (1xx too).
+    `pending` holds bytes received after a previous response (pipelining)."""
+    heads = _Heads(conn, start=conn.received - len(pending))
+    try:
+        got = reader.feed(pending)
+        while reader.head is None:
+            heads.emit(reader)
+            got = _feed_read(conn, reader)
+    except ProtocolError as error:
+        heads.emit(reader)  # the heads parsed before the error, as they would have been
+        if reader.framing is None:
+            raise
+        return error
+    heads.emit(reader)
+    return got if conn.received > heads.end else None
+
+
+def _feed_read(conn: Connection, reader: ResponseReader) -> list[Event]:
+    """One read fed to `reader`; before the final head the server's close is an error."""
+    data = _recv(conn)
+    if data:
+        return reader.feed(data)
+    try:
+        return reader.eof()  # raises: there is no final head yet
+    except EmptyReply:  # the reader does not know whom it was talking to
+        raise EmptyReply(f"empty reply from {conn.url.authority}: closed before any byte") from None
+
+
+class _Heads:
+    """Emits HeadReceived once for each head a ResponseReader has parsed, with `end` its end's
+    offset on the connection: a response's heads follow one another from its first byte. (Not
+    from the HeadEvents feed() returns: when it raises, the heads before the error still count.)"""
+
+    def __init__(self, conn: Connection, start: int):
+        self.conn = conn
+        self.end = start
+        self.count = 0
+
+    def emit(self, reader: ResponseReader) -> None:
+        heads = [*reader.interim, reader.head] if reader.head else reader.interim
+        for head in heads[self.count :]:
+            self.end += len(head.raw)
+            self.conn.emit(events.HeadReceived(head=head, end=self.end))
+        self.count = len(heads)
 
 
 class Session:
@@ -353,8 +379,8 @@ class Session:
         conn.keep_alive = keep_alive
         try:
             conn.send(request)
-            head, rest = _read_head(conn, url)
-            return Response(url, head, method, conn, rest, self._done)
+            reader = ResponseReader(method)
+            return Response(url, reader, conn, _read_head(conn, reader), self._done)
         except BaseException:
             conn.close()
             raise
@@ -461,13 +487,14 @@ def send_raw(
         for method in request_methods(data) or ["GET"]:
             if responses and conn.sock is None:
                 break  # the server closed after its last answer
+            reader = ResponseReader(method)
             try:
-                head, rest = _read_head(conn, url, pending)
+                early = _read_head(conn, reader, pending)
             except EmptyReply:
                 if responses:
                     break  # answered some, then closed: the rest were not served
                 raise
-            response = Response(url, head, method, conn, rest, on_done=lambda *_: None)
+            response = Response(url, reader, conn, early, on_done=lambda *_: None)
             response.read()
             responses.append(response)
             pending = response.leftover
