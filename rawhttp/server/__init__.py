@@ -1,12 +1,17 @@
 """The tiny server: static files, scenarios that misbehave on purpose, and replayed responses.
 
-The package is split by job, each module small enough to read in one go:
+The package is split by job, each module small enough to read in one go. Handlers answer with
+data; drivers move the bytes:
 
-- `listener`: the listening socket, the accept loop, one thread per connection, the cap;
-- `connection`: one connection's request loop: head, limits, body, keep-alive, idle timeout;
-- `exchange`: one request and its answer (the headers every answer has, the log line);
-- `static`: safe paths under the root, index.html, listings, dates, ranges, sendfile;
-- `scenarios`: `--scenario NAME` and `--replay FILE`.
+- `static`, `scenarios`: the handlers (files under the root; misbehaving on purpose; replay);
+- `exchange`: one request and the answer a handler describes (the fields every answer has,
+  the log line), as a list of `actions` (bytes, a file range, a pause, a reset, a close);
+- `connection`: one client connection, sans-IO: bytes in, answers out, deadlines, the cap's
+  idea of "too slow";
+- `loop`: the event-loop driver (`--model events`), one selectors loop per process;
+- `threads`: the thread-per-connection driver (`--model threads`);
+- `workers`: `--workers N` processes on one port;
+- `listener`: the listening socket, the connection cap, and `Server`, which picks a driver.
 
 Parsing is `rawhttp.wire`'s, the same code the client uses. This module adds the Python API:
 
@@ -41,7 +46,7 @@ def running(
 ) -> Iterator[str]:
     """Serve `root` from a background thread; yield the base URL (`http://127.0.0.1:PORT`).
 
-    `options` go to `Server` (idle_timeout, max_connections, log). To look at the server
+    `options` go to `Server` (model, idle_timeout, max_connections, log). To look at the server
     itself (its `accepted` count, say), use `with Server(...) as server:` instead.
     """
     with Server(root, host=host, port=port, scenario=scenario, replay=replay, **options) as server:
