@@ -14,6 +14,7 @@ import mimetypes
 import os
 import re
 import stat
+import time
 from datetime import timezone
 from email.utils import formatdate, parsedate_to_datetime
 from typing import BinaryIO
@@ -36,6 +37,9 @@ KNOWN_METHODS = frozenset(
 _ABSOLUTE_FORM_RE = re.compile(r"https?://[^/?]*", re.IGNORECASE)
 # RFC 9110 section 14.1.2: one byte-range-spec, "first-last", "first-" or "-suffix".
 _BYTE_RANGE_RE = re.compile(r"bytes=[ \t]*([0-9]*)-([0-9]*)[ \t]*")
+# A byte position with more significant digits than this is past the end of any file (10**18
+# bytes is an exabyte), so its digits never reach int(), which refuses more than 4300.
+MAX_POSITION_DIGITS = 18
 
 
 def check_method(method: str) -> None:
@@ -205,10 +209,12 @@ def not_modified(request: Headers, mtime: int) -> bool:
         return False
     try:
         since = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # Overflow: a 20-digit year or zone
         return False
     if since.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always GMT
         since = since.replace(tzinfo=timezone.utc)
+    if since.timestamp() > time.time():
+        return False  # a date later than our clock is invalid, so ignored (RFC 9110 13.1.3)
     return mtime <= since.timestamp()
 
 
@@ -226,18 +232,24 @@ def requested_range(request: Headers, size: int, last_modified: str) -> tuple[in
     match = _BYTE_RANGE_RE.fullmatch(value)
     if match is None or match.groups() == ("", ""):
         return None
-    first, last = match.groups()
-    if not first:  # "-N": the last N bytes
-        start, end = max(0, size - int(last)), size - 1
-        satisfiable = int(last) > 0 and size > 0
+    first, last = (position(digits) if digits else None for digits in match.groups())
+    if first is None:  # "-N": the last N bytes
+        start, end = max(0, size - last), size - 1
+        satisfiable = last > 0 and size > 0
     else:
-        start, end = int(first), size - 1
-        if last and int(last) < start:
+        start, end = first, size - 1
+        if last is not None and last < start:
             return None  # invalid, so ignored (RFC 9110 section 14.1.1)
-        if last:
-            end = min(int(last), end)
+        if last is not None:
+            end = min(last, end)
         satisfiable = start < size
     if not satisfiable:
         content_range = ("Content-Range", f"bytes */{size}")
         raise StatusPage(416, f"range {value} is outside the file", headers=[content_range])
     return start, end
+
+
+def position(digits: str) -> int:
+    """A byte position from its digits: any number of them, capped past the end of any file."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_POSITION_DIGITS else 10**MAX_POSITION_DIGITS
