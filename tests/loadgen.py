@@ -51,24 +51,17 @@ def get_request(path: str, *fields: str, keep_alive: bool = True) -> bytes:
 
 def read_response(sock: socket.socket, pending: bytes = b"", method: str = "GET"):
     """One response: (status, body length, bytes received after it). ConnectionError if the
-    server closes before it is complete."""
-    reader = wire.HeadReader()
-    head = reader.feed(pending) if pending else None
-    while head is None:
+    server closes before its head is complete (IncompleteBody if before its body is)."""
+    reader = wire.ResponseReader(method)
+    got, length = reader.feed(pending), 0
+    while True:
+        length += sum(len(event) for event in got if isinstance(event, memoryview))
+        if reader.done:
+            return reader.head.status, length, reader.rest
         data = sock.recv(65536)
-        if not data:
+        if not data and reader.head is None:
             raise ConnectionError("closed before a complete head")
-        head = reader.feed(data)
-    parsed = wire.parse_response_head(head)
-    body = wire.body_reader(wire.response_framing(method, parsed.status, parsed.headers))
-    length = sum(len(piece) for piece in body.feed(reader.rest))
-    while not body.done:
-        data = sock.recv(65536)
-        if not data:
-            body.eof()
-            break
-        length += sum(len(piece) for piece in body.feed(data))
-    return parsed.status, length, body.rest
+        got = reader.feed(data) if data else reader.eof()
 
 
 def connect(address: tuple[str, int], timeout: float = TIMEOUT) -> socket.socket:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fuzz.wire_target import body_of, run
 
 from rawhttp import wire
 from rawhttp.errors import (
@@ -14,38 +15,14 @@ from rawhttp.errors import (
 from rawhttp.wire import Framing, Headers
 
 
-def parse_response(data: bytes, method: str = "GET", step: int | None = None, eof: bool = True):
-    """Run the whole sans-IO pipeline over `data` in pieces of `step` bytes.
+def parse_response(data: bytes, method: str = "GET", step: int | None = None):
+    """Feed `data` to a ResponseReader whole, or in pieces of `step` bytes, then EOF.
 
-    Returns (head, body, reader). `eof` says the peer closes after `data`.
-    """
-    pieces = [data] if step is None else [data[i : i + step] for i in range(len(data))]
-    reader, head, body_reader, body = wire.HeadReader(), None, None, bytearray()
-    for piece in pieces:
-        if head is None:
-            raw = reader.feed(piece)
-            if raw is None:
-                continue
-            head = wire.parse_response_head(raw)
-            while head.is_interim:
-                rest, reader = reader.rest, wire.HeadReader()
-                raw = reader.feed(rest)
-                if raw is None:
-                    head = None
-                    break
-                head = wire.parse_response_head(raw)
-            if head is None:
-                continue
-            framing = wire.response_framing(method, head.status, head.headers)
-            body_reader = wire.body_reader(framing)
-            piece = reader.rest
-        for part in body_reader.feed(piece):
-            body += part
-    if head is None:
-        raise ProtocolError("incomplete head")
-    if eof and not body_reader.done:
-        body_reader.eof()
-    return head, bytes(body), body_reader
+    Returns (final head, body, body reader)."""
+    pieces = [data] if step is None else [data[i : i + step] for i in range(0, len(data), step)]
+    reader = wire.ResponseReader(method)
+    body = body_of(run(reader, pieces))
+    return reader.head, body, reader.body
 
 
 def both_ways(data: bytes, **kwargs):

@@ -1,7 +1,8 @@
 """What the fuzzer checks, on one input, without atheris: shared by fuzz_wire.py (the
 coverage-guided harness, `make fuzz`) and test_fuzz_regressions.py (every saved input, in
-`make test`). Its drivers, `parse_response` and `parse_request` (wire fed a list of `recv`
-pieces, as the client and server feed it), serve test_properties.py too.
+`make test`). Its drivers, `run`, `parse_response` and `parse_request` (wire's readers fed a
+list of `recv` pieces, as the client and server feed them), serve test_properties.py and
+test_wire.py too.
 
 The first byte of the input picks the request method (GET or HEAD) and how the rest is cut
 into `recv` pieces; the rest is what a server sent. The response must parse to the same result
@@ -13,71 +14,65 @@ from __future__ import annotations
 
 from rawhttp import wire
 from rawhttp.errors import ProtocolError
-from rawhttp.wire import Headers
+
+
+def run(reader, pieces: list[bytes], eof: bool = True) -> list[tuple]:
+    """Feed `pieces` (what successive recv calls returned) to a `wire.ResponseReader` or
+    `RequestReader`, then EOF unless `eof` is false; the events it returned, as values to
+    compare: ("head", head, end), ("body", bytes), ("end", trailer items). Body pieces next to
+    each other are joined, since where the bytes were cut must not show."""
+    batches = [reader.feed(piece) for piece in pieces]
+    if eof and not reader.done:
+        batches.append(reader.eof())
+    events: list[tuple] = []
+    for batch in batches:
+        for event in batch:
+            if isinstance(event, wire.HeadEvent):
+                events.append(("head", event.head, event.end))
+            elif isinstance(event, wire.EndOfMessage):
+                events.append(("end", event.trailers.items()))
+            elif events and events[-1][0] == "body":
+                events[-1] = ("body", events[-1][1] + bytes(event))
+            else:
+                events.append(("body", bytes(event)))
+    return events
+
+
+def body_of(events: list[tuple]) -> bytes:
+    return b"".join(event[1] for event in events if event[0] == "body")
 
 
 def parse_response(pieces: list[bytes], method: str = "GET") -> tuple:
-    """Feed `pieces` (what successive recv calls returned), then EOF; a summary of the result.
+    """Feed `pieces` to a ResponseReader, then EOF; a summary of the result.
 
-    Heads are read until a final one (1xx skipped), the framing decides the body reader, and
-    every later piece goes to it, so bytes after the body's end show up in `rest`.
-    """
-    queue = list(pieces)
-    pending = b""
-    interim = []
-    while True:
-        reader = wire.HeadReader()
-        raw = reader.feed(pending) if pending else None
-        while raw is None:
-            if not queue:
-                raise ProtocolError("closed inside a head")
-            raw = reader.feed(queue.pop(0))
-        head = wire.parse_response_head(raw)
-        pending = reader.rest
-        if not head.is_interim:
-            break
-        interim.append(head.status)
-    framing = wire.response_framing(method, head.status, head.headers)
-    body_reader = wire.body_reader(framing)
-    body = bytearray()
-    for piece in [pending, *queue]:
-        for part in body_reader.feed(piece):
-            body += part
-    if not body_reader.done:
-        body_reader.eof()
-    trailers = getattr(body_reader, "trailers", Headers())
+    Every piece is fed, so bytes after the body's end show up in `rest`."""
+    reader = wire.ResponseReader(method)
+    events = run(reader, pieces)
+    head = reader.head
+    assert head is not None and events[-1][0] == "end", "EOF neither raised nor ended it"
     return (
         head.http_version,
         head.status,
         head.reason,
         head.headers.items(),
-        interim,
-        str(framing),
-        bytes(body),
-        trailers.items(),
-        getattr(body_reader, "extensions", []),
-        bytes(body_reader.rest),
+        [interim.status for interim in reader.interim],
+        str(reader.framing),
+        body_of(events),
+        events[-1][1],
+        getattr(reader.body, "extensions", []),
+        bytes(reader.rest),
     )
 
 
 def parse_request(pieces: list[bytes]) -> tuple:
-    """The server's side: skip empty lines, parse the request head, read the body by its
-    framing (a request without one has none)."""
-    reader = wire.HeadReader(skip_leading_newlines=True)
-    queue = list(pieces)
-    raw = None
-    while raw is None:
-        if not queue:
-            raise ProtocolError("closed inside a head")
-        raw = reader.feed(queue.pop(0))
-    head = wire.parse_request_head(raw)
-    body_reader = wire.body_reader(wire.request_framing(head.headers))
-    body = bytearray()
-    for piece in [reader.rest, *queue]:
-        for part in body_reader.feed(piece):
-            body += part
-    body_reader.eof()
-    return head.method, head.target, head.http_version, head.headers.items(), bytes(body)
+    """The server's side: a RequestReader fed `pieces`, then EOF (a request without framing
+    fields has no body)."""
+    reader = wire.RequestReader()
+    events = run(reader, pieces)
+    head = reader.head
+    if head is None:
+        raise ProtocolError("closed before a request")
+    return head.method, head.target, head.http_version, head.headers.items(), body_of(events)
 
 
 def outcome(parse, pieces: list[bytes], *args):
