@@ -116,7 +116,8 @@ class StaticFiles:
             return found
         if not path.endswith("/"):
             # As http.server and Apache do, so that relative links in the page resolve inside it.
-            location = path + "/" + (f"?{query}" if query else "")
+            # One leading slash: "//host/" would be another host to a browser (CVE-2021-28861).
+            location = "/" + path.lstrip("/") + "/" + (f"?{query}" if query else "")
             raise StatusPage(301, f"moved to {location}", headers=[("Location", location)])
         index = os.path.realpath(os.path.join(found, INDEX))
         if os.path.isfile(index) and self._is_inside(index):
