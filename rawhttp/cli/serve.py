@@ -73,6 +73,18 @@ LIMITS_HELP = (
     help="Answer every request with FILE's bytes, verbatim, then close.",
 )
 @click.option(
+    "--echo",
+    is_flag=True,
+    help="Answer every request that is not a GET or HEAD of a file with the bytes it arrived "
+    "as (HTML for a browser, text for curl or Accept: text/plain).",
+)
+@click.option(
+    "--upload",
+    type=click.Path(exists=True, file_okay=False),
+    metavar="DIR",
+    help="Accept PUT of a file into DIR (atomically, never outside it, at most 100 MiB).",
+)
+@click.option(
     "--idle-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=IDLE_TIMEOUT,
@@ -113,6 +125,8 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
         return
     if scenario and replay:
         raise click.UsageError("--scenario and --replay cannot be used together")
+    if (scenario or replay) and (options["echo"] or options["upload"]):
+        raise click.UsageError("--echo and --upload are for serving a folder, not a scenario")
     if options["model"] == "threads" and options["workers"] != 1:
         raise click.UsageError("--workers is for --model events")
     raise_open_files_limit()

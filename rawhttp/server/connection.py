@@ -2,9 +2,15 @@
 
 Owns everything between the bytes and a handler: feeding `wire.RequestReader`, answering what
 is wrong with a request (the status its ProtocolError carries: 400, 413, 414, 431, 501, 505),
-`100 Continue`, dropping a request body so the next pipelined request starts at the right
-byte, answers in order, keep-alive, one log line per request, and the deadlines (idle, whole
-head, minimum body rate, a client not reading) with what is "too slow" to keep at the cap.
+`Expect` (100 Continue, or the final answer at once: 405, 413, 417), the request body (handed
+to the handler's sink, or dropped so the next pipelined request starts at the right byte),
+answers in order, keep-alive, one log line per request, and the deadlines (idle, whole head,
+minimum body rate, a client not reading) with what is "too slow" to keep at the cap.
+
+A handler may say more than "answer this": `check(exchange)` refuses a request from its head
+alone (before a body is read or 100 Continue sent), `body_limit(exchange)` its largest body,
+`open_body(exchange)` where the body goes (`write`, `discard`), and `keeps_request = True` asks
+for the exact bytes received (`exchange.raw`), as the echo page shows them.
 It never touches a socket: a driver (`loop.py`, `threads.py`) feeds it and sends `outbox`.
 """
 
@@ -63,7 +69,10 @@ class ServerConnection:
         self.state = "idle"
         self.since = self.last_progress = clock()
         self.exchange: Exchange | None = None
-        self.reader = RequestReader(max_body=MAX_REQUEST_BODY)
+        self.reader = RequestReader()
+        self.body_limit = MAX_REQUEST_BODY
+        self.refusal: StatusPage | None = None  # answered once the body has been dropped
+        self._raw: bytearray | None = None  # the message's bytes, for `keeps_request`
 
     @property
     def reading(self) -> bool:
@@ -72,31 +81,74 @@ class ServerConnection:
     def receive(self, data: bytes | memoryview) -> None:
         """Bytes from the client (the driver reads only while `reading`)."""
         self.last_progress = self.clock()
+        if self.state == "idle" and getattr(self.handler(), "keeps_request", False):
+            self._raw = bytearray()
+        if self._raw is not None:
+            self._raw += data
         try:
             for event in self.reader.feed(data):
                 self._on_event(event)
         except ProtocolError as error:
             self._answer_error(StatusPage(error.status, str(error), close=True))
             return
+        except StatusPage as page:
+            self._answer_error(page)
+            return
         if self.state == "idle" and self.reader.started:
             self._enter("head")
 
     def _on_event(self, event: HeadEvent | memoryview | EndOfMessage) -> None:
-        if isinstance(event, HeadEvent):
+        if isinstance(event, memoryview):
+            self._body_piece(event)
+        elif isinstance(event, HeadEvent):
             self.exchange = Exchange()
             self.exchange.begin(event.head)
             self._enter("body")
-            if self.reader.expects_continue:
-                self.outbox.append(Send(CONTINUE))
-        elif isinstance(event, EndOfMessage):
+            self._start_body(self.exchange)
+        else:
             self._answer()
-        # Body pieces are dropped: no handler takes a request body.
+
+    def _start_body(self, exchange: Exchange) -> None:
+        """Decide from the head alone what becomes of the body (RFC 9110 section 10.1.1)."""
+        handler = self.handler()
+        self.body_limit = getattr(handler, "body_limit", lambda _: MAX_REQUEST_BODY)(exchange)
+        length = self.reader.framing.length if self.reader.framing else None
+        if length is not None and length > self.body_limit:
+            raise StatusPage(413, f"request body over {self.body_limit} bytes", close=True)
+        expect = exchange.request.headers.get("Expect")
+        if expect is not None and expect.lower() != "100-continue":
+            raise StatusPage(417, f"cannot meet the expectation {expect!r}", close=True)
+        try:
+            getattr(handler, "check", lambda _: None)(exchange)
+        except StatusPage as page:
+            if self.reader.expects_continue:  # the client waits: answer now, skip its body
+                page.close = True
+                raise
+            self.refusal = page
+            return
+        if self.reader.framing is None or self.reader.framing.kind == "none":
+            return
+        exchange.sink = getattr(handler, "open_body", lambda _: None)(exchange)
+        if self.reader.expects_continue:
+            self.outbox.append(Send(CONTINUE))
+
+    def _body_piece(self, piece: memoryview) -> None:
+        if self.reader.received > self.body_limit:
+            raise StatusPage(413, f"request body over {self.body_limit} bytes", close=True)
+        sink = self.exchange.sink if self.exchange is not None else None
+        if sink is not None and self.refusal is None:
+            sink.write(piece)
 
     def _answer(self) -> None:
         exchange = self.exchange
         assert exchange is not None and exchange.request is not None
+        if self._raw is not None:
+            exchange.raw = bytes(self._raw[: len(self._raw) - len(self.reader.rest)])
+            self._raw = None
         try:
             check_host(exchange.request)
+            if self.refusal is not None:
+                raise self.refusal
             self.handler()(exchange)
         except StatusPage as page:
             exchange.fail(page)
@@ -107,6 +159,7 @@ class ServerConnection:
 
     def _answer_error(self, page: StatusPage) -> None:
         self.exchange = self.exchange or Exchange()
+        self.exchange.discard_body()
         self.exchange.fail(page)
         self._queue(self.exchange)
 
@@ -124,7 +177,8 @@ class ServerConnection:
         if not exchange.keep_alive:
             self.close()
             return
-        rest, self.reader = self.reader.rest, RequestReader(max_body=MAX_REQUEST_BODY)
+        rest, self.reader = self.reader.rest, RequestReader()
+        self.refusal = None
         self._enter("idle")
         if rest:
             self.receive(rest)
@@ -138,8 +192,10 @@ class ServerConnection:
     def dropped(self, why: str | None = None) -> None:
         """The connection is gone (reset, evicted, server stopping): free what is queued, and
         log the request that was being answered, if any."""
-        if self.exchange is not None and self.exchange.head_sent and why:
-            self.log(f"{self.exchange.log_line(self.client)} ({why})")
+        if self.exchange is not None:
+            if self.exchange.head_sent and why:
+                self.log(f"{self.exchange.log_line(self.client)} ({why})")
+            self.exchange.discard_body()
         self.exchange = None
         while self.outbox:
             release(self.outbox.popleft())

@@ -109,6 +109,8 @@ class Exchange:
         self.status: int | None = None
         self.body_bytes = 0  # what the log line reports, as the Common Log Format does
         self.actions: list[Action] = []
+        self.raw = b""  # the request's bytes as received, for handlers with keeps_request
+        self.sink = None  # where the request body went (the handler's open_body), if anywhere
 
     def begin(self, request: RequestHead) -> None:
         self.request = request
@@ -192,6 +194,12 @@ class Exchange:
         if error.close:
             self.keep_alive = False
         self.send_page(error.status, error_page(error.status, error.detail), error.headers)
+
+    def discard_body(self) -> None:
+        """The request failed: whatever its body was being written to is thrown away."""
+        if self.sink is not None:
+            self.sink.discard()
+            self.sink = None
 
     def discard(self) -> None:
         for action in self.actions:

@@ -18,9 +18,12 @@ import time
 
 from rawhttp.errors import ListenError
 from rawhttp.server.connection import Handler, Log, ServerConnection
+from rawhttp.server.echo import Echo
 from rawhttp.server.exchange import Exchange, StatusPage
 from rawhttp.server.scenarios import Replay, ScenarioHandler
+from rawhttp.server.site import Site
 from rawhttp.server.static import StaticFiles
+from rawhttp.server.upload import Upload
 
 # Seconds a connection may stay silent (before or inside a request, or not reading our
 # answer) before it is closed. http.server has none; nginx's keepalive_timeout is 75 s.
@@ -50,15 +53,22 @@ def log_to_stderr(line: str) -> None:
     sys.stderr.flush()
 
 
-def make_handler(root: str | os.PathLike, scenario: str | None, replay: str | None) -> Handler:
-    """What answers requests: a replay file, a scenario, or the files under `root`."""
+def make_handler(
+    root: str | os.PathLike,
+    scenario: str | None,
+    replay: str | None,
+    echo: bool = False,
+    upload: str | os.PathLike | None = None,
+) -> Handler:
+    """What answers requests: a replay file, a scenario, or the files under `root` (with the
+    echo page and uploads beside them when asked)."""
     if scenario and replay:
         raise ValueError("give a scenario or a replay file, not both")
     if replay:
         return Replay(replay)
     if scenario:
         return ScenarioHandler(scenario, root)
-    return StaticFiles(root)
+    return Site(StaticFiles(root), Echo() if echo else None, Upload(upload) if upload else None)
 
 
 def listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
@@ -150,6 +160,8 @@ class Server:
         port: int = 0,
         scenario: str | None = None,
         replay: str | None = None,
+        echo: bool = False,
+        upload: str | os.PathLike | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int | None = None,
         log: Log = log_to_stderr,
@@ -162,7 +174,8 @@ class Server:
         self.root = os.path.abspath(root)
         self.scenario = scenario
         self.replay = replay
-        self.handler = make_handler(root, scenario, replay)
+        self.echo = echo
+        self.handler = make_handler(root, scenario, replay, echo, upload)
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections or MAX_CONNECTIONS[model]
         self.log = log
@@ -198,6 +211,8 @@ class Server:
         if self.replay:
             return f"Replaying {self.replay} on {self.url}/"
         where = f"Serving {self.root} on {self.url}/"
+        if self.echo:
+            where += ", echoing every other request"
         return f"{where} with scenario {self.scenario}" if self.scenario else where
 
     def how(self) -> str:
