@@ -3,21 +3,25 @@
 Owns the path rules (nothing outside the root is ever served: not through `..`, encoded dots or
 slashes, backslashes, NUL bytes, nor symlinks pointing out), index.html and folder listings,
 MIME types, Last-Modified / If-Modified-Since, one byte range per request, and sending the bytes
-with `socket.sendfile`. The scenarios reuse `StaticFiles.find` and `open_regular` for their
-content.
+with `socket.sendfile`. A file is opened first and the opened file is what gets checked: `Walk`
+opens the path one name at a time from the root and follows symlinks itself, so a link swapped
+in while a request is answered cannot lead out. The scenarios reuse `StaticFiles.find` and
+`open_regular` for their content.
 """
 
 from __future__ import annotations
 
+import errno
 import html
 import mimetypes
 import os
 import re
 import stat
 import time
+from collections.abc import Sequence
 from datetime import timezone
 from email.utils import formatdate, parsedate_to_datetime
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, unquote
 
 from rawhttp.server.exchange import Exchange, StatusPage, html_page
@@ -40,6 +44,17 @@ _BYTE_RANGE_RE = re.compile(r"bytes=[ \t]*([0-9]*)-([0-9]*)[ \t]*")
 # A byte position with more significant digits than this is past the end of any file (10**18
 # bytes is an exabyte), so its digits never reach int(), which refuses more than 4300.
 MAX_POSITION_DIGITS = 18
+# Symlinks followed for one request, as Linux's MAXSYMLINKS (40): more is taken for a loop.
+MAX_SYMLINKS = 40
+# How a walk opens the folders on its way (never through a symlink; O_PATH, where there is one,
+# needs no read permission, only search, as a plain open of the whole path does) and the name
+# at its end (readable, never through a symlink, not waiting for a writer if it is a FIFO, not
+# made the controlling terminal if it is a tty).
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_PATH", 0)
+_END_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+# What open(2) says when nothing is there: 404; any other error is a 403, as nginx answers.
+_NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG})
+LEADS_OUT = "that path leads outside the served folder"
 
 
 def check_method(method: str) -> None:
@@ -87,6 +102,15 @@ def path_segments(path: str) -> list[str]:
     return segments
 
 
+class Found(NamedTuple):
+    """What a request target names, opened: a regular file or a folder, by its descriptor
+    (which the caller closes), and the real names that lead to it from the root."""
+
+    fd: int
+    names: tuple[str, ...]
+    is_folder: bool
+
+
 class StaticFiles:
     """The handler for plain `rawhttp serve DIR`: GET and HEAD of what is under `root`."""
 
@@ -98,43 +122,160 @@ class StaticFiles:
     def __call__(self, exchange: Exchange) -> None:
         assert exchange.request is not None
         check_method(exchange.request.method)
-        found = self.find(exchange.request.target)
-        if os.path.isdir(found):
-            url_path = unquote(split_target(exchange.request.target)[0])
-            exchange.send_page(200, listing_page(url_path, found))
-        else:
-            send_file(exchange, found)
+        found = self.open(exchange.request.target)
+        if not found.is_folder:
+            with open(found.fd, "rb") as file:  # the file object owns the descriptor now
+                send_file(exchange, file, found.names[-1])
+            return
+        try:
+            page = listing_page(unquote(split_target(exchange.request.target)[0]), found.fd)
+        finally:
+            os.close(found.fd)
+        exchange.send_page(200, page)
 
     def find(self, target: str) -> str:
-        """The real path that answers `target`: a file, a folder's index.html, or a folder that
-        has none (to be listed). Raises StatusPage for 301, 400, 403 and 404."""
+        """The real path of what answers `target` (see `open`), for callers that want a name:
+        open it with `open_regular`, which follows no symlink swapped in since."""
+        found = self.open(target)
+        os.close(found.fd)
+        return os.path.join(self.root, *found.names)
+
+    def open(self, target: str) -> Found:
+        """Open what answers `target`: a file, a folder's index.html, or a folder that has none
+        (to be listed). What is opened is what is checked, so no symlink swapped in between a
+        check and an open can lead out. Raises StatusPage for 301, 400, 403 and 404."""
         path, query = split_target(target)
-        found = self._inside_root(os.path.join(self.root, *path_segments(path)))
-        if not os.path.exists(found) or (path.endswith("/") and not os.path.isdir(found)):
-            raise StatusPage(404, f"nothing at {unquote(path)}")
-        if not os.path.isdir(found):
+        found = self._open_names(path_segments(path), unquote(path))
+        if found.is_folder and path.endswith("/"):
+            return self._index_of(found)
+        if not found.is_folder and not path.endswith("/"):
             return found
-        if not path.endswith("/"):
-            # As http.server and Apache do, so that relative links in the page resolve inside it.
-            # One leading slash: "//host/" would be another host to a browser (CVE-2021-28861).
-            location = "/" + path.lstrip("/") + "/" + (f"?{query}" if query else "")
-            raise StatusPage(301, f"moved to {location}", headers=[("Location", location)])
-        index = os.path.realpath(os.path.join(found, INDEX))
-        if os.path.isfile(index) and self._is_inside(index):
-            return index
-        return found
+        os.close(found.fd)
+        if not found.is_folder:
+            raise StatusPage(404, f"nothing at {unquote(path)}")
+        # As http.server and Apache do, so that relative links in the page resolve inside it.
+        # One leading slash: "//host/" would be another host to a browser (CVE-2021-28861).
+        location = "/" + path.lstrip("/") + "/" + (f"?{query}" if query else "")
+        raise StatusPage(301, f"moved to {location}", headers=[("Location", location)])
 
-    def _inside_root(self, path: str) -> str:
-        real = os.path.realpath(path)  # follows every symlink on the way
-        if not self._is_inside(real):
-            raise StatusPage(403, "that path leads outside the served folder")
-        return real
+    def _index_of(self, folder: Found) -> Found:
+        """The folder's index.html if it has one that can be served, else the folder."""
+        try:
+            index = self._open_names((*folder.names, INDEX), INDEX)
+        except StatusPage:
+            return folder
+        if index.is_folder:
+            os.close(index.fd)
+            return folder
+        os.close(folder.fd)
+        return index
 
-    def _is_inside(self, real: str) -> bool:
-        return os.path.commonpath([real, self.root]) == self.root
+    def _open_names(self, names: Sequence[str], shown: str) -> Found:
+        """Open root/names, following symlinks only while they stay under the root."""
+        try:
+            fd, real = Walk(self.root, follow=True).run(names)
+        except OSError as error:
+            if error.errno in _NOT_FOUND:
+                raise StatusPage(404, f"nothing at {shown}") from None
+            raise StatusPage(403, f"cannot open {shown}: {error.strerror}") from None
+        return Found(fd, real, is_folder=_is_folder(fd))
 
 
-def listing_page(url_path: str, folder: str) -> bytes:
+def _is_folder(fd: int) -> bool:
+    """Whether an opened descriptor is a folder; one that is neither that nor a regular file
+    (a FIFO, a device) is closed and refused, 403."""
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        os.close(fd)
+        raise StatusPage(403, "not a regular file")
+    return stat.S_ISDIR(mode)
+
+
+class Walk:
+    """Open root/names one name at a time, each relative to the folder opened before it and
+    never through a symlink: a link met on the way is read, and its target walked the same way
+    while it stays under the root (`follow=False` refuses any link). A link swapped in at any
+    moment changes which names are walked, never where the walk may go. This is what Linux's
+    openat2(RESOLVE_IN_ROOT) does in the kernel; Python has no binding for it."""
+
+    def __init__(self, root: str, *, follow: bool):
+        self.root = root
+        self.follow = follow
+        self.folders = [os.open(root, _FOLDER_FLAGS)]  # the root, then each folder walked into
+        self.real: list[str] = []  # the names of those folders (and the end) under the root
+        self.links = 0
+        self.at_end = False  # the last descriptor is the end, opened readable
+
+    def run(self, names: Sequence[str]) -> tuple[int, tuple[str, ...]]:
+        """The descriptor of root/names (readable, the caller closes it) and its real names."""
+        pending = list(reversed(names))  # the next name is last
+        try:
+            while pending:
+                name = pending.pop()
+                if name == "..":
+                    self._up()
+                else:
+                    pending.extend(reversed(self._into(name, is_last=not pending)))
+            if not self.at_end:  # the root itself, or a folder reached by ".."
+                self._push(os.open(".", _END_FLAGS, dir_fd=self.folders[-1]), None)
+            return self.folders.pop(), tuple(self.real)
+        finally:
+            for fd in self.folders:
+                os.close(fd)
+
+    def _up(self) -> None:
+        if not self.real:
+            raise StatusPage(403, LEADS_OUT)
+        os.close(self.folders.pop())
+        self.real.pop()
+        self.at_end = False
+
+    def _into(self, name: str, *, is_last: bool) -> list[str]:
+        """Open `name` in the current folder: [] when done, else the names its link leads to."""
+        flags = _END_FLAGS if is_last else _FOLDER_FLAGS
+        try:
+            fd = os.open(name, flags, dir_fd=self.folders[-1])
+        except OSError as error:
+            return self._link(name, error)
+        self._push(fd, name)
+        self.at_end = is_last
+        return []
+
+    def _push(self, fd: int, name: str | None) -> None:
+        self.folders.append(fd)
+        if name is not None:
+            self.real.append(name)
+
+    def _link(self, name: str, error: OSError) -> list[str]:
+        """The names a symlink leads to; `error` (why opening it failed) if it is no link."""
+        try:
+            target = os.readlink(name, dir_fd=self.folders[-1])
+        except OSError:
+            raise error from None
+        self.links += 1
+        if not self.follow or self.links > MAX_SYMLINKS:
+            raise StatusPage(403, "too many symlinks" if self.follow else "a symlink on the way")
+        if not target.startswith("/"):
+            return _names(target)
+        for fd in self.folders[1:]:  # an absolute link starts again from the root
+            os.close(fd)
+        del self.folders[1:], self.real[:]
+        return _names_under(self.root, target)
+
+
+def _names(path: str) -> list[str]:
+    return [name for name in path.split("/") if name not in ("", ".")]
+
+
+def _names_under(root: str, path: str) -> list[str]:
+    """The names of an absolute `path` below `root`; 403 if it does not start with `root`."""
+    root_names, names = _names(root), _names(path)
+    if names[: len(root_names)] != root_names:
+        raise StatusPage(403, LEADS_OUT)
+    return names[len(root_names) :]
+
+
+def listing_page(url_path: str, folder: str | int) -> bytes:
     """An HTML list of a folder's entries, folders first marked with a slash; names escaped."""
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: (not entry.is_dir(), entry.name))
@@ -152,53 +293,57 @@ def content_type(path: str) -> str:
 
 
 def open_regular(path: str) -> BinaryIO:
-    """Open a regular file for reading; anything else (a FIFO, a device) is refused, 403."""
+    """Open a regular file by its real path (as `find` gives it), following no symlink, so
+    one swapped in since cannot lead elsewhere. A link on the way, or anything that is not a
+    regular file (a FIFO, a device), is refused: 403."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise StatusPage(403, "not a regular file")
-        return open(path, "rb")  # the caller closes it
+        fd, _ = Walk("/", follow=False).run(_names(os.path.abspath(path)))
     except OSError as exc:
         raise StatusPage(403, f"cannot read the file: {exc.strerror}") from None
+    if _is_folder(fd):
+        os.close(fd)
+        raise StatusPage(403, "not a regular file")
+    return open(fd, "rb")  # the caller closes it
 
 
-def send_file(exchange: Exchange, path: str) -> None:
-    """A file whole (200), one byte range of it (206), or 304 if the client's copy is current."""
+def send_file(exchange: Exchange, file: BinaryIO, name: str) -> None:
+    """An open file whole (200), one byte range of it (206), or 304 if the client's copy is
+    current; `name` gives its type. The caller closes the file."""
     assert exchange.request is not None
     request = exchange.request.headers
-    with open_regular(path) as file:
-        info = os.fstat(file.fileno())
-        size, mtime = info.st_size, int(info.st_mtime)
-        last_modified = formatdate(mtime, usegmt=True)
-        if not_modified(request, mtime):
-            exchange.send_head(304, Headers([("Last-Modified", last_modified)]))
-            return
-        headers = Headers(
-            [
-                ("Content-Type", content_type(path)),
-                ("Last-Modified", last_modified),
-                ("Accept-Ranges", "bytes"),
-            ]
-        )
-        span = None
-        if exchange.request.method == "GET":  # RFC 9110 section 14.2: Range is for GET only
-            span = requested_range(request, size, last_modified)
-        start, end = span or (0, size - 1)
-        if span:
-            headers.add("Content-Range", f"bytes {start}-{end}/{size}")
-        count = end - start + 1
-        headers.add("Content-Length", str(count))
-        head = exchange.make_head(206 if span else 200, headers)
-        if count <= SMALL_FILE and exchange.wants_body:
-            # Head and body in one send: one system call instead of a send and a sendfile
-            # (which Python wraps in a selector); about 20% more small-file requests/s (bench/).
-            file.seek(start)
-            body = file.read(count)
-            exchange.send_with_head(head, body)
-            if len(body) < count:  # the file shrank meanwhile: the Content-Length is a lie now
-                exchange.keep_alive = False
-        else:
-            exchange.send(head)
-            exchange.send_file(file, start, count)
+    info = os.fstat(file.fileno())
+    size, mtime = info.st_size, int(info.st_mtime)
+    last_modified = formatdate(mtime, usegmt=True)
+    if not_modified(request, mtime):
+        exchange.send_head(304, Headers([("Last-Modified", last_modified)]))
+        return
+    headers = Headers(
+        [
+            ("Content-Type", content_type(name)),
+            ("Last-Modified", last_modified),
+            ("Accept-Ranges", "bytes"),
+        ]
+    )
+    span = None
+    if exchange.request.method == "GET":  # RFC 9110 section 14.2: Range is for GET only
+        span = requested_range(request, size, last_modified)
+    start, end = span or (0, size - 1)
+    if span:
+        headers.add("Content-Range", f"bytes {start}-{end}/{size}")
+    count = end - start + 1
+    headers.add("Content-Length", str(count))
+    head = exchange.make_head(206 if span else 200, headers)
+    if count <= SMALL_FILE and exchange.wants_body:
+        # Head and body in one send: one system call instead of a send and a sendfile
+        # (which Python wraps in a selector); about 20% more small-file requests/s (bench/).
+        file.seek(start)
+        body = file.read(count)
+        exchange.send_with_head(head, body)
+        if len(body) < count:  # the file shrank meanwhile: the Content-Length is a lie now
+            exchange.keep_alive = False
+    else:
+        exchange.send(head)
+        exchange.send_file(file, start, count)
 
 
 def not_modified(request: Headers, mtime: int) -> bool:
