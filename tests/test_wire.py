@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import tracemalloc
+
 import pytest
 from fuzz.wire_target import body_of, run
 
 from rawhttp import wire
 from rawhttp.errors import (
+    EmptyReply,
     IncompleteBody,
     InvalidRequest,
     LimitExceeded,
@@ -445,3 +449,510 @@ def test_module_docstring_example_is_true():
     import doctest
 
     assert doctest.testmod(wire).failed == 0
+
+
+# --- the composed readers: RequestReader and ResponseReader ------------------------------------
+
+
+def cuts(data: bytes) -> list[list[bytes]]:
+    """`data` whole, one byte at a time, and in pieces of 7 bytes."""
+    return [
+        [data],
+        [data[i : i + 1] for i in range(len(data))],
+        [data[i : i + 7] for i in range(0, len(data), 7)],
+    ]
+
+
+def outline(events: list[tuple]) -> list[tuple]:
+    """`run`'s events with each head shown by its start line."""
+    return [
+        ("head", event[1].raw.split(b"\n", 1)[0].rstrip(b"\r"), event[2])
+        if event[0] == "head"
+        else event
+        for event in events
+    ]
+
+
+def read_all(make_reader, data: bytes, eof: bool = True) -> tuple[list[tuple], bytes]:
+    """(outlined events, rest) of `data` fed to a new reader; the same however it is cut."""
+    results = []
+    for pieces in cuts(data):
+        reader = make_reader()
+        results.append((outline(run(reader, pieces, eof)), reader.rest))
+    assert results[1:] == results[:1] * (len(results) - 1), "the cut changed the events"
+    return results[0]
+
+
+def error_of(make_reader, data: bytes, eof: bool = True) -> ProtocolError:
+    """The error `data` raises: the same class and status however it is cut."""
+    errors = []
+    for pieces in cuts(data):
+        with pytest.raises(ProtocolError) as info:
+            run(make_reader(), pieces, eof)
+        errors.append(info.value)
+    assert len({(type(error), error.status) for error in errors}) == 1, errors
+    return errors[0]
+
+
+GET = b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
+POST = b"POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+CHUNKED_POST = (
+    b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;x=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n"
+)
+REQUESTS = [
+    # (name, bytes, events, rest)
+    ("no body", GET, [("head", b"GET /a HTTP/1.1", 28), ("end", [])], b""),
+    (
+        "empty lines before",
+        b"\r\n\n" + GET,
+        [("head", b"GET /a HTTP/1.1", 31), ("end", [])],
+        b"",
+    ),
+    ("length", POST, [("head", b"POST /f HTTP/1.1", 48), ("body", b"hello"), ("end", [])], b""),
+    (
+        "chunked, trailers",
+        CHUNKED_POST,
+        [("head", b"POST /c HTTP/1.1", 57), ("body", b"hello world"), ("end", [("X-Sum", "11")])],
+        b"",
+    ),
+    ("pipelined", GET + POST, [("head", b"GET /a HTTP/1.1", 28), ("end", [])], POST),
+    (
+        "after a length body",
+        POST + GET,
+        [("head", b"POST /f HTTP/1.1", 48), ("body", b"hello"), ("end", [])],
+        GET,
+    ),
+    (
+        "after a chunked body",
+        CHUNKED_POST + b"\r\n" + GET,
+        [("head", b"POST /c HTTP/1.1", 57), ("body", b"hello world"), ("end", [("X-Sum", "11")])],
+        b"\r\n" + GET,
+    ),
+    (
+        "HTTP/1.0 without Host",
+        b"GET / HTTP/1.0\r\n\r\n",
+        [("head", b"GET / HTTP/1.0", 18), ("end", [])],
+        b"",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "events", "rest"), REQUESTS, ids=[r[0] for r in REQUESTS])
+def test_request_reader(name, data, events, rest):
+    assert read_all(wire.RequestReader, data) == (events, rest)
+
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+RESPONSES = [
+    # (name, request method, bytes, events, rest)
+    (
+        "length",
+        "GET",
+        OK_HEAD + b"hello",
+        [("head", b"HTTP/1.1 200 OK", 38), ("body", b"hello"), ("end", [])],
+        b"",
+    ),
+    (
+        "length, then the next",
+        "GET",
+        OK_HEAD + b"hello" + OK_HEAD,
+        [("head", b"HTTP/1.1 200 OK", 38), ("body", b"hello"), ("end", [])],
+        OK_HEAD,
+    ),
+    (
+        "chunked, extension and trailer",
+        "GET",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\nT: 1\r\n\r\nX",
+        [("head", b"HTTP/1.1 200 OK", 47), ("body", b"abc"), ("end", [("T", "1")])],
+        b"X",
+    ),
+    (
+        "interim heads",
+        "GET",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        + OK_HEAD
+        + b"hello",
+        [
+            ("head", b"HTTP/1.1 100 Continue", 25),
+            ("head", b"HTTP/1.1 103 Early Hints", 65),
+            ("head", b"HTTP/1.1 200 OK", 103),
+            ("body", b"hello"),
+            ("end", []),
+        ],
+        b"",
+    ),
+    (
+        "close-delimited",
+        "GET",
+        b"HTTP/1.0 200 OK\r\n\r\nuntil the close",
+        [("head", b"HTTP/1.0 200 OK", 19), ("body", b"until the close"), ("end", [])],
+        b"",
+    ),
+    ("HEAD", "HEAD", OK_HEAD + b"stray", [("head", b"HTTP/1.1 200 OK", 38), ("end", [])], b"stray"),
+    (
+        "204",
+        "GET",
+        b"HTTP/1.1 204 No Content\r\n\r\nstray",
+        [("head", b"HTTP/1.1 204 No Content", 27), ("end", [])],
+        b"stray",
+    ),
+    (
+        "304",
+        "GET",
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+        [("head", b"HTTP/1.1 304 Not Modified", 48), ("end", [])],
+        b"",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "data", "events", "rest"), RESPONSES, ids=[r[0] for r in RESPONSES]
+)
+def test_response_reader(name, method, data, events, rest):
+    assert read_all(lambda: wire.ResponseReader(method), data) == (events, rest)
+
+
+def test_response_reader_keeps_the_heads_and_framing():
+    reader = wire.ResponseReader()
+    reader.feed(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    assert [head.status for head in reader.interim] == [100]
+    assert reader.head.status == 200 and reader.framing == Framing("chunked")
+    assert not reader.done and reader.rest == b""
+
+
+def test_pipelined_requests_each_read_from_the_rest_of_the_last():
+    data = GET + POST + CHUNKED_POST + b"GET /last HTTP/1.1\r\nHost: a\r\n\r\n"
+    for pieces in cuts(data):
+        reader = wire.RequestReader()
+        bodies = [body_of(run(reader, pieces, eof=False))]
+        seen = [reader.head.target]
+        while reader.rest:
+            pending, reader = reader.rest, wire.RequestReader()
+            bodies.append(body_of(run(reader, [pending], eof=False)))
+            seen.append(reader.head.target)
+        assert seen == ["/a", "/f", "/c", "/last"]
+        assert bodies == [b"", b"hello", b"hello world", b""]
+    assert wire.request_methods(data) == ["GET", "POST", "POST", "GET"]
+
+
+def test_response_reader_skip_counts_spliced_bytes():
+    reader = wire.ResponseReader()
+    assert outline(run(reader, [OK_HEAD + b"he"], eof=False))[-1] == ("body", b"he")
+    assert reader.wanted == 3
+    assert reader.skip(3) == [wire.EndOfMessage(Headers())]
+    assert reader.done and reader.received == 5
+
+
+# --- what a server answers: the status each ProtocolError carries -----------------------------
+
+
+def test_long_request_line_is_414_before_the_head_fills_431():
+    reader = wire.RequestReader()
+    reader.feed(b"GET /")
+    fed = 5
+    with pytest.raises(LimitExceeded) as info:
+        while fed < 2 * wire.MAX_HEAD_SIZE:
+            reader.feed(b"a" * 1024)
+            fed += 1024
+    assert info.value.status == 414
+    assert fed < wire.MAX_REQUEST_LINE + 1024  # at the line limit, not the head limit
+
+
+@pytest.mark.parametrize("length", [wire.MAX_REQUEST_LINE, wire.MAX_REQUEST_LINE + 1])
+def test_request_line_limit_boundary(length):
+    line = b"GET /" + b"a" * (length - len(b"GET / HTTP/1.1")) + b" HTTP/1.1"
+    assert len(line) == length
+    data = line + b"\r\nHost: a\r\n\r\n"
+    if length <= wire.MAX_REQUEST_LINE:
+        assert read_all(wire.RequestReader, data)[0][0] == ("head", line, len(data))
+    else:
+        assert error_of(wire.RequestReader, data).status == 414
+
+
+def test_http09_request_line_is_400_at_once():
+    """`GET /x` has no version: HTTP/0.9, which has no head to wait for; refused at its LF."""
+    reader = wire.RequestReader()
+    with pytest.raises(ProtocolError, match="without an HTTP version") as info:
+        reader.feed(b"GET /x\r\n")
+    assert info.value.status == 400
+    reader = wire.RequestReader()
+    for byte in b"GET /x\r":
+        assert reader.feed(bytes([byte])) == []
+    with pytest.raises(ProtocolError) as info:
+        reader.feed(b"\n")
+    assert info.value.status == 400
+
+
+def test_request_reader_leaves_the_host_check_to_the_server():
+    """A missing or repeated Host is the server's 400 to answer (on a connection it keeps),
+    not a framing error: the reader reads such a request whole."""
+    for fields in (b"", b"Host: a\r\nHost: b\r\n"):
+        data = b"GET / HTTP/1.1\r\n" + fields + b"\r\n"
+        assert read_all(wire.RequestReader, data) == (
+            [("head", b"GET / HTTP/1.1", len(data)), ("end", [])],
+            b"",
+        )
+
+
+def test_max_body_413_for_a_length_at_the_head():
+    reader = wire.RequestReader(max_body=4)
+    with pytest.raises(LimitExceeded) as info:
+        reader.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
+    assert info.value.status == 413
+    assert read_all(lambda: wire.RequestReader(max_body=5), POST)[0][1] == ("body", b"hello")
+
+
+def test_max_body_413_for_chunked_once_passed():
+    error = error_of(lambda: wire.RequestReader(max_body=10), CHUNKED_POST)
+    assert isinstance(error, LimitExceeded) and error.status == 413
+    reader = wire.RequestReader(max_body=10)
+    reader.feed(CHUNKED_POST[: CHUNKED_POST.index(b"6\r\n")])  # the first 5 bytes: fine
+    assert reader.received == 5
+
+
+SERVER_ERRORS = [
+    # (name, bytes, error class, status)
+    ("malformed line", b"GET  / HTTP/1.1\r\n\r\n", ProtocolError, 400),
+    ("HTTP/0.9", b"GET /x\r\n", ProtocolError, 400),
+    ("control in target", b"GET /a\x01 HTTP/1.1\r\n\r\n", ProtocolError, 400),
+    ("obs-fold", b"GET / HTTP/1.1\r\nX: 1\r\n folded\r\n\r\n", ProtocolError, 400),
+    ("space before colon", b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", ProtocolError, 400),
+    (
+        "te and cl",
+        b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ProtocolError,
+        400,
+    ),
+    ("te not chunked", b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", ProtocolError, 400),
+    ("bad length", b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello", ProtocolError, 400),
+    (
+        "bad chunk",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        ProtocolError,
+        400,
+    ),
+    ("over max_body", b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", LimitExceeded, 413),
+    (
+        "line too long",
+        b"GET /" + b"a" * wire.MAX_REQUEST_LINE + b" HTTP/1.1\r\n\r\n",
+        LimitExceeded,
+        414,
+    ),
+    (
+        "head too large",
+        b"GET / HTTP/1.1\r\nX: " + b"a" * wire.MAX_HEAD_SIZE + b"\r\n\r\n",
+        LimitExceeded,
+        431,
+    ),
+    (
+        "too many fields",
+        b"GET / HTTP/1.1\r\n" + b"X: 1\r\n" * (wire.MAX_HEADERS + 1) + b"\r\n",
+        LimitExceeded,
+        431,
+    ),
+    (
+        "gzip, chunked",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        ProtocolError,
+        501,
+    ),
+    (
+        "chunked, chunked",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+        ProtocolError,
+        501,
+    ),
+    (
+        "chunked twice",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ProtocolError,
+        501,
+    ),
+    ("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", ProtocolError, 505),
+    ("HTTP/3.0", b"GET / HTTP/3.0\r\n\r\n", ProtocolError, 505),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "error", "status"), SERVER_ERRORS, ids=[e[0] for e in SERVER_ERRORS]
+)
+def test_server_side_errors_carry_their_status(name, data, error, status):
+    raised = error_of(lambda: wire.RequestReader(max_body=1024 * 1024), data, eof=False)
+    assert type(raised) is error
+    assert raised.status == status
+
+
+def test_expects_continue():
+    head = b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n"
+    reader = wire.RequestReader()
+    assert not reader.expects_continue
+    reader.feed(head)
+    assert reader.expects_continue  # the client waits: the server may say 100 Continue
+    reader.feed(b"o")
+    assert not reader.expects_continue  # the body has begun
+    reader = wire.RequestReader()
+    reader.feed(head.replace(b"HTTP/1.1", b"HTTP/1.0"))
+    assert not reader.expects_continue  # 1.0 clients do not know 100 Continue
+    reader = wire.RequestReader()
+    reader.feed(head.replace(b"Expect: 100-Continue\r\n", b""))
+    assert not reader.expects_continue
+
+
+# --- EOF ----------------------------------------------------------------------------------------
+
+
+def test_response_eof_before_any_byte_is_an_empty_reply():
+    with pytest.raises(EmptyReply):
+        wire.ResponseReader().eof()
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "words"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Le", ProtocolError, "middle of the response head"),
+        (b"HTTP/1.1 100 Continue\r\n\r\n", ProtocolError, "middle of the response head"),
+        (OK_HEAD + b"hel", IncompleteBody, "3 of 5"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+            IncompleteBody,
+            "no last chunk",
+        ),
+    ],
+)
+def test_response_eof_cut_short(data, error, words):
+    raised = error_of(wire.ResponseReader, data)
+    assert type(raised) is error and re.search(words, str(raised))
+
+
+def test_response_eof_ends_a_close_delimited_body():
+    reader = wire.ResponseReader()
+    assert outline(run(reader, [b"HTTP/1.1 200 OK\r\n\r\nbody"], eof=False))[-1] == (
+        "body",
+        b"body",
+    )
+    assert not reader.done
+    assert reader.eof() == [wire.EndOfMessage(Headers())]
+    assert reader.done and reader.received == 4
+
+
+@pytest.mark.parametrize("data", [b"", b"\r\n", b"\r\n\r\n\n"])
+def test_request_eof_before_a_request_is_no_error(data):
+    reader = wire.RequestReader()
+    reader.feed(data)
+    assert not reader.started
+    assert reader.eof() == []
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n", ProtocolError),
+        (POST[:-2], IncompleteBody),
+        (CHUNKED_POST[:-2], IncompleteBody),
+    ],
+)
+def test_request_eof_cut_short(data, error):
+    raised = error_of(wire.RequestReader, data)
+    assert type(raised) is error and raised.status == 400
+
+
+def test_request_eof_after_a_whole_request_is_clean():
+    reader = wire.RequestReader()
+    reader.feed(POST)
+    assert reader.done and reader.eof() == []
+
+
+# --- chunked defects: unbounded trailers and extensions, control bytes, look-alike codings -----
+
+
+def test_trailer_line_without_lf_is_refused_at_the_limit():
+    """A trailer line that never ends must not grow until memory runs out."""
+    decoder = wire.ChunkedDecoder()
+    decoder.feed(b"1\r\nx\r\n0\r\n")
+    piece, fed = b"T" * 65536, 0
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitExceeded, match="trailer"):
+            while fed < 1024 * 1024:
+                decoder.feed(piece)
+                fed += len(piece)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fed == 0  # refused within the first 64 KiB piece, not after a mebibyte
+    assert peak < 2 * wire.MAX_TRAILER_SIZE
+
+
+def test_trailer_section_limit_counts_all_lines():
+    decoder = wire.ChunkedDecoder()
+    decoder.feed(b"0\r\n")
+    line = b"T: " + b"a" * 1000 + b"\r\n"
+    with pytest.raises(LimitExceeded, match="trailer"):
+        for _ in range(wire.MAX_TRAILER_SIZE // len(line) + 1):
+            decoder.feed(line)
+
+
+def test_chunk_extension_flood_is_refused_past_the_limit():
+    chunk = b"1;" + b"e" * 999 + b"\r\nx\r\n"  # 1000 bytes of extension for 1 byte of data
+    decoder = wire.ChunkedDecoder()
+    accepted = 0
+    with pytest.raises(LimitExceeded, match="chunk extensions") as info:
+        for _ in range(1000):
+            decoder.feed(chunk)
+            accepted += 1
+    assert accepted == wire.MAX_CHUNK_EXTENSIONS // 1000
+    assert info.value.status == 400
+
+
+@pytest.mark.parametrize("byte", [b"\r", b"\x00", b"\x01", b"\x7f"])
+def test_control_bytes_in_a_chunk_extension_are_refused(byte):
+    data = (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;a" + byte + b"b\r\nx\r\n0\r\n\r\n"
+    )
+    with pytest.raises(ProtocolError, match="chunk-size"):
+        wire.ChunkedDecoder().feed(data[data.index(b"\r\n\r\n") + 4 :])
+    assert error_of(wire.RequestReader, data).status == 400
+    decoder = wire.ChunkedDecoder()  # HTAB is the one control byte an extension may hold
+    assert b"".join(decoder.feed(b'1;a="x\ty";b\r\nx\r\n0\r\n\r\n')) == b"x"
+    assert decoder.extensions == [';a="x\ty";b']
+
+
+LOOKALIKE_SPACES = [b"\x0b", b"\x0c", b"\x1f", b"\x85", b"\xa0"]
+
+
+@pytest.mark.parametrize("space", LOOKALIKE_SPACES, ids=lambda space: repr(space))
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_chunked_padded_with_a_non_http_space_is_not_chunked(space, where):
+    """Only SP and HTAB are whitespace in HTTP; Python's str.strip() also takes these, so a
+    proxy and rawhttp could disagree on the framing (request smuggling)."""
+    coding = space + b"chunked" if where == "before" else b"chunked" + space
+    field = b"Transfer-Encoding: " + coding + b"\r\n"
+    request = b"POST / HTTP/1.1\r\nHost: a\r\n" + field + b"\r\n0\r\n\r\n"
+    headers = Headers([("Transfer-Encoding", coding.decode("latin-1"))])
+    assert wire.response_framing("GET", 200, headers) == Framing("close")
+    with pytest.raises(ProtocolError):
+        wire.request_framing(headers)
+    assert error_of(wire.RequestReader, request, eof=False).status == 400
+    reader = wire.ResponseReader()
+    reader.feed(b"HTTP/1.1 200 OK\r\n" + field + b"\r\n0\r\n\r\n")
+    assert reader.framing == Framing("close")
+
+
+def test_endless_interim_responses_are_refused_past_the_limit():
+    reader = wire.ResponseReader()
+    for _ in range(wire.MAX_INTERIM_RESPONSES):
+        assert isinstance(reader.feed(b"HTTP/1.1 100 Continue\r\n\r\n")[0], wire.HeadEvent)
+    with pytest.raises(LimitExceeded, match="MAX_INTERIM_RESPONSES"):
+        reader.feed(b"HTTP/1.1 102 Processing\r\n\r\n")
+    flood = b"HTTP/1.1 103 Early Hints\r\n\r\n" * (wire.MAX_INTERIM_RESPONSES + 1) + OK_HEAD
+    assert isinstance(error_of(wire.ResponseReader, flood + b"hello"), LimitExceeded)
+
+
+def test_exactly_the_interim_limit_is_fine():
+    data = b"HTTP/1.1 100 Continue\r\n\r\n" * wire.MAX_INTERIM_RESPONSES + OK_HEAD + b"hello"
+    events, _ = read_all(wire.ResponseReader, data)
+    assert len(events) == wire.MAX_INTERIM_RESPONSES + 3
