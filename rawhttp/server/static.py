@@ -128,7 +128,7 @@ class StaticFiles:
                 send_file(exchange, file, found.names[-1])
             return
         try:
-            page = listing_page(unquote(split_target(exchange.request.target)[0]), found.fd)
+            page = self.listing_page(unquote(split_target(exchange.request.target)[0]), found)
         finally:
             os.close(found.fd)
         exchange.send_page(200, page)
@@ -170,6 +170,45 @@ class StaticFiles:
         os.close(folder.fd)
         return index
 
+    def listing_page(self, url_path: str, folder: Found) -> bytes:
+        """An HTML list of the opened folder's entries, folders first and marked with a slash.
+        Every entry is shown, its name escaped (bytes that are not UTF-8 as `\\xff`), and one
+        odd entry never fails the page; only those a request can be answered with are links."""
+        try:
+            with os.scandir(folder.fd) as entries:
+                items = sorted(self._listing_item(folder.names, entry) for entry in entries)
+        except OSError as exc:
+            raise StatusPage(403, f"cannot list this folder: {exc.strerror}") from None
+        body = "\n".join(item for *_, item in items)
+        return html_page(f"Index of {url_path}", f"<ul>\n{body}\n</ul>")
+
+    def _listing_item(self, names: tuple[str, ...], entry: os.DirEntry) -> tuple[bool, str, str]:
+        """(not a folder, name, the <li> HTML) of one entry, in the order they are listed."""
+        is_folder = self._served_as_folder(names, entry)
+        name = entry.name + ("/" if is_folder else "")
+        shown = html.escape(os.fsencode(name).decode("utf-8", "backslashreplace"))
+        if is_folder is None:
+            return True, entry.name, f"<li>{shown}</li>"
+        link = html.escape(quote(name))
+        return not is_folder, entry.name, f'<li><a href="{link}">{shown}</a></li>'
+
+    def _served_as_folder(self, names: tuple[str, ...], entry: os.DirEntry) -> bool | None:
+        """Whether a request for `entry` gets a folder (True) or a file (False), or None when
+        none can: a name no URL of ours names (with a backslash, or not UTF-8), a symlink that
+        loops, dangles or leads out, anything neither a folder nor a regular file."""
+        if not _nameable(entry.name):
+            return None
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                return True
+            if not entry.is_symlink():
+                return False if entry.is_file(follow_symlinks=False) else None
+            found = self._open_names((*names, entry.name), entry.name)
+        except (OSError, StatusPage):
+            return None
+        os.close(found.fd)
+        return found.is_folder
+
     def _open_names(self, names: Sequence[str], shown: str) -> Found:
         """Open root/names, following symlinks only while they stay under the root."""
         try:
@@ -179,6 +218,17 @@ class StaticFiles:
                 raise StatusPage(404, f"nothing at {shown}") from None
             raise StatusPage(403, f"cannot open {shown}: {error.strerror}") from None
         return Found(fd, real, is_folder=_is_folder(fd))
+
+
+def _nameable(name: str) -> bool:
+    """Whether a request target can name a file called `name`: `path_segments` refuses a
+    backslash, and percent-decodes to UTF-8 only, while a file name that is not UTF-8 comes from
+    the file system holding surrogates (surrogateescape)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\\" not in name
 
 
 def _is_folder(fd: int) -> bool:
@@ -273,19 +323,6 @@ def _names_under(root: str, path: str) -> list[str]:
     if names[: len(root_names)] != root_names:
         raise StatusPage(403, LEADS_OUT)
     return names[len(root_names) :]
-
-
-def listing_page(url_path: str, folder: str | int) -> bytes:
-    """An HTML list of a folder's entries, folders first marked with a slash; names escaped."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda entry: (not entry.is_dir(), entry.name))
-    except OSError as exc:
-        raise StatusPage(403, f"cannot list this folder: {exc.strerror}") from None
-    items = []
-    for entry in entries:
-        name = entry.name + ("/" if entry.is_dir() else "")
-        items.append(f'<li><a href="{html.escape(quote(name))}">{html.escape(name)}</a></li>')
-    return html_page(f"Index of {url_path}", "<ul>\n" + "\n".join(items) + "\n</ul>")
 
 
 def content_type(path: str) -> str:
