@@ -1,9 +1,11 @@
 """The client: requests and responses over a `connection.Connection`.
 
-It sends the request bytes from `wire.build_request`, loops `recv_into` a reused buffer, and
-feeds what arrives to one `wire.ResponseReader` per response (heads, 1xx skipped, framing, body,
-EOF); it owns redirects, and connections kept open between requests to one origin (`Session`).
-The socket calls themselves, and the translation of OS errors, are in `connection.py`.
+It sends a `request.Request` (the head from `wire.build_request`, then its body, raw or
+chunked, after `100 Continue` for a large one), loops `recv_into` a reused buffer, and feeds
+what arrives to one `wire.ResponseReader` per response (heads, 1xx skipped, framing, body,
+EOF); it follows redirects (`request.redirected` decides the next request) and keeps
+connections open between requests to one origin (`Session`). The socket calls themselves, and
+the translation of OS errors, are in `connection.py`.
 
 A body saved to a file without anyone looking at its bytes takes a faster road,
 `Response.copy_body_to`: `os.splice` moves it from the socket through a pipe into the file
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
@@ -21,19 +24,23 @@ from rawhttp import events
 from rawhttp.connection import Connection, Listener, Options
 from rawhttp.errors import (
     EmptyReply,
+    InputError,
     LimitExceeded,
     NetworkError,
     ProtocolError,
     TooManyRedirects,
 )
-from rawhttp.url import URL, parse_url, resolve_location
+from rawhttp.request import Body, Request, body_headers, redirected
+from rawhttp.url import URL, parse_url
 from rawhttp.wire import (
+    LAST_CHUNK,
     MAX_REDIRECTS,
     Event,
     Headers,
     ResponseHead,
     ResponseReader,
     build_request,
+    encode_chunk,
     request_methods,
 )
 
@@ -42,9 +49,10 @@ from rawhttp.wire import (
 SPLICE = hasattr(os, "splice")
 # The in-memory `get()` keeps the body in RAM, so it has a ceiling; streaming to a file has none.
 MAX_BODY = 100 * 1024 * 1024
-REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-# Credentials are for the host they were given for: not sent on after a redirect elsewhere.
-CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
+# A body larger than this (or of unknown length) is announced with `Expect: 100-continue`, and
+# sent after the server's 100 or after CONTINUE_WAIT seconds without an answer: curl's rule.
+EXPECT_OVER = 1024 * 1024
+CONTINUE_WAIT = 1.0
 # BodyDone's reason, by framing: a close-delimited body can only end with the server's close.
 STOP_REASONS = {
     "none": "no body for this request or status",
@@ -320,12 +328,20 @@ class Session:
     """Requests made one after another, keeping a connection open between two to the same origin.
 
     `rawhttp get URL1 URL2` uses one; `rawhttp.stream()` and `get()` use a throwaway one.
-    A kept connection the server has closed meanwhile is replaced transparently, once.
+    A kept connection the server has closed meanwhile is replaced transparently, once, for a
+    request that may be repeated; one that may not (a POST: RFC 9110 section 9.2.2) always
+    goes on a fresh connection. `connect` makes connections (tests pass a scripted one).
     """
 
-    def __init__(self, options: Options | None = None, on_event: Listener | None = None):
-        self.options = options or Options()
+    def __init__(
+        self,
+        options: Options | None = None,
+        on_event: Listener | None = None,
+        connect: Callable[[URL, Options, Listener], Connection] = Connection,
+    ):
+        self.options = (options or Options()).copy()
         self.emit = on_event or _ignore
+        self.connect = connect
         self._idle: Connection | None = None
 
     def __enter__(self) -> Session:
@@ -346,41 +362,53 @@ class Session:
         else:
             conn.close(by="client" if conn.sock is not None else "server")
 
-    def _take_idle(self, url: URL) -> Connection | None:
+    def _take_idle(self, request: Request) -> Connection | None:
         conn, self._idle = self._idle, None
-        if conn is not None and conn.url.origin != url.origin:
+        if conn is None:
+            return None
+        if conn.url.origin != request.url.origin or not request.idempotent:
+            if conn.url.origin == request.url.origin:
+                self.emit(
+                    events.Noted(
+                        f"{request.method} is not retried if a kept connection "
+                        "fails (RFC 9110 9.2.2): it goes on a fresh one"
+                    )
+                )
             conn.close()
             return None
         return conn
 
-    def open_response(self, url: URL, method: str, headers: Headers) -> Response:
+    def open_response(self, request: Request) -> Response:
         """Send one request and read up to its final head, on a kept or a new connection."""
-        self.emit(events.RequestStarted(url=str(url), method=method))
-        request = build_request(method, url.target, headers, self.options.http_version)
-        keep_alive = "keep-alive" in [v.lower() for v in headers.get_list("Connection")]
-        conn = self._take_idle(url)
+        self.emit(events.RequestStarted(url=str(request.url), method=request.method))
+        conn = self._take_idle(request)
         if conn is not None:
-            conn.start_transfer(url)
+            conn.start_transfer(request.url)
             self.emit(events.Reused(remote=conn.remote))
             try:
-                return self._exchange(conn, url, method, request, keep_alive)
+                return self._exchange(conn, request)
             except (EmptyReply, NetworkError) as exc:
                 if conn.received_this_transfer:
                     raise
                 # The server closed the kept connection between requests: start afresh, once.
                 self.emit(events.ConnectFailed(*conn.remote, reason=f"kept connection: {exc}"))
-        conn = Connection(url, self.options, self.emit)
+        conn = self.connect(request.url, self.options, self.emit)
         conn.open()
-        return self._exchange(conn, url, method, request, keep_alive)
+        return self._exchange(conn, request)
 
-    def _exchange(
-        self, conn: Connection, url: URL, method: str, request: bytes, keep_alive: bool
-    ) -> Response:
-        conn.keep_alive = keep_alive
+    def _exchange(self, conn: Connection, request: Request) -> Response:
+        headers = request.headers
+        conn.keep_alive = "keep-alive" in [v.lower() for v in headers.get_list("Connection")]
         try:
-            conn.send(request)
-            reader = ResponseReader(method)
-            return Response(url, reader, conn, _read_head(conn, reader), self._done)
+            head = build_request(
+                request.method, request.url.target, headers, self.options.http_version
+            )
+            conn.send(head, events.RequestHeadSent)
+            pending = _send_body(conn, request) if request.body is not None else b""
+            reader = ResponseReader(request.method)
+            return Response(
+                request.url, reader, conn, _read_head(conn, reader, pending), self._done
+            )
         except BaseException:
             conn.close()
             raise
@@ -392,39 +420,125 @@ class Session:
         method: str = "GET",
         headers: HeaderArg = None,
         *,
+        body: Body | bytes | None = None,
         follow_redirects: bool = False,
         max_redirects: int = MAX_REDIRECTS,
         keep_alive: bool = False,
     ) -> Iterator[Response]:
         """Send a request (following redirects if asked) and yield the response, body unread."""
-        current = url if isinstance(url, URL) else parse_url(url)
-        request = request_headers(current, headers, self.options.http_version, keep_alive)
+        request = self.request(url, method, headers, body, keep_alive)
         history: list[ResponseHead] = []
         while True:
-            response = self.open_response(current, method, request)
-            location = response.headers.get("Location")
-            if not (follow_redirects and response.status in REDIRECT_STATUSES and location):
+            response = self.open_response(request)
+            following = self._next_hop(request, response, follow_redirects, history, max_redirects)
+            if following is None:
                 break
-            try:
-                if len(history) >= max_redirects:
-                    raise TooManyRedirects(f"more than {max_redirects} redirects (--max-redirs)")
-                history.append(response.head)
-                target = resolve_location(current, location)
-                method = _redirect_method(method, response.status)
-                self.emit(
-                    events.Redirecting(status=response.status, location=str(target), method=method)
-                )
-                if current.scheme == "https" and target.scheme == "http":
-                    self.emit(events.Warned(f"redirect from https to plain http: {target}"))
-                request = _redirect_headers(request, current, target)
-                current = target
-            finally:
-                response.close()
+            history.append(response.head)
+            response.close()
+            self._redirecting(request, following, response.status)
+            request = following
         response.history = history
         try:
             yield response
         finally:
             response.close()
+
+    def _next_hop(
+        self, request: Request, response: Response, follow: bool, history: list, limit: int
+    ) -> Request | None:
+        """The request a redirect asks for, if redirects are followed; the response is closed
+        if that fails (too many, or a body that cannot be sent again)."""
+        if not follow:
+            return None
+        try:
+            following = redirected(request, response.status, response.headers.get("Location"))
+            if following is not None and len(history) >= limit:
+                raise TooManyRedirects(f"more than {limit} redirects (--max-redirs)")
+        except BaseException:
+            response.close()
+            raise
+        return following
+
+    def request(
+        self,
+        url: str | URL,
+        method: str = "GET",
+        headers: HeaderArg = None,
+        body: Body | bytes | None = None,
+        keep_alive: bool = False,
+    ) -> Request:
+        """The Request these arguments describe: rawhttp's default headers, the caller's, and
+        the fields the body's framing needs (Expect: 100-continue for a large one)."""
+        from rawhttp.request import BytesBody
+
+        target = url if isinstance(url, URL) else parse_url(url)
+        if isinstance(body, bytes):
+            body = BytesBody(body)
+        fields = request_headers(target, headers, self.options.http_version, keep_alive)
+        fields = body_headers(fields, body)
+        large = body is not None and (body.length is None or body.length > EXPECT_OVER)
+        if large and self.options.http_version == "HTTP/1.1" and "Expect" not in fields:
+            fields.add("Expect", "100-continue")
+        return Request(method, target, fields, body)
+
+    def _redirecting(self, old: Request, new: Request, status: int) -> None:
+        self.emit(events.Redirecting(status=status, location=str(new.url), method=new.method))
+        if old.url.scheme == "https" and new.url.scheme == "http":
+            self.emit(events.Warned(f"redirect from https to plain http: {new.url}"))
+
+
+def _send_body(conn: Connection, request: Request) -> bytes:
+    """Send the body, after 100 Continue if the head asked for one; the bytes received
+    meanwhile (the start of the answer), which the head reader is fed first."""
+    pending = b""
+    expect = (request.headers.get("Expect") or "").lower() == "100-continue"
+    if expect:
+        go_on, pending = _await_continue(conn, request.method)
+        if not go_on:
+            conn.keep_alive = False  # the server may still be waiting for a body: start afresh
+            return pending
+    body = request.body
+    assert body is not None
+    chunked = body.length is None
+    offset = 0
+    try:
+        for piece in body.pieces():
+            data = encode_chunk(piece) if chunked else piece
+            conn.send(data, events.RequestBodySent, body_offset=offset)
+            offset += len(piece)
+    except OSError as error:
+        raise InputError(f"cannot read the body from {body.description}: {error}") from None
+    if chunked:
+        conn.send(LAST_CHUNK, events.RequestBodySent, body_offset=offset)
+    elif offset != body.length:
+        raise InputError(f"{body.description} changed size while being sent ({offset} bytes)")
+    return pending
+
+
+def _await_continue(conn: Connection, method: str) -> tuple[bool, bytes]:
+    """Wait at most CONTINUE_WAIT s for `100 Continue`. (True, bytes) to send the body after a
+    100 or the wait; (False, bytes) if a final answer (or the server's close) came first."""
+    conn.emit(events.ContinueAwaited(timeout=CONTINUE_WAIT))
+    probe, received = ResponseReader(method), bytearray()
+    deadline = time.monotonic() + CONTINUE_WAIT
+    while not probe.interim and probe.head is None:
+        left = deadline - time.monotonic()
+        if left <= 0 or not conn.readable(left):
+            return True, bytes(received)  # no answer within the wait: send the body anyway
+        data = _recv(conn)
+        if not data:
+            return False, bytes(received)
+        received += data
+        try:
+            probe.feed(data)
+        except ProtocolError:
+            return False, bytes(received)  # the head reader will say what is wrong
+    if any(head.status == 100 for head in probe.interim):
+        conn.emit(events.ContinueReceived())
+        return True, bytes(received)
+    status = probe.head.status if probe.head is not None else "an interim status"
+    conn.emit(events.BodyWithheld(reason=f"the server answered {status} before asking for it"))
+    return False, bytes(received)
 
 
 @contextlib.contextmanager
@@ -433,6 +547,7 @@ def stream(
     method: str = "GET",
     headers: HeaderArg = None,
     *,
+    body: Body | bytes | None = None,
     follow_redirects: bool = False,
     max_redirects: int = MAX_REDIRECTS,
     options: Options | None = None,
@@ -442,32 +557,19 @@ def stream(
     """One request on its own connection; the body is read from the yielded response."""
     options = options or Options()
     if timeout is not None:
-        options.read_timeout = options.connect_timeout = timeout
+        options = options.copy(read_timeout=timeout, connect_timeout=timeout)
     with (
         Session(options, on_event) as session,
         session.stream(
-            url, method, headers, follow_redirects=follow_redirects, max_redirects=max_redirects
+            url,
+            method,
+            headers,
+            body=body,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
         ) as response,
     ):
         yield response
-
-
-def _redirect_method(method: str, status: int) -> str:
-    """303 always becomes GET (but HEAD stays HEAD); 301/302 change a POST, as browsers do."""
-    if method == "HEAD":
-        return method
-    if status == 303 or (status in (301, 302) and method != "GET"):
-        return "GET"
-    return method
-
-
-def _redirect_headers(headers: Headers, old: URL, new: URL) -> Headers:
-    moved = Headers(headers.items())
-    moved.set("Host", new.authority)
-    if (old.host.lower(), old.port) != (new.host.lower(), new.port):
-        for name in CREDENTIAL_HEADERS:
-            moved.remove(name)
-    return moved
 
 
 def send_raw(

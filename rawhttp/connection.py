@@ -65,6 +65,13 @@ class Options:
     def __repr__(self) -> str:
         return f"Options({self.__dict__!r})"
 
+    def copy(self, **changes: object) -> Options:
+        """A copy with `changes` applied: a caller's Options are never changed by a call."""
+        copied = Options.__new__(Options)
+        copied.__dict__.update(self.__dict__, resolve=dict(self.resolve))
+        copied.__dict__.update(changes)
+        return copied
+
 
 # OpenSSL verify codes worth naming in plain words (X509_V_ERR_*).
 _VERIFY_REASONS = {
@@ -215,7 +222,8 @@ class Connection:
         assert self.sock is not None
         self.sock.settimeout(self._remaining(timeout))
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, kind: type[events.Sent] = events.Sent, **fields: object) -> None:
+        """Send all of `data`, then emit `kind` (a request head, a body piece, raw bytes)."""
         assert self.sock is not None
         try:
             self.sock.sendall(data)
@@ -223,7 +231,7 @@ class Connection:
             raise Timeout("sending the request timed out") from None
         except OSError as exc:
             raise _from_os(NetworkError(f"send failed: {exc.strerror or exc}"), exc) from None
-        self.emit(events.Sent(data=data, offset=self.sent))
+        self.emit(kind(data=data, offset=self.sent, **fields))
         self.sent += len(data)
 
     def recv_into(self, buffer: memoryview) -> int:
@@ -264,11 +272,17 @@ class Connection:
         return moved
 
     def _wait_readable(self) -> None:
+        if not self.readable(self.options.read_timeout):
+            raise self._read_timeout()
+
+    def readable(self, timeout: float) -> bool:
+        """Whether bytes (or the server's close) arrive within `timeout` seconds."""
         assert self.sock is not None
+        if self.tls and self.sock.pending():
+            return True
         poller = select.poll()
         poller.register(self.sock, select.POLLIN)
-        if not poller.poll(self._remaining(self.options.read_timeout) * 1000):
-            raise self._read_timeout()
+        return bool(poller.poll(self._remaining(timeout) * 1000))
 
     def _read_timeout(self) -> Timeout:
         if self.deadline is not None and time.monotonic() >= self.deadline:

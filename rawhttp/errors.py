@@ -142,3 +142,11 @@ class ResumeError(RawHTTPError):
     """`-C`: the server's answer to a Range request cannot continue the partial file."""
 
     exit_code = 33
+
+
+class InputError(RawHTTPError):
+    """A request body could not be read (-d @FILE, -T FILE), or changed while being sent
+    (curl's exit 26, "read error")."""
+
+    exit_code = 26
+    layer = "file"

@@ -109,8 +109,38 @@ class TLSEstablished(Event):
 
 
 class Sent(Event):
+    """One send call's bytes (`rawhttp send` emits these as they are; a request's head and
+    body pieces are the two kinds below), `offset` where they start in the sent stream."""
+
     data: bytes | memoryview
     offset: int
+
+
+class RequestHeadSent(Sent):
+    """The request head went out (request line, fields, empty line)."""
+
+
+class RequestBodySent(Sent):
+    """A piece of the request body went out; `body_offset` is where it starts in the body
+    (for a chunked body the piece includes its chunk-size line)."""
+
+    body_offset: int = 0
+
+
+class ContinueAwaited(Event):
+    """`Expect: 100-continue` was sent: waiting up to `timeout` seconds before the body."""
+
+    timeout: float
+
+
+class ContinueReceived(Event):
+    """The server answered 100 Continue: the body follows."""
+
+
+class BodyWithheld(Event):
+    """The request body was not sent, and why (the server answered before asking for it)."""
+
+    reason: str
 
 
 class Received(Event):
@@ -152,6 +182,12 @@ class Redirecting(Event):
     status: int
     location: str
     method: str
+
+
+class Noted(Event):
+    """A decision worth a line in -v (not a warning): why a connection was not reused, say."""
+
+    message: str
 
 
 class Warned(Event):

@@ -21,7 +21,7 @@ REQUEST = (
 )
 
 with socket.create_connection((HOST, PORT), timeout=10) as sock:{ssl_wrap}
-    sock.sendall(REQUEST)  # the request head, byte for byte
+    sock.sendall(REQUEST)  # the request head (and body), byte for byte
     chunks = []
     while True:
         data = sock.recv(65536)  # at most 64 KiB; TCP decides how much arrives per call
@@ -40,19 +40,27 @@ SSL_IMPORT = "\nimport ssl"
 SSL_WRAP = "\n    sock = ssl.create_default_context().wrap_socket(sock, server_hostname=HOST)"
 
 
+# The most request bytes (head and body) a program embeds; a larger body is cut there.
+MAX_EMBEDDED = 1024 * 1024
+
+
 class ShowCode:
-    """A listener that keeps the first request sent; `program()` writes it out."""
+    """A listener that keeps the first request sent, head and body; `program()` writes it out."""
 
     def __init__(self) -> None:
         self.url: URL | None = None
         self.method = "GET"
         self.request: bytes | None = None
+        self._requests = 0
 
     def __call__(self, event: events.Event) -> None:
-        if isinstance(event, events.RequestStarted) and self.url is None:
-            self.url, self.method = parse_url(event.url), event.method
-        elif isinstance(event, events.Sent) and self.request is None:
-            self.request = bytes(event.data)
+        if isinstance(event, events.RequestStarted):
+            self._requests += 1
+            if self.url is None:
+                self.url, self.method = parse_url(event.url), event.method
+        elif isinstance(event, events.Sent) and self._requests == 1:
+            kept = self.request or b""
+            self.request = (kept + bytes(event.data))[:MAX_EMBEDDED]
 
     def program(self) -> str:
         assert self.url is not None and self.request is not None, "no request was sent"

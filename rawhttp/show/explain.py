@@ -12,8 +12,8 @@ import sys
 from typing import TextIO
 
 from rawhttp import events
-from rawhttp.errors import RawHTTPError
-from rawhttp.wire import parse_request_head
+from rawhttp.errors import ProtocolError, RawHTTPError
+from rawhttp.wire import Headers, parse_fields
 
 REQUEST_HEADERS = {
     "host": "names the site: one IP address can serve many (required in HTTP/1.1)",
@@ -24,6 +24,10 @@ REQUEST_HEADERS = {
     "range": "asks for part of the body only (bytes=N- is from byte N to the end)",
     "authorization": "credentials for the site",
     "cookie": "state the site stored earlier",
+    "content-type": "what the request body is: a form (urlencoded, multipart), JSON...",
+    "content-length": "the request body's size in bytes: the server reads exactly that many",
+    "transfer-encoding": "chunked: the body's size is not known, so it goes in sized chunks",
+    "expect": "100-continue: the client waits for the server's go-ahead before the body",
 }
 
 RESPONSE_HEADERS = {
@@ -120,19 +124,35 @@ class Explain:
     def _TLSEstablished(self, e: events.TLSEstablished) -> None:
         self.say(f"TLS handshake done over the socket: {e.version}, cipher {e.cipher}")
 
-    def _Sent(self, e: events.Sent) -> None:
-        request = parse_request_head(bytes(e.data))
+    def _RequestHeadSent(self, e: events.RequestHeadSent) -> None:
+        lines = bytes(e.data).decode("latin-1").split("\r\n")[:-2]
+        method, target, version = [*lines[0].split(" "), "", ""][:3]
         self.say(f"send() wrote {len(e.data)} bytes: the request head, lines ending in \\r\\n")
-        self.say(f"request line: {request.method} {request.target} {request.http_version}", 1)
-        self.say(f"method  {request.method}: what to do", 2)
-        self.say(f"target  {request.target}: the path and query on that host", 2)
-        self.say(f"version {request.http_version}: the protocol spoken", 2)
-        for name, value in request.headers:
+        self.say(f"request line: {lines[0]}", 1)
+        self.say(f"method  {method}: what to do", 2)
+        self.say(f"target  {target}: the path and query on that host", 2)
+        self.say(f"version {version}: the protocol spoken", 2)
+        headers = _fields(lines[1:])
+        for name, value in headers:
             who = "you (-H)" if name.lower() in self.user_headers else "rawhttp"
             meaning = REQUEST_HEADERS.get(name.lower(), "a header rawhttp has no note for")
             self.say(f"{name}: {value}", 1)
             self.say(f"added by {who}; {meaning}", 2)
-        self.say("an empty line (\\r\\n) ends the head; a GET has no body", 1)
+        self.say(f"an empty line (\\r\\n) ends the head; {_body_framing(headers)}", 1)
+
+    def _RequestBodySent(self, e: events.RequestBodySent) -> None:
+        self.say(
+            f"send() wrote {len(e.data)} bytes of the request body (from byte {e.body_offset})"
+        )
+
+    def _ContinueAwaited(self, e: events.ContinueAwaited) -> None:
+        self.say(f"the body waits: recv() for up to {e.timeout:g} s for 100 Continue first")
+
+    def _ContinueReceived(self, e: events.ContinueReceived) -> None:
+        self.say("the server answered 100 Continue (an interim head): the body goes now")
+
+    def _BodyWithheld(self, e: events.BodyWithheld) -> None:
+        self.say(f"the body was not sent: {e.reason}")
 
     def _Received(self, e: events.Received) -> None:
         self.recv_calls += 1
@@ -178,6 +198,22 @@ class Explain:
         name = getattr(error, "errno_name", None)
         self.say(f"failed at the {layer} layer{f' ({name})' if name else ''}: {error}")
         self.say(explain_error(error, name), 1)
+
+
+def _fields(lines: list[str]) -> Headers:
+    """The sent head's fields, parsed without a server's limits: a view never fails."""
+    try:
+        return parse_fields([line.encode("latin-1") for line in lines], allow_obs_fold=False)
+    except ProtocolError:
+        return Headers([tuple(line.partition(":")[::2]) for line in lines])
+
+
+def _body_framing(headers: Headers) -> str:
+    if "Transfer-Encoding" in headers:
+        return "the body follows in chunks (Transfer-Encoding: chunked), ended by a 0 chunk"
+    if "Content-Length" in headers:
+        return f"the body follows: exactly {headers['Content-Length']} bytes (Content-Length)"
+    return "no Content-Length and no chunked: this request has no body"
 
 
 def explain_error(error: RawHTTPError, errno_name: str | None) -> str:

@@ -42,7 +42,8 @@ class Timing:
         if self.start is None:
             return
         for name, _, kind in MILESTONES:
-            if isinstance(event, kind) and name not in self.marks:
+            # The request is sent when its last piece is (a body may follow the head).
+            if isinstance(event, kind) and (name not in self.marks or name == "request_sent"):
                 self.marks[name] = event.at - self.start
         if isinstance(event, (events.Connected, events.Reused)):
             self.remote = event.remote

@@ -1,6 +1,8 @@
 """`-v`: the request as sent (`> ` lines) and connection notes (`* ` lines), on stderr.
 
-The response head is not repeated here: it is on stdout exactly as received.
+The response head is not repeated here: it is on stdout exactly as received. A request body
+is shown as curl's -v shows it: a short text body as its lines, a longer or binary one as
+`} [N bytes data]` per send, then a note of how much was sent.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from typing import TextIO
 
 from rawhttp import events
 
+# A body up to this size, and all text, is shown as its lines; a larger one is summarised.
+SHOW_BODY = 256
+
 
 class Verbose:
     """A listener: call it with each event of a transfer."""
 
     def __init__(self, out: TextIO | None = None):
         self.out = out or sys.stderr
+        self.body_sent = 0
 
     def __call__(self, event: events.Event) -> None:
         for line in self.lines(event):
@@ -48,10 +54,36 @@ class Verbose:
         text = bytes(e.data).decode("latin-1")
         return ["> " + line for line in text.split("\r\n")[:-1]]
 
+    def _RequestHeadSent(self, e: events.RequestHeadSent) -> list[str]:
+        self.body_sent = 0
+        return self._Sent(e)
+
+    def _RequestBodySent(self, e: events.RequestBodySent) -> list[str]:
+        data = bytes(e.data)
+        self.body_sent += len(data)
+        if e.body_offset == 0 and len(data) <= SHOW_BODY and _is_text(data):
+            return ["> " + line for line in data.decode("ascii").splitlines()]
+        return [f"}} [{len(data)} bytes data]"]
+
+    def _ContinueAwaited(self, e: events.ContinueAwaited) -> list[str]:
+        return [f"* Waiting up to {e.timeout:g} s for 100 Continue before sending the body"]
+
+    def _ContinueReceived(self, e: events.ContinueReceived) -> list[str]:
+        return ["* The server said 100 Continue: sending the body"]
+
+    def _BodyWithheld(self, e: events.BodyWithheld) -> list[str]:
+        return [f"* Request body not sent: {e.reason}"]
+
+    def _Noted(self, e: events.Noted) -> list[str]:
+        return [f"* {e.message}"]
+
     def _HeadReceived(self, e: events.HeadReceived) -> list[str]:
+        sent = [f"* Request body sent: {self.body_sent} bytes"] if self.body_sent else []
+        self.body_sent = 0
         kind = "interim" if e.head.is_interim else "final"
         return [
-            f"* Received {kind} head: {e.head.status} {e.head.reason} ({len(e.head.raw)} bytes)"
+            *sent,
+            f"* Received {kind} head: {e.head.status} {e.head.reason} ({len(e.head.raw)} bytes)",
         ]
 
     def _FramingDecided(self, e: events.FramingDecided) -> list[str]:
@@ -70,6 +102,10 @@ class Verbose:
         if e.kept:
             return ["* Connection kept open for the next request"]
         return [f"* Connection closed by the {e.by}"]
+
+
+def _is_text(data: bytes) -> bool:
+    return data.isascii() and all(byte >= 0x20 or byte in b"\t\r\n" for byte in data)
 
 
 def _hostport(address: str, port: int) -> str:
