@@ -2,7 +2,8 @@
 
 Three promises, each checked on generated input rather than a table:
 
-- how bytes are cut into `recv` pieces never changes what a valid message parses to;
+- how bytes are cut into `recv` pieces never changes what a valid message parses to, nor the
+  events `wire`'s readers return (each head with its offset, the body, the end, the rest);
 - chunked encoding then decoding gives back exactly the chunks, extensions and trailers;
 - arbitrary or mutated bytes only ever raise rawhttp's `ProtocolError` family: never
   `IndexError`, `ValueError`, `UnicodeDecodeError`, a recursion error, nor a hang (each example
@@ -14,6 +15,7 @@ Three promises, each checked on generated input rather than a table:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import string
@@ -21,7 +23,7 @@ import string
 import pytest
 
 # The drivers live beside the fuzz harness, which checks the same promises on its inputs.
-from fuzz.wire_target import outcome, parse_request, parse_response
+from fuzz.wire_target import body_of, outcome, parse_request, parse_response, run
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -211,6 +213,51 @@ def test_any_split_of_a_valid_request_parses_the_same(message, cuts):
     with no_hang():
         assert parse_request([data]) == expected
         assert parse_request(split(data, cuts)) == expected
+
+
+# --- the readers' events: the same content however the bytes are cut --------------------------
+
+
+def read_events(make_reader, pieces: list[bytes]) -> tuple[list[tuple], bytes]:
+    reader = make_reader()
+    return run(reader, pieces), reader.rest
+
+
+@PROPERTY
+@given(responses(), st.lists(st.integers(1, 2000), max_size=30))
+def test_any_split_of_a_valid_response_gives_the_same_events(message, cuts):
+    data, method, expected = message
+    _, status, _, _, interim, _, body, trailers, _, rest = expected
+    make_reader = functools.partial(wire.ResponseReader, method)
+    with no_hang():
+        whole = read_events(make_reader, [data])
+        assert read_events(make_reader, split(data, cuts)) == whole
+        assert read_events(make_reader, split(data, list(range(len(data))))) == whole
+    events, left = whole
+    heads = [event for event in events if event[0] == "head"]
+    assert [head.status for _, head, _ in heads] == [*interim, status]
+    ends = [end for _, _, end in heads]
+    assert ends == [sum(len(head.raw) for _, head, _ in heads[: i + 1]) for i in range(len(heads))]
+    assert (body_of(events), events[-1], left) == (body, ("end", trailers), rest)
+
+
+NEXT_REQUEST = b"GET /next HTTP/1.1\r\nHost: a.test\r\n\r\n"
+
+
+@PROPERTY
+@given(requests(), st.lists(st.integers(1, 2000), max_size=30))
+def test_any_split_of_a_valid_request_gives_the_same_events(message, cuts):
+    data, (method, target, _, fields, body) = message
+    data += NEXT_REQUEST  # pipelined: what follows the request is left in `rest`
+    with no_hang():
+        whole = read_events(wire.RequestReader, [data])
+        assert read_events(wire.RequestReader, split(data, cuts)) == whole
+        assert read_events(wire.RequestReader, split(data, list(range(len(data))))) == whole
+    events, left = whole
+    (_, head, end), *_ = events
+    assert (head.method, head.target, head.headers.items()) == (method, target, fields)
+    assert end == data.index(b"\r\n\r\n") + 4
+    assert (body_of(events), events[-1][0], left) == (body, "end", NEXT_REQUEST)
 
 
 # --- chunked encode -> decode is the identity --------------------------------------------------
