@@ -244,46 +244,26 @@ def _targets(urls: list[URL], flags: dict) -> list[str | None]:
 
 
 class Views:
-    """The views of one transfer the flags ask for, all fed by the same events. Each view's
-    module is imported only when asked for: a plain GET loads none of them."""
+    """The views of one transfer the flags ask for (`show.VIEWS`), all fed by the same events,
+    besides the warnings and the head on stdout that every transfer has."""
 
     def __init__(self, target: str | None, flags: dict):
-        self.timing = self.explain = self.code = None
-        listeners: list = [print_warning]
-        if target is not None and flags["progress"] and sys.stderr.isatty():
-            from rawhttp.show.progress import Progress
+        from rawhttp.show import views_for
 
-            listeners.append(Progress())
+        self.views, self.needs_body = views_for(flags, target)
+        listeners: list = [print_warning]
         if not (flags["body_only"] or flags["show_code"]):
             listeners.append(HeadPrinter(sys.stdout.buffer))
-        if flags["verbose"]:
-            from rawhttp.show.verbose import Verbose
+        self.emit = _fanout(listeners + self.views)
+        self.to_stdout = not flags["show_code"]
 
-            listeners.append(Verbose())
-        if flags["trace"]:
-            from rawhttp.show.trace import Trace
+    def after(self) -> None:
+        for view in self.views:
+            getattr(view, "finish", lambda: None)()
 
-            listeners.append(Trace(style=flags["trace"]))
-        if flags["timing"]:
-            from rawhttp.show.timing import Timing
-
-            self.timing = Timing()
-        if flags["explain"]:
-            from rawhttp.show.explain import Explain
-
-            self.explain = Explain(user_headers=[name for name, _ in flags["headers"]])
-        if flags["show_code"]:
-            from rawhttp.show.code import ShowCode
-
-            self.code = ShowCode()
-        listeners += [view for view in (self.timing, self.explain, self.code) if view]
-        self.emit = _fanout(listeners)
-
-    def after(self, flags: dict) -> None:
-        if self.timing is not None:
-            self.timing.render(flags["timing"])
-        if self.code is not None:
-            write_stream(sys.stdout.buffer, self.code.program().encode())
+    def error(self, error: RawHTTPError) -> None:
+        for view in self.views:
+            getattr(view, "error", lambda _: None)(error)
 
 
 def make_folder(path: str) -> None:
@@ -304,14 +284,13 @@ def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, fla
         if target is not None:
             sink = FileSink(target, resume=flags["resume"])
         else:
-            sink = Discard() if views.code else StdoutSink(sys.stdout.buffer)
-        status, reason = _transfer(session, url, sink, keep_alive, flags)
-        views.after(flags)
+            sink = StdoutSink(sys.stdout.buffer) if views.to_stdout else Discard()
+        status, reason = _transfer(session, url, sink, keep_alive, views.needs_body, flags)
+        views.after()
         if flags["fail"] and status >= 400:
             raise HTTPStatusError(f"the server answered {status} {reason}")
     except RawHTTPError as error:
-        if views.explain is not None:
-            views.explain.error(error)
+        views.error(error)
         report(error)
         return error.exit_code
     except KeyboardInterrupt:
@@ -329,7 +308,9 @@ def _request_headers(sink, flags) -> list[tuple[str, str | None]]:
     return headers
 
 
-def _transfer(session: Session, url: URL, sink, keep_alive: bool, flags) -> tuple[int, str]:
+def _transfer(
+    session: Session, url: URL, sink, keep_alive: bool, needs_body: bool, flags
+) -> tuple[int, str]:
     """One fetch into `sink`; on any failure the sink is aborted, so no partial FILE remains."""
     method = "HEAD" if flags["head_only"] else "GET"
     try:
@@ -342,9 +323,9 @@ def _transfer(session: Session, url: URL, sink, keep_alive: bool, flags) -> tupl
             keep_alive=keep_alive,
         ) as response:
             target = _body_target(response, sink, flags)
-            # --trace and --explain show the body's bytes, so they must pass through Python;
-            # otherwise a body saved to a file may be moved by the kernel (splice).
-            response.copy_body_to(target, splice=not (flags["trace"] or flags["explain"]))
+            # A view that shows the body's bytes needs them to pass through Python; otherwise
+            # a body saved to a file may be moved by the kernel (splice).
+            response.copy_body_to(target, splice=not needs_body)
         target.finish()
     except BaseException:
         sink.abort()

@@ -62,6 +62,14 @@ class ShowCode:
             kept = self.request or b""
             self.request = (kept + bytes(event.data))[:MAX_EMBEDDED]
 
+    def finish(self) -> None:
+        """After the transfer: the program on stdout (where the response would have gone)."""
+        import sys
+
+        from rawhttp.sinks import write_stream
+
+        write_stream(sys.stdout.buffer, self.program().encode())
+
     def program(self) -> str:
         assert self.url is not None and self.request is not None, "no request was sent"
         with_close = self.request.replace(b"Connection: keep-alive\r\n", b"Connection: close\r\n")

@@ -27,7 +27,8 @@ MILESTONES = [
 class Timing:
     """A listener that keeps the marks of the latest request; `report()` when it is over."""
 
-    def __init__(self) -> None:
+    def __init__(self, style: str = "text") -> None:
+        self.style = style
         self.start: float | None = None
         self.marks: dict[str, float] = {}
         self.remote: tuple[str, int] | None = None
@@ -36,7 +37,7 @@ class Timing:
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.RequestStarted):
-            self.__init__()
+            self.__init__(self.style)
             self.start = event.at
             return
         if self.start is None:
@@ -67,6 +68,10 @@ class Timing:
             mean_rate=self.body_bytes / total if total else None,
         )
         return result
+
+    def finish(self) -> None:
+        """After the transfer: the figures on stderr, as --timing asked."""
+        self.render(self.style)
 
     def render(self, style: str = "text", out: TextIO | None = None) -> None:
         out = out or sys.stderr
