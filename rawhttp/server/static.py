@@ -11,6 +11,7 @@ in while a request is answered cannot lead out. The scenarios reuse `StaticFiles
 
 from __future__ import annotations
 
+import codecs
 import errno
 import html
 import mimetypes
@@ -31,6 +32,9 @@ INDEX = "index.html"
 # Files up to this size are read and sent with their head in one send; larger ones go by
 # sendfile, straight from the page cache (nginx's sendfile has no such threshold).
 SMALL_FILE = 64 * 1024
+# A text/* file gets "; charset=utf-8" when this much of its start is UTF-8: one bounded read,
+# so a huge log costs what a small page does (a bad byte further in goes unseen).
+CHARSET_SNIFF = 64 * 1024
 ALLOWED_METHODS = ("GET", "HEAD")
 # Methods defined by RFC 9110 (and PATCH): a static server knows them and answers 405 with
 # Allow; anything else gets 501 Not Implemented (RFC 9110 section 15.6.2), as nginx does.
@@ -325,8 +329,25 @@ def _names_under(root: str, path: str) -> list[str]:
     return names[len(root_names) :]
 
 
-def content_type(path: str) -> str:
-    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+def content_type(path: str, file: BinaryIO | None = None) -> str:
+    """The MIME type the name's extension gives. A text/* `file` that starts as UTF-8 also gets
+    `charset=utf-8`, or a browser would guess one (windows-1252, for a .txt)."""
+    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if file is not None and kind.startswith("text/") and starts_as_utf8(file.fileno()):
+        return kind + "; charset=utf-8"
+    return kind
+
+
+def starts_as_utf8(fd: int) -> bool:
+    """Whether the file's first CHARSET_SNIFF bytes are UTF-8: a character cut by the end of
+    that read still counts, one cut by the end of the file does not."""
+    start = os.pread(fd, CHARSET_SNIFF, 0)  # at offset 0, whatever the file's position
+    is_whole = len(start) >= os.fstat(fd).st_size
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(start, final=is_whole)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def open_regular(path: str) -> BinaryIO:
@@ -356,7 +377,7 @@ def send_file(exchange: Exchange, file: BinaryIO, name: str) -> None:
         return
     headers = Headers(
         [
-            ("Content-Type", content_type(name)),
+            ("Content-Type", content_type(name, file)),
             ("Last-Modified", last_modified),
             ("Accept-Ranges", "bytes"),
         ]
