@@ -8,11 +8,8 @@ by the caller through `read_source`, so the builders stay pure.
 
 from __future__ import annotations
 
-import mimetypes
 import os
-import secrets
 from collections.abc import Callable
-from urllib.parse import quote_plus
 
 URLENCODED = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -47,6 +44,8 @@ def urlencode_part(value: str, read: Reader) -> bytes:
     elif "@" in value:
         name, _, path = value.partition("@")
         content = read("@" + path).decode("utf-8", "replace")
+    from urllib.parse import quote_plus
+
     encoded = quote_plus(content, safe="")
     return f"{name}={encoded}".encode() if name else encoded.encode()
 
@@ -71,6 +70,8 @@ class FormField:
         self.value = None if self.path is not None else rest
         if self.path is None:
             return
+        import mimetypes  # here: a plain `rawhttp get` does not pay for its tables
+
         self.filename = options.get("filename") or os.path.basename(self.path)
         guessed = mimetypes.guess_type(self.filename)[0]
         self.content_type = options.get("type") or guessed or "application/octet-stream"
@@ -79,6 +80,8 @@ class FormField:
 def multipart(fields: list[FormField], read: Reader, boundary: str | None = None) -> tuple:
     """(body, Content-Type) for `-F` fields: each part is its boundary line, its headers, an
     empty line and its bytes; the body ends with the boundary and `--` (RFC 7578, RFC 2046)."""
+    import secrets
+
     boundary = boundary or "------------------------" + secrets.token_hex(8)
     out = bytearray()
     for field in fields:

@@ -112,6 +112,38 @@ def _fanout(listeners: list) -> events.Event:
     callback=_header_option,
     help="Add or replace a header; 'NAME:' removes a default one.",
 )
+@click.option("-X", "--request", metavar="METHOD", help="Send METHOD instead of GET/POST/PUT.")
+@click.option(
+    "-d",
+    "--data",
+    multiple=True,
+    metavar="DATA",
+    help="POST DATA form-urlencoded (@FILE, @- for stdin; several are joined with &).",
+)
+@click.option(
+    "--data-binary", multiple=True, metavar="DATA", help="As -d, but @FILE is sent byte for byte."
+)
+@click.option(
+    "--data-urlencode",
+    multiple=True,
+    metavar="DATA",
+    help="As -d, percent-encoding the content (TEXT, NAME=TEXT, @FILE, NAME@FILE).",
+)
+@click.option("--json", multiple=True, metavar="DATA", help="POST DATA as application/json.")
+@click.option(
+    "-F",
+    "--form",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="POST a multipart form field; NAME=@FILE uploads a file (;type=, ;filename=).",
+)
+@click.option(
+    "-T",
+    "--upload-file",
+    metavar="FILE",
+    help="PUT FILE as the body, streamed (- reads stdin, sent chunked).",
+)
+@click.option("-G", "--get", is_flag=True, help="Put the -d data in the URL's query and GET.")
 @click.option("--compressed", is_flag=True, help="Ask for gzip/deflate and decode the body.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the request sent and connection notes.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar (terminal, -o only).")
@@ -194,8 +226,12 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
     22 --fail, 23 write error, 28 timeout, 33 cannot resume, 35 TLS, 47 redirects,
     52 empty reply, 56 reset, 60 untrusted certificate, 61 bad compressed body.
     """
+    from rawhttp.cli.bodies import plan, with_query
+
     try:
+        flags["plan"] = plan(flags)
         parsed = [parse_url(url) for url in urls]
+        parsed = [with_query(url, flags["plan"].query, flags["upload_file"]) for url in parsed]
         targets = _targets(parsed, flags)
     except RawHTTPError as error:
         report(error)
@@ -300,7 +336,7 @@ def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, fla
 
 
 def _request_headers(sink, flags) -> list[tuple[str, str | None]]:
-    headers = list(flags["headers"])
+    headers = [*flags["plan"].headers, *flags["headers"]]
     if flags["compressed"]:
         headers.insert(0, ("Accept-Encoding", "gzip, deflate"))
     if getattr(sink, "offset", 0):
@@ -312,12 +348,12 @@ def _transfer(
     session: Session, url: URL, sink, keep_alive: bool, needs_body: bool, flags
 ) -> tuple[int, str]:
     """One fetch into `sink`; on any failure the sink is aborted, so no partial FILE remains."""
-    method = "HEAD" if flags["head_only"] else "GET"
     try:
         with session.stream(
             url,
-            method,
+            flags["plan"].method,
             _request_headers(sink, flags),
+            body=flags["plan"].body,
             follow_redirects=flags["follow"],
             max_redirects=flags["max_redirs"],
             keep_alive=keep_alive,
