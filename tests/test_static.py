@@ -297,6 +297,15 @@ def test_symlinks_that_leave_the_root_loop_or_dangle_are_refused(linked, target,
     assert answer(linked, target)[0] == status
 
 
+@pytest.mark.parametrize("target", ["/", "/files/parent/", "/files/root/"])
+def test_a_folder_reached_by_dot_dot_or_a_link_to_the_root_is_listed(linked, target):
+    """The walk ends on a folder it only passed through: it is opened again to be read."""
+    (linked / "files" / "parent").symlink_to("..")
+    (linked / "files" / "root").symlink_to(linked)
+    status, _, page = answer(linked, target)
+    assert status == 200 and '<a href="hello.txt">hello.txt</a>' in items(page)
+
+
 def test_find_gives_the_real_path_and_open_regular_refuses_a_path_through_a_symlink(linked):
     files = static.StaticFiles(linked)
     assert files.find("/folder/up.txt") == str(linked / "hello.txt")

@@ -249,13 +249,13 @@ class Walk:
     """Open root/names one name at a time, each relative to the folder opened before it and
     never through a symlink: a link met on the way is read, and its target walked the same way
     while it stays under the root (`follow=False` refuses any link). A link swapped in at any
-    moment changes which names are walked, never where the walk may go. This is what Linux's
-    openat2(RESOLVE_IN_ROOT) does in the kernel; Python has no binding for it."""
+    moment changes which names are walked, never where the walk may go. (Linux's openat2 with
+    RESOLVE_BENEATH does much the same in the kernel; Python has no binding for it.)"""
 
     def __init__(self, root: str, *, follow: bool):
         self.root = root
         self.follow = follow
-        self.folders = [os.open(root, _FOLDER_FLAGS)]  # the root, then each folder walked into
+        self.folders: list[int] = []  # the root, then each folder walked into (descriptors)
         self.real: list[str] = []  # the names of those folders (and the end) under the root
         self.links = 0
         self.at_end = False  # the last descriptor is the end, opened readable
@@ -263,6 +263,7 @@ class Walk:
     def run(self, names: Sequence[str]) -> tuple[int, tuple[str, ...]]:
         """The descriptor of root/names (readable, the caller closes it) and its real names."""
         pending = list(reversed(names))  # the next name is last
+        self.folders.append(os.open(self.root, _FOLDER_FLAGS))
         try:
             while pending:
                 name = pending.pop()
@@ -270,8 +271,8 @@ class Walk:
                     self._up()
                 else:
                     pending.extend(reversed(self._into(name, is_last=not pending)))
-            if not self.at_end:  # the root itself, or a folder reached by ".."
-                self._push(os.open(".", _END_FLAGS, dir_fd=self.folders[-1]), None)
+            if not self.at_end:  # the root, or a folder reached by "..": opened to walk only
+                return os.open(".", _END_FLAGS, dir_fd=self.folders[-1]), tuple(self.real)
             return self.folders.pop(), tuple(self.real)
         finally:
             for fd in self.folders:
@@ -291,14 +292,10 @@ class Walk:
             fd = os.open(name, flags, dir_fd=self.folders[-1])
         except OSError as error:
             return self._link(name, error)
-        self._push(fd, name)
+        self.folders.append(fd)
+        self.real.append(name)
         self.at_end = is_last
         return []
-
-    def _push(self, fd: int, name: str | None) -> None:
-        self.folders.append(fd)
-        if name is not None:
-            self.real.append(name)
 
     def _link(self, name: str, error: OSError) -> list[str]:
         """The names a symlink leads to; `error` (why opening it failed) if it is no link."""
