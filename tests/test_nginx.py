@@ -47,9 +47,14 @@ http {{
         root {root};
         location = /moved {{ return 301 /index.html; }}
         location = /teapot {{ return 418 "short and stout"; }}
+        location /uploads/ {{ root {prefix}; dav_methods PUT; client_max_body_size 4m; }}
+        location /tiny/ {{ root {prefix}; dav_methods PUT; client_max_body_size 1k; }}
     }}
 }}
 """
+
+
+nginx_prefix: list = [None]  # where the running nginx keeps its files (uploads land there)
 
 
 def nginx_binary() -> str | None:
@@ -68,12 +73,15 @@ def nginx(tmp_path_factory) -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    (prefix / "uploads").mkdir()
+    (prefix / "tiny").mkdir()
     conf = prefix / "nginx.conf"
     conf.write_text(CONF.format(prefix=prefix, port=port, root=sample_site()))
     command = [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_listening(port, process)
+        nginx_prefix[0] = prefix
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -172,3 +180,42 @@ def test_404(nginx):
     response = rawhttp.get(nginx + "/nothing-here", timeout=5)
     assert response.status == 404
     assert b"404 Not Found" in response.body
+
+
+# --- request bodies: framing, limits and 100-continue from nginx's side ---------------------------
+
+
+def test_put_with_content_length_and_chunked_reach_nginx(nginx, tmp_path):
+    path = tmp_path / "up.bin"
+    path.write_bytes(os.urandom(20_000))
+    assert cli(f"{nginx}/uploads/a.bin", "-T", str(path)).exit_code == 0
+    assert (nginx_prefix[0] / "uploads" / "a.bin").read_bytes() == path.read_bytes()
+    result = CliRunner().invoke(
+        main, ["get", f"{nginx}/uploads/b.bin", "-T", "-", "-v"], input=b"chunked body"
+    )
+    assert result.exit_code == 0 and "> Transfer-Encoding: chunked" in result.stderr
+    assert (nginx_prefix[0] / "uploads" / "b.bin").read_bytes() == b"chunked body"
+
+
+def test_nginx_says_100_continue_to_a_large_upload(nginx, tmp_path):
+    path = tmp_path / "large.bin"
+    path.write_bytes(os.urandom(1024 * 1024 + 1))
+    result = cli(f"{nginx}/uploads/large.bin", "-T", str(path), "-v")
+    assert result.exit_code == 0, result.output
+    assert "* The server said 100 Continue: sending the body" in result.stderr
+    assert (nginx_prefix[0] / "uploads" / "large.bin").read_bytes() == path.read_bytes()
+
+
+def test_nginx_refuses_a_large_body_before_it_is_sent(nginx, tmp_path):
+    path = tmp_path / "large.bin"
+    path.write_bytes(b"x" * (1024 * 1024 + 1))
+    result = cli(f"{nginx}/tiny/large.bin", "-T", str(path), "-v")
+    assert result.stdout.startswith("HTTP/1.1 413 ")
+    assert "* Request body not sent: the server answered 413" in result.stderr
+    small = cli(f"{nginx}/tiny/small.bin", "-d", "x" * 2000)
+    assert small.stdout.startswith("HTTP/1.1 413 ")
+
+
+def test_a_post_to_a_static_file_is_405_from_nginx(nginx):
+    result = cli(f"{nginx}/index.html", "-d", "a=1")
+    assert result.exit_code == 0 and result.stdout.startswith("HTTP/1.1 405 ")
