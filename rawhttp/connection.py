@@ -133,7 +133,7 @@ class Connection:
             raise last
         local, remote = self.sock.getsockname(), self.sock.getpeername()
         self.remote = remote[:2]
-        self.emit(events.Connected(local=local[:2], remote=self.remote))
+        self.emit(events.Connected(local=local[:2], remote=self.remote, sock=self.sock))
         if self.url.scheme == "https":
             self._start_tls()
         self._set_timeout(self.options.read_timeout)
@@ -208,7 +208,8 @@ class Connection:
             reason = getattr(exc, "reason", None) or exc.strerror or exc
             raise TLSError(f"handshake with {self.url.host} failed: {reason}") from None
         self.tls = True
-        self.emit(events.TLSEstablished(version=self.sock.version(), cipher=self.sock.cipher()[0]))
+        version, cipher = self.sock.version(), self.sock.cipher()[0]
+        self.emit(events.TLSEstablished(version=version, cipher=cipher, sock=self.sock))
 
     def _remaining(self, timeout: float) -> float:
         if self.deadline is None:
@@ -300,6 +301,7 @@ class Connection:
 
     def close(self, by: str = "client") -> None:
         if self.sock is not None:
+            self.emit(events.Closing(by=by))
             self.sock.close()
             self.sock = None
             self.emit(events.Closed(by=by))

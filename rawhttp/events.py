@@ -90,11 +90,17 @@ class ConnectFailed(Event):
 
 
 class Connected(Event):
-    """The TCP handshake finished: the connection's 4-tuple."""
+    """The TCP handshake finished: the connection's 4-tuple.
+
+    `sock` is the connected socket, for views that ask the kernel about the connection
+    (`getsockopt(TCP_INFO)` for --tcp-info and --explain); a view never reads, writes or closes
+    it. TLSEstablished carries the socket that replaces it.
+    """
 
     local: tuple[str, int]
     remote: tuple[str, int]
     reused: bool = False
+    sock: object = None
 
 
 class Reused(Event):
@@ -106,6 +112,7 @@ class Reused(Event):
 class TLSEstablished(Event):
     version: str
     cipher: str
+    sock: object = None
 
 
 class Sent(Event):
@@ -194,6 +201,13 @@ class Warned(Event):
     """Something allowed but worth a word on stderr (an https -> http redirect, say)."""
 
     message: str
+
+
+class Closing(Event):
+    """close() is about to be called on the socket (`by` as in Closed): the last moment the
+    kernel can be asked about the connection through it."""
+
+    by: str
 
 
 class Closed(Event):

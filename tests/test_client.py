@@ -242,7 +242,7 @@ def test_events_in_order(raw_server):
     rawhttp.get(server.url, options=fast(), on_event=seen.append)
     kinds = [type(e).__name__ for e in seen]
     assert kinds[:5] == ["RequestStarted", "Resolved", "Connecting", "Connected", "RequestHeadSent"]
-    assert kinds[-3:] == ["BodyProgress", "BodyDone", "Closed"]
+    assert kinds[-4:] == ["BodyProgress", "BodyDone", "Closing", "Closed"]
     assert "HeadReceived" in kinds
     assert sum(len(e.data) for e in seen if isinstance(e, events.Received)) == len(OK)
 
