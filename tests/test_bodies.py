@@ -133,6 +133,7 @@ def test_get_puts_the_data_in_the_query_and_x_names_the_method(echo):
     request = echoed(echo, "-G", "-d", "q=1", "-d", "r=2")
     assert (request.head.method, request.head.target) == ("GET", "/echo?q=1&r=2")
     assert "Content-Length" not in request.head.headers
+    assert echoed(echo, "-G", "-d", "n=1 + 1").head.target == "/echo?n=1%20+%201"
     assert echoed(echo, "-X", "PATCH", "-d", "x").head.method == "PATCH"
     assert echoed(echo, "-X", "DELETE").head.method == "DELETE"
 

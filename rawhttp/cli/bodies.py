@@ -114,11 +114,15 @@ def upload_body(path: str) -> Body:
 
 def with_query(url: URL, query: str, upload: str | None) -> URL:
     """-G's data appended to the URL's query; -T FILE to a URL ending in / names the file
-    (curl's rule)."""
+    (curl's rules)."""
     target = url.target
     if upload and upload != "-" and target.split("?")[0].endswith("/"):
         path, sep, rest = target.partition("?")
         target = path + os.path.basename(upload) + sep + rest
     if query:
-        target += ("&" if "?" in target else "?") + query
+        from urllib.parse import quote
+
+        # Data is sent as given (already encoded, as -d assumes), but a space or a control
+        # character cannot stand in a request line: those are percent-encoded.
+        target += ("&" if "?" in target else "?") + quote(query, safe="!$&'()*+,;=:@/?%-._~")
     return url._replace(target=target)
