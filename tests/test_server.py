@@ -136,7 +136,7 @@ def curl(*args: str) -> subprocess.CompletedProcess:
 def test_get_file_with_type_length_and_date(server):
     head, body = ask(server, get_request("/hello.txt"))
     assert (head.status, body) == (200, HELLO)
-    assert head.headers["Content-Type"] == "text/plain"
+    assert head.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert head.headers["Content-Length"] == str(len(HELLO))
     assert head.headers["Accept-Ranges"] == "bytes"
     mtime = os.stat(server.root + "/hello.txt").st_mtime
