@@ -40,9 +40,12 @@ bench:
 bench-quick:
 	$(PYTHON) bench/run.py --quick
 
-# The long load on `rawhttp serve` in its own process (tests/stress/run.py, a minute at most):
-# 20,000 keep-alive requests, 1,000 slowloris connections, 10,000 mutated requests; prints
-# what it held and exits 1 if anything did not.
+# The long load on `rawhttp serve` in its own process, loopback only (tests/stress/run.py,
+# about 2 minutes), once per model (--model events, then threads): 20,000 keep-alive requests,
+# 1,000 slowloris connections, 10,000 mutated requests, idle keep-alive connections (10,000 for
+# events: RSS < 200 MiB; the cap of 256 for threads) and slow bodies (1,000; threads: 256),
+# a normal client probing meanwhile (< 1 s under slowloris, < 100 ms otherwise). Raises its
+# open-file limit; prints what it held per model and exits 1 if anything did not.
 stress: $(STAMP)
 	$(BIN)/python tests/stress/run.py
 
