@@ -376,7 +376,7 @@ SNIFF = 64 * 1024
 
 def type_of(path) -> str:
     with open(path, "rb") as file:
-        return static.content_type(str(path), file)
+        return static.content_type(str(path), file.fileno())
 
 
 @pytest.mark.parametrize(

@@ -156,12 +156,14 @@ class Exchange:
             self.body_bytes += len(data)
             self.send(data)
 
-    def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
-        """`count` bytes of `file` from `offset`, later copied by the kernel (`sendfile`)."""
+    def send_file(self, file: BinaryIO | int, offset: int, count: int) -> None:
+        """`count` bytes of `file` (or a descriptor) from `offset`, later copied by the kernel
+        (`sendfile`); the action holds its own duplicate of the descriptor."""
         if not self.wants_body or count == 0:
             return
+        fd = file if isinstance(file, int) else file.fileno()
         self.body_bytes += count
-        self.actions.append(SendFile(os.dup(file.fileno()), offset, count))
+        self.actions.append(SendFile(os.dup(fd), offset, count))
 
     def stream(self, pieces: Iterator[bytes]) -> None:
         """Body bytes made while they are sent (each piece already framed by the caller)."""

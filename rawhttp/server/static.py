@@ -128,8 +128,10 @@ class StaticFiles:
         check_method(exchange.request.method)
         found = self.open(exchange.request.target)
         if not found.is_folder:
-            with open(found.fd, "rb") as file:  # the file object owns the descriptor now
-                send_file(exchange, file, found.names[-1])
+            try:
+                send_file(exchange, found.fd, found.names[-1])
+            finally:
+                os.close(found.fd)
             return
         try:
             page = self.listing_page(unquote(split_target(exchange.request.target)[0]), found)
@@ -326,11 +328,11 @@ def _names_under(root: str, path: str) -> list[str]:
     return names[len(root_names) :]
 
 
-def content_type(path: str, file: BinaryIO | None = None) -> str:
-    """The MIME type the name's extension gives. A text/* `file` that starts as UTF-8 also gets
-    `charset=utf-8`, or a browser would guess one (windows-1252, for a .txt)."""
+def content_type(path: str, fd: int | None = None) -> str:
+    """The MIME type the name's extension gives. A text/* file (open as `fd`) that starts as
+    UTF-8 also gets `charset=utf-8`, or a browser would guess one (windows-1252, for a .txt)."""
     kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    if file is not None and kind.startswith("text/") and starts_as_utf8(file.fileno()):
+    if fd is not None and kind.startswith("text/") and starts_as_utf8(fd):
         return kind + "; charset=utf-8"
     return kind
 
@@ -361,20 +363,43 @@ def open_regular(path: str) -> BinaryIO:
     return open(fd, "rb")  # the caller closes it
 
 
-def send_file(exchange: Exchange, file: BinaryIO, name: str) -> None:
+class _Described(NamedTuple):
+    content_type: str
+    last_modified: str
+
+
+# What a file's name and first bytes say about it, by (device, inode, size, mtime, name): a
+# file served again unchanged is not sniffed and dated again. Bounded; emptied when full.
+_DESCRIBED: dict[tuple, _Described] = {}
+DESCRIBED_MAX = 4096
+
+
+def describe(fd: int, name: str, info: os.stat_result) -> _Described:
+    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, name)
+    found = _DESCRIBED.get(key)
+    if found is None:
+        if len(_DESCRIBED) >= DESCRIBED_MAX:
+            _DESCRIBED.clear()
+        kind = content_type(name, fd)
+        found = _DESCRIBED[key] = _Described(kind, formatdate(int(info.st_mtime), usegmt=True))
+    return found
+
+
+def send_file(exchange: Exchange, fd: int, name: str) -> None:
     """An open file whole (200), one byte range of it (206), or 304 if the client's copy is
-    current; `name` gives its type. The caller closes the file."""
+    current; `name` gives its type. The caller closes `fd`."""
     assert exchange.request is not None
     request = exchange.request.headers
-    info = os.fstat(file.fileno())
+    info = os.fstat(fd)
     size, mtime = info.st_size, int(info.st_mtime)
-    last_modified = formatdate(mtime, usegmt=True)
+    described = describe(fd, name, info)
+    last_modified = described.last_modified
     if not_modified(request, mtime):
         exchange.send_head(304, Headers([("Last-Modified", last_modified)]))
         return
     headers = Headers(
         [
-            ("Content-Type", content_type(name, file)),
+            ("Content-Type", described.content_type),
             ("Last-Modified", last_modified),
             ("Accept-Ranges", "bytes"),
         ]
@@ -391,14 +416,13 @@ def send_file(exchange: Exchange, file: BinaryIO, name: str) -> None:
     if count <= SMALL_FILE and exchange.wants_body:
         # Head and body in one send: one system call instead of a send and a sendfile
         # (which Python wraps in a selector); about 20% more small-file requests/s (bench/).
-        file.seek(start)
-        body = file.read(count)
+        body = os.pread(fd, count, start)
         exchange.send_with_head(head, body)
         if len(body) < count:  # the file shrank meanwhile: the Content-Length is a lie now
             exchange.keep_alive = False
     else:
         exchange.send(head)
-        exchange.send_file(file, start, count)
+        exchange.send_file(fd, start, count)
 
 
 def not_modified(request: Headers, mtime: int) -> bool:
