@@ -32,8 +32,12 @@ clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .fuzz-corpus
 
 # Benchmarks against curl, wget, http.server and nginx (bench/README.md); never part of `test`.
-# bench/run.py makes its own bench/.venv (rawhttp installed non-editable, plus h11) and may
-# apt-get install nginx, wrk and GNU time (as root). Writes bench/RESULTS.md.
+# Every target is a ratio to a peer measured in the same run: the client against curl, the
+# server (wrk -t1 -c50; --workers 1, 2, --model threads) against http.server and nginx (1 and
+# 2 workers), start-up against `import click`, the parser against h11. bench/run.py makes its
+# own bench/.venv (rawhttp installed non-editable, plus h11) and may apt-get install nginx, wrk
+# and GNU time (as root). Writes bench/RESULTS.md, with what limits each target. About 5 min;
+# bench-quick (one 1 s round per server, no 1 GiB file) about 30 s.
 bench:
 	$(PYTHON) bench/run.py
 

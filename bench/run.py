@@ -1,6 +1,7 @@
-"""rawhttp's benchmarks: `make bench` (full, several minutes) or `make bench-quick` (< 2 min).
+"""rawhttp's benchmarks: `make bench` (full, about 5 minutes) or `make bench-quick` (~30 s).
 
-    python3 bench/run.py [--quick] [--only download,small_get,server,large,wire] [--no-results]
+    python3 bench/run.py [--quick] [--only download,small_get,startup,server,large,wire]
+                         [--no-results] [--rerender]
 
 Every figure is a ratio against a peer measured in the same run, in alternating rounds
 (A B C, then B C A, ...), so that a noisy machine hits every tool alike; the table gives the
@@ -22,6 +23,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -166,19 +168,42 @@ def rounds(tools: list[str], count: int) -> Iterator[tuple[int, str]]:
 
 
 class Case:
-    """One benchmark: per tool a list of measurements (dicts), one per round."""
+    """One benchmark: per tool a list of measurements (dicts), one per round. `metric` is the
+    figure the table shows; `peers` names, per tool, those it is set against."""
 
-    def __init__(self, name: str, unit: str, commands: dict[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        unit: str,
+        commands: dict[str, str] | None = None,
+        metric: str = "",
+        peers: dict[str, list[str]] | None = None,
+    ):
         self.name = name
         self.unit = unit
         self.samples: dict[str, list[dict[str, float]]] = {}
         self.commands = commands or {}
+        self.metric = metric
+        self.peers = peers or {}
+
+    @classmethod
+    def load(cls, data: dict) -> Case:
+        """A case saved by `vars(case)` in .last-run.json."""
+        case = cls(data["name"], data["unit"], data["commands"])
+        case.samples = data["samples"]
+        case.metric = data.get("metric") or next(iter(next(iter(case.samples.values()))[0]))
+        case.peers = data.get("peers", {})
+        return case
 
     def add(self, tool: str, sample: dict[str, float]) -> None:
         self.samples.setdefault(tool, []).append(sample)
 
     def values(self, tool: str, metric: str) -> list[float]:
         return [sample[metric] for sample in self.samples.get(tool, []) if metric in sample]
+
+    def median(self, tool: str, metric: str) -> float | None:
+        values = self.values(tool, metric)
+        return statistics.median(values) if values else None
 
     def ratio(self, tool: str, peer: str, metric: str) -> float | None:
         """Median of the per-round ratios tool/peer."""
@@ -213,7 +238,13 @@ def download_case(base: str, name: str, size: int, runs: int, tmp: Path) -> Case
         "wget": ["wget", "-q", "-O", str(out), url],
     }
     commands = {tool: c for tool, c in commands.items() if shutil.which(c[0]) or "/" in c[0]}
-    case = Case(f"download {name} to a file", "s", {t: " ".join(c) for t, c in commands.items()})
+    case = Case(
+        f"download {name} to a file",
+        "s",
+        {t: " ".join(c) for t, c in commands.items()},
+        metric="wall",
+        peers={tool: ["curl"] for tool in commands if tool != "curl"},
+    )
     for _, tool in rounds(list(commands), runs + 1):
         sample = run_measured(commands[tool])
         if out.stat().st_size != size:
@@ -240,7 +271,13 @@ def small_get_case(base: str, runs: int, tmp: Path) -> Case:
         ],
         "curl": ["curl", "-s", "-o", str(out), f"{base}/small.html"],
     }
-    case = Case("small GET (1 KiB) end to end", "s", {t: " ".join(c) for t, c in commands.items()})
+    case = Case(
+        "small GET (1 KiB) end to end",
+        "s",
+        {t: " ".join(c) for t, c in commands.items()},
+        metric="wall",
+        peers={"rawhttp": ["bare socket"], "curl": ["bare socket"]},
+    )
     for _, tool in rounds(list(commands), runs + 1):
         case.add(tool, run_measured(commands[tool]))
         out.unlink()
@@ -249,40 +286,143 @@ def small_get_case(base: str, runs: int, tmp: Path) -> Case:
     return case
 
 
-def wrk(url: str, seconds: int, keep_alive: bool) -> float:
-    command = ["wrk", "-t1", "-c8", f"-d{seconds}s", url]
+def startup_case(runs: int) -> Case:
+    """How long `rawhttp get` takes to start (its every module imported, `--help` printed, no
+    request), beside the interpreter alone and the interpreter importing click."""
+    python = str(BIN / "python")
+    commands = {
+        "rawhttp get --help": [str(BIN / "rawhttp"), "get", "--help"],
+        "python -c 'import click'": [python, "-c", "import click"],
+        "python -c pass": [python, "-c", "pass"],
+    }
+    case = Case(
+        "start-up, no request",
+        "s",
+        {
+            t: " ".join(c).replace("-c import click", "-c 'import click'")
+            for t, c in commands.items()
+        },
+        metric="wall",
+        peers={"rawhttp get --help": ["python -c 'import click'", "python -c pass"]},
+    )
+    for _, tool in rounds(list(commands), runs + 1):
+        case.add(tool, run_measured(commands[tool]))
+    for tool in case.samples:
+        case.samples[tool] = case.samples[tool][1:]
+    return case
+
+
+# The servers of the server cases, by the name the tables use.
+SERVERS = {
+    "rawhttp": "rawhttp serve DIR --workers 1 (events model, one process)",
+    "rawhttp threads": "rawhttp serve DIR --model threads (one thread per connection)",
+    "rawhttp 2 workers": "rawhttp serve DIR --workers 2 (two event-loop processes)",
+    "http.server": "python -m http.server (ThreadingHTTPServer, HTTP/1.0)",
+    "nginx": "nginx, worker_processes 1, sendfile on",
+    "nginx 2 workers": "nginx, worker_processes 2, listen ... reuseport",
+}
+# Which servers each server case runs, and what each figure is set against.
+KEEP_PEERS = {
+    "rawhttp": ["http.server", "nginx"],
+    "rawhttp threads": ["rawhttp", "http.server"],
+    "rawhttp 2 workers": ["nginx 2 workers", "rawhttp"],
+    "http.server": [],
+    "nginx": ["http.server"],
+    "nginx 2 workers": ["nginx"],
+}
+CLOSE_PEERS = {
+    "rawhttp": ["http.server", "nginx"],
+    "rawhttp threads": ["rawhttp", "http.server"],
+    "http.server": [],
+    "nginx": ["http.server"],
+}
+LARGE_PEERS = {
+    "rawhttp": ["nginx"],
+    "rawhttp threads": ["nginx"],
+    "http.server": ["nginx"],
+    "nginx": [],
+}
+WRK_CONNECTIONS = 50
+
+
+def wrk(server: servers.Running, seconds: int, keep_alive: bool) -> dict[str, float]:
+    """One wrk run on the 1 KiB file: requests/s, and the cores the server and wrk kept busy
+    (CPU seconds over wall seconds; the server's workers included), the server's RSS after."""
+    url = f"{server}/small.html"
+    command = ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", url]
     if not keep_alive:
         command[1:1] = ["-H", "Connection: close"]
+    subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)  # first answer: warm
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = server.cpu_seconds()
+    start = time.perf_counter()
     output = sh(*command, capture_output=True, text=True).stdout
+    wall = time.perf_counter() - start
+    server_cpu = server.cpu_seconds() - server_cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     match = re.search(r"Requests/sec:\s*([\d.]+)", output)
     if match is None:
         raise RuntimeError(f"no Requests/sec in wrk's output:\n{output}")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if errors:
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", output):
         raise RuntimeError(f"wrk got errors from {url}:\n{output}")
-    return float(match.group(1))
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    sample = {
+        "rps": float(match.group(1)),
+        "server_cores": server_cpu / wall,
+        "wrk_cores": wrk_cpu / wall,
+        "server_rss": server.rss_mib(),
+        "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0,
+    }
+    latency = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", output)
+    if latency:
+        scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0}[latency.group(2)]
+        sample["latency_max"] = float(latency.group(1)) * scale
+    return sample
 
 
 def server_cases(
-    starters: dict[str, Callable], runs: int, seconds: int, large_runs: int, tmp: Path
+    starters: dict[str, Callable], runs: int, seconds: int, large_runs: int
 ) -> list[Case]:
     have_wrk = shutil.which("wrk") is not None
-    command = f"wrk -t1 -c8 -d{seconds}s [-H 'Connection: close'] URL/small.html"
-    keep = Case("server: small file, keep-alive", "req/s", {"all": command})
-    close = Case("server: small file, new connection each", "req/s", {"all": command})
+    command = f"wrk -t1 -c{WRK_CONNECTIONS} -d{seconds}s URL/small.html"
+    keep = Case(
+        f"server: small file, keep-alive, {WRK_CONNECTIONS} connections",
+        "req/s",
+        {"all": command},
+        metric="rps",
+        peers={tool: peers for tool, peers in KEEP_PEERS.items() if tool in starters},
+    )
+    close = Case(
+        f"server: small file, new connection each, {WRK_CONNECTIONS} at once",
+        "req/s",
+        {"all": command.replace("wrk ", "wrk -H 'Connection: close' ")},
+        metric="rps",
+        peers={tool: peers for tool, peers in CLOSE_PEERS.items() if tool in starters},
+    )
     large = Case(
         "server: 100M.bin to curl -o /dev/null",
         "MiB/s",
         {"all": "curl -s -o /dev/null URL/100M.bin"},
+        metric="mibs",
+        peers={tool: peers for tool, peers in LARGE_PEERS.items() if tool in starters},
     )
     for number, tool in rounds(list(starters), max(runs, large_runs)):
-        with starters[tool]() as base:
+        in_keep, in_close = tool in keep.peers, tool in close.peers
+        in_large = tool in large.peers and number < large_runs
+        if not (in_large or (have_wrk and number < runs)):
+            continue
+        with starters[tool]() as server:
             if have_wrk and number < runs:
-                keep.add(tool, {"rps": wrk(f"{base}/small.html", seconds, keep_alive=True)})
-                close.add(tool, {"rps": wrk(f"{base}/small.html", seconds, keep_alive=False)})
-            if number < large_runs:
-                run_measured(["curl", "-s", "-o", "/dev/null", f"{base}/100M.bin"])  # warm
-                sample = run_measured(["curl", "-s", "-o", "/dev/null", f"{base}/100M.bin"])
+                if in_keep:
+                    keep.add(tool, wrk(server, seconds, keep_alive=True))
+                if in_close:
+                    close.add(tool, wrk(server, seconds, keep_alive=False))
+            if in_large:
+                run_measured(["curl", "-s", "-o", "/dev/null", f"{server}/100M.bin"])  # warm
+                sample = run_measured(["curl", "-s", "-o", "/dev/null", f"{server}/100M.bin"])
                 large.add(tool, {"mibs": 100 / sample["wall"], "wall": sample["wall"]})
     return [case for case in (keep, close, large) if case.samples]
 
@@ -297,7 +437,13 @@ def wire_case(quick: bool) -> list[Case]:
         "chunked": f"wire: {mib} MiB chunked body in 1 KiB chunks",
     }
     for key, results in data["results"].items():
-        case = Case(names[key], "s", {"all": " ".join(command[1:])})
+        case = Case(
+            names[key],
+            "s",
+            {"all": " ".join(command[1:])},
+            metric="time",
+            peers={"rawhttp": ["h11"]},
+        )
         for tool, times in results.items():
             for seconds in times:
                 case.add(tool, {"time": seconds})
@@ -309,83 +455,340 @@ def wire_case(quick: bool) -> list[Case]:
 
 
 class Target:
-    def __init__(self, text: str, value: float | None, limit: float, above: bool = False):
+    """One line of the targets table: a measured figure against `limit` (at most, or at least
+    when `above`); without a limit the figure is only reported. `why` says what limits it,
+    from this run's figures."""
+
+    def __init__(
+        self,
+        text: str,
+        value: float | None,
+        limit: float | None,
+        above: bool = False,
+        why: str = "",
+        shown: str | None = None,
+    ):
         self.text, self.value, self.limit, self.above = text, value, limit, above
+        self.why, self.shown = why, shown
 
     @property
     def met(self) -> bool | None:
-        if self.value is None:
+        if self.value is None or self.limit is None:
             return None
         return self.value >= self.limit if self.above else self.value <= self.limit
 
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "not measured"
+        if self.limit is None:
+            return "reported"
+        return "met" if self.met else "MISSED"
+
     def line(self) -> str:
-        verdict = {True: "met", False: "MISSED", None: "not measured"}[self.met]
-        sign = ">=" if self.above else "<="
-        return f"| {self.text} | {fmt(self.value)} | {sign} {self.limit:g} | {verdict} |"
+        wanted = "no target"
+        if self.limit is not None:
+            wanted = f"{'>=' if self.above else '<='} {self.limit:g}"
+        measured = self.shown if self.shown and self.value is not None else fmt(self.value)
+        return f"| {self.text} | {measured} | {wanted} | {self.verdict} |"
+
+
+class Figures:
+    """This run's numbers, for the targets and their explanations: a missing case or tool
+    gives None, and an explanation that needs it is left out."""
+
+    def __init__(self, cases: dict[str, Case]):
+        self.cases = cases
+
+    def ratio(self, case: str, tool: str, peer: str, metric: str | None = None) -> float | None:
+        if case not in self.cases:
+            return None
+        found = self.cases[case]
+        return found.ratio(tool, peer, metric or found.metric)
+
+    def median(self, case: str, tool: str, metric: str | None = None) -> float | None:
+        if case not in self.cases:
+            return None
+        found = self.cases[case]
+        return found.median(tool, metric or found.metric)
+
+    def peak(self, case: str, tool: str, metric: str = "rss") -> float | None:
+        values = self.cases[case].values(tool, metric) if case in self.cases else []
+        return max(values) if values else None
+
+    def cpu_per_request(self, case: str, tool: str) -> float | None:
+        """Microseconds of the server's CPU per request (median of the rounds)."""
+        if case not in self.cases:
+            return None
+        samples = self.cases[case].samples.get(tool, [])
+        values = [s["server_cores"] / s["rps"] * 1e6 for s in samples if s.get("rps")]
+        return statistics.median(values) if values else None
+
+
+def explain(template: str, **values: float | None) -> str:
+    """`template` filled with `values`, or "" if any is missing (that case was not run)."""
+    if any(value is None for value in values.values()):
+        return ""
+    return template.format(**values)
+
+
+def short_of_a_core(cores: float | None) -> str | None:
+    """A sentence when a one-process server had clearly less than its one core."""
+    if cores is None:
+        return None
+    if cores >= 0.85:
+        return ""
+    return (
+        f"It had {cores:.2f} of a core, not a whole one: the rest went to other work on the "
+        "machine (see the load average above), which lowers this figure. "
+    )
+
+
+def nginx_wrk_bound(wrk_cores: float | None) -> str | None:
+    """A sentence when wrk, one thread, was on a whole core against nginx."""
+    if wrk_cores is None:
+        return None
+    if wrk_cores < 0.85:
+        return ""
+    return f" wrk (one thread: one core at most, {wrk_cores:.2f} here) is what limits nginx."
 
 
 def targets(cases: dict[str, Case]) -> list[Target]:
-    def ratio(case: str, tool: str, peer: str, metric: str) -> float | None:
-        return cases[case].ratio(tool, peer, metric) if case in cases else None
-
-    def peak(case: str, tool: str) -> float | None:
-        values = cases[case].values(tool, "rss") if case in cases else []
-        return max(values) if values else None
-
+    f = Figures(cases)
+    start = f.median("startup", "rawhttp get --help")
+    click = f.median("startup", "python -c 'import click'")
+    bare = f.median("startup", "python -c pass")
+    keep, close = "keep", "close"
+    wall_100 = f.median("100M", "rawhttp")
     return [
-        Target("1 GiB download, wall, rawhttp / curl", ratio("1G", "rawhttp", "curl", "wall"), 0.6),
         Target(
-            "100 MiB download, wall, rawhttp / curl", ratio("100M", "rawhttp", "curl", "wall"), 0.9
+            "1 GiB download, wall, rawhttp / curl",
+            f.ratio("1G", "rawhttp", "curl"),
+            0.6,
+            why=explain(
+                "The copy: rawhttp moves the body with splice(2) (socket -> pipe -> file, the "
+                "bytes never enter Python) in {wall:.2f} s and {cpu:.2f} CPU s, curl reads and "
+                "writes it in {curl:.2f} s and {curl_cpu:.2f} CPU s; rawhttp's start-up "
+                "({start:.0f} ms) is a small share at this size.",
+                wall=f.median("1G", "rawhttp"),
+                cpu=f.median("1G", "rawhttp", "cpu"),
+                curl=f.median("1G", "curl"),
+                curl_cpu=f.median("1G", "curl", "cpu"),
+                start=start and start * 1000,
+            ),
         ),
-        Target("1 GiB download, peak RSS of rawhttp (MiB)", peak("1G", "rawhttp"), 25),
         Target(
-            "small GET, wall, rawhttp / bare socket script",
-            ratio("small", "rawhttp", "bare socket", "wall"),
-            1.6,
+            "100 MiB download, wall, rawhttp / curl",
+            f.ratio("100M", "rawhttp", "curl"),
+            0.9,
+            why=explain(
+                "Start-up: `rawhttp get` needs {start:.0f} ms to start (Python, click and "
+                "rawhttp's modules) of its {wall:.0f} ms here, {share:.0f}%; curl's whole "
+                "download takes {curl:.0f} ms. The transfer itself is splice(2), as fast as "
+                "curl's or faster (the 1 GiB line), so the ratio moves with the machine's noise "
+                "around the target.",
+                start=start and start * 1000,
+                wall=wall_100 and wall_100 * 1000,
+                share=start and wall_100 and 100 * start / wall_100,
+                curl=(c := f.median("100M", "curl")) and c * 1000,
+            ),
         ),
         Target(
-            "server keep-alive req/s, rawhttp / http.server",
-            ratio("keep", "rawhttp serve", "http.server", "rps"),
-            5,
+            "1 GiB download, peak RSS of rawhttp (MiB)",
+            f.peak("1G", "rawhttp"),
+            25,
+            why=explain(
+                "The interpreter and its modules: `rawhttp get --help` alone peaks at "
+                "{help:.1f} MiB (`python -c 'import click'` at {click:.1f} MiB); the download "
+                "adds {more:.1f} MiB (the 1 MiB pipe is the kernel's, the receive buffer 1 MiB).",
+                help=f.peak("startup", "rawhttp get --help"),
+                click=f.peak("startup", "python -c 'import click'"),
+                more=(p := f.peak("1G", "rawhttp"))
+                and (h := f.peak("startup", "rawhttp get --help"))
+                and p - h,
+            ),
+        ),
+        Target(
+            "`rawhttp get` start-up (`rawhttp get --help`), wall, ms",
+            start and start * 1000,
+            None,
+            shown=explain(
+                "{ms:.0f} ms, {ratio:.2f}x `python -c 'import click'`",
+                ms=start and start * 1000,
+                ratio=f.ratio("startup", "rawhttp get --help", "python -c 'import click'"),
+            ),
+            why=explain(
+                "The interpreter and click: Python alone starts in {bare:.0f} ms, importing "
+                "click takes it to {click:.0f} ms, and rawhttp's own modules (client, wire, "
+                "views) add {own:.0f} ms. A command line on click cannot start faster than "
+                "`import click`; this replaces the retired target against a bare socket "
+                "script (which imports nothing but `socket`).",
+                bare=bare and bare * 1000,
+                click=click and click * 1000,
+                own=start and click and (start - click) * 1000,
+            ),
+        ),
+        Target(
+            f"server keep-alive req/s (wrk -c{WRK_CONNECTIONS}), rawhttp --workers 1 / http.server",
+            f.ratio(keep, "rawhttp", "http.server"),
+            8,
             above=True,
+            why=explain(
+                "CPU per request, on one core (the GIL: one core per worker): rawhttp answered "
+                "{rps:,.0f} req/s keeping {cores:.2f} cores busy, {us:.0f} us of CPU per "
+                "request (reading and parsing the head, opening and checking the path, "
+                "building the answer, the log line); a whole core at that cost is about "
+                "{full:,.0f} req/s, {full_ratio:.1f}x http.server's figure. {share}wrk took "
+                "{wrk:.2f} cores. http.server speaks HTTP/1.0 and closes after every answer, "
+                "so its figure is a new connection per request ({hs:,.0f} req/s at "
+                "{hs_cores:.2f} cores, its threads taking turns at the GIL).",
+                rps=f.median(keep, "rawhttp"),
+                cores=(cores := f.median(keep, "rawhttp", "server_cores")),
+                us=(us := f.cpu_per_request(keep, "rawhttp")),
+                full=us and 1e6 / us,
+                full_ratio=us and (hs := f.median(keep, "http.server")) and 1e6 / us / hs,
+                share=short_of_a_core(cores),
+                wrk=f.median(keep, "rawhttp", "wrk_cores"),
+                hs=f.median(keep, "http.server"),
+                hs_cores=f.median(keep, "http.server", "server_cores"),
+            ),
+        ),
+        Target(
+            f"server new connection each req/s (wrk -c{WRK_CONNECTIONS}), rawhttp / http.server",
+            f.ratio(close, "rawhttp", "http.server"),
+            3,
+            above=True,
+            why=explain(
+                "One core again, and more work per request: accepting, a socket, the "
+                "connection's objects, the close (half-close, then reading to the client's "
+                "FIN). rawhttp answered {rps:,.0f} req/s at {cores:.2f} cores, {us:.0f} us of "
+                "CPU per request ({keep_us:.0f} us with keep-alive): about {full:,.0f} req/s "
+                "on a whole core, {full_ratio:.1f}x http.server's figure. {share}wrk took "
+                "{wrk:.2f} cores (its connects and closes are kernel work too). http.server: "
+                "{hs:,.0f} req/s at {hs_cores:.2f} cores; nginx: {nginx:,.0f} req/s.",
+                rps=f.median(close, "rawhttp"),
+                cores=(cores := f.median(close, "rawhttp", "server_cores")),
+                us=(us := f.cpu_per_request(close, "rawhttp")),
+                keep_us=f.cpu_per_request(keep, "rawhttp"),
+                full=us and 1e6 / us,
+                full_ratio=us and (hs := f.median(close, "http.server")) and 1e6 / us / hs,
+                share=short_of_a_core(cores),
+                wrk=f.median(close, "rawhttp", "wrk_cores"),
+                hs=f.median(close, "http.server"),
+                hs_cores=f.median(close, "http.server", "server_cores"),
+                nginx=f.median(close, "nginx"),
+            ),
+        ),
+        Target(
+            "server keep-alive req/s, rawhttp --workers 2 / nginx worker_processes 2",
+            f.ratio(keep, "rawhttp 2 workers", "nginx 2 workers"),
+            None,
+            shown=explain(
+                "{ratio:.3f} ({rps:,.0f} vs {nginx:,.0f} req/s)",
+                ratio=f.ratio(keep, "rawhttp 2 workers", "nginx 2 workers"),
+                rps=f.median(keep, "rawhttp 2 workers"),
+                nginx=f.median(keep, "nginx 2 workers"),
+            ),
+            why=explain(
+                "wrk shares the 2 cores: rawhttp's two workers kept {cores:.2f} cores busy "
+                "and wrk {wrk:.2f} ({scale:.2f}x one worker's figure); nginx's two workers "
+                "kept {n_cores:.2f} busy with wrk at {n_wrk:.2f}, at {n_us:.0f} us of CPU per "
+                "request against rawhttp's {us:.0f}.{wrk_bound}",
+                cores=f.median(keep, "rawhttp 2 workers", "server_cores"),
+                wrk=f.median(keep, "rawhttp 2 workers", "wrk_cores"),
+                scale=f.ratio(keep, "rawhttp 2 workers", "rawhttp"),
+                n_cores=f.median(keep, "nginx 2 workers", "server_cores"),
+                n_wrk=f.median(keep, "nginx 2 workers", "wrk_cores"),
+                n_us=f.cpu_per_request(keep, "nginx 2 workers"),
+                us=f.cpu_per_request(keep, "rawhttp 2 workers"),
+                wrk_bound=nginx_wrk_bound(f.median(keep, "nginx 2 workers", "wrk_cores")),
+            ),
+        ),
+        Target(
+            "server keep-alive req/s, rawhttp --model threads / --model events",
+            f.ratio(keep, "rawhttp threads", "rawhttp"),
+            None,
+            shown=explain(
+                "{ratio:.3f} ({rps:,.0f} vs {events:,.0f} req/s)",
+                ratio=f.ratio(keep, "rawhttp threads", "rawhttp"),
+                rps=f.median(keep, "rawhttp threads"),
+                events=f.median(keep, "rawhttp"),
+            ),
+            why=explain(
+                "The same connection code, one thread per connection: {conns} threads take "
+                "turns at the GIL, each blocking call (recv, open, send) a switch; "
+                "{us:.0f} us of CPU per request at {cores:.2f} cores, against the event "
+                "loop's {events_us:.0f} us.",
+                conns=WRK_CONNECTIONS,
+                us=f.cpu_per_request(keep, "rawhttp threads"),
+                cores=f.median(keep, "rawhttp threads", "server_cores"),
+                events_us=f.cpu_per_request(keep, "rawhttp"),
+            ),
         ),
         Target(
             "server 100 MiB throughput, rawhttp / nginx",
-            ratio("large", "rawhttp serve", "nginx", "mibs"),
+            f.ratio("large", "rawhttp", "nginx"),
             0.9,
             above=True,
+            why=explain(
+                "The kernel: both send the file with sendfile(2), so the bytes never enter "
+                "Python; one transfer takes {wall:.0f} ms (nginx {nginx:.0f} ms) on loopback, "
+                "so curl's own start-up and the machine's noise weigh on each round.",
+                wall=(w := f.median("large", "rawhttp", "wall")) and w * 1000,
+                nginx=(n := f.median("large", "nginx", "wall")) and n * 1000,
+            ),
         ),
         Target(
-            "wire head parsing, time, rawhttp / h11", ratio("head", "rawhttp", "h11", "time"), 1
+            "wire head parsing, time, rawhttp / h11",
+            f.ratio("head", "rawhttp", "h11"),
+            1,
+            why=explain(
+                "Python on both sides: {t:.0f} ms against h11's {h:.0f} ms per 1000 heads; "
+                "the cost is per header line (split, the name and value checks).",
+                t=(t := f.median("head", "rawhttp")) and t * 1000,
+                h=(h := f.median("head", "h11")) and h * 1000,
+            ),
         ),
         Target(
             "wire chunked decoding, time, rawhttp / h11",
-            ratio("chunked", "rawhttp", "h11", "time"),
+            f.ratio("chunked", "rawhttp", "h11"),
             1,
+            why=explain(
+                "Python per chunk (the size line, a slice of the buffer): {t:.2f} s against "
+                "h11's {h:.2f} s.",
+                t=f.median("chunked", "rawhttp"),
+                h=f.median("chunked", "h11"),
+            ),
         ),
     ]
 
 
 def table(named: dict[str, Case]) -> list[str]:
     lines = [
-        "| case | tool | median (min-max) | ratio to peer (median of rounds) | CPU s | peak RSS MiB"
+        "| case | tool | median (min-max) | ratio to peers (median of rounds) | CPU | peak RSS MiB"
         " |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    peers = {"download": "curl", "small": "bare socket", "server": "nginx", "wire": "h11"}
     for case in named.values():
-        metric = next(iter(next(iter(case.samples.values()))[0]))
-        peer = next(p for key, p in peers.items() if case.name.startswith(key))
-        if case.name.startswith("server") and "http.server" in case.samples:
-            peer = "http.server" if "keep-alive" in case.name else peer
+        metric = case.metric
         for tool in case.samples:
             values = case.values(tool, metric)
-            ratio = "" if tool == peer else f"{fmt(case.ratio(tool, peer, metric))}x {peer}"
-            cpu = case.values(tool, "cpu")
-            rss = case.values(tool, "rss")
+            ratios = ", ".join(
+                f"{fmt(case.ratio(tool, peer, metric))}x {peer}"
+                for peer in case.peers.get(tool, [])
+                if peer in case.samples
+            )
+            cpu, rss = case.values(tool, "cpu"), case.values(tool, "rss")
+            cores = case.values(tool, "server_cores")
+            if cores:  # a wrk run: the cores the server and wrk kept busy, the server's RSS
+                wrk_cores = statistics.median(case.values(tool, "wrk_cores"))
+                cpu_text = f"{statistics.median(cores):.2f} + wrk {wrk_cores:.2f} cores"
+                rss = case.values(tool, "server_rss")
+            else:
+                cpu_text = f"{fmt(statistics.median(cpu))} s" if cpu else ""
             lines.append(
-                f"| {case.name} | {tool} | {spread(values)} {case.unit} | {ratio} | "
-                f"{fmt(statistics.median(cpu)) if cpu else ''} | {fmt(max(rss)) if rss else ''} |"
+                f"| {case.name} | {tool} | {spread(values)} {case.unit} | {ratios} | "
+                f"{cpu_text} | {fmt(max(rss)) if rss else ''} |"
             )
     return lines
 
@@ -412,39 +815,6 @@ def machine() -> list[str]:
     ]
 
 
-# Why a target is missed, written from measurements (see bench/README.md); shown only if missed.
-WHY_MISSED = {
-    "small GET": (
-        "The floor script is Python importing only `socket` (about 21 ms here). `python -c "
-        "'import click'` alone takes about 38 ms on this machine, 1.8x the floor, before any "
-        "rawhttp code runs. rawhttp's own imports went from about 25 ms to 12 ms (events, wire, "
-        "url and client no longer use `dataclasses`, which pulls in `inspect`; `http.HTTPStatus` "
-        "is imported by servers only), so `rawhttp get` went from about 63 ms to 50 ms. "
-        "Reaching 1.6x would need a command line without click."
-    ),
-    "100 MiB download": (
-        "At 100 MiB, start-up (Python, click and rawhttp: about 50 ms) is half of rawhttp's "
-        "time; the transfer itself (splice) is faster than curl's, as the 1 GiB figure shows. "
-        "The ratio sits near the target and moves with the machine's noise."
-    ),
-    "keep-alive req/s": (
-        "Thread per connection under the GIL. On this machine `rawhttp serve` answers about "
-        "5.7k req/s to one wrk connection but about 3.0k to eight: each request releases the GIL "
-        "some 15 times (recv, the lstat/stat calls of realpath and the path checks, open, read, "
-        "send, the log line), and each release lets another connection's thread in, so the "
-        "threads convoy (sys.setswitchinterval changes nothing). Sending a small file's head "
-        "and body in one send bought about 26% (2.4k -> 3.1k req/s against 1.8k for "
-        "http.server, same run). 5x http.server needs one thread serving many connections (a "
-        "selectors loop): a different server than DESIGN.md's thread per connection."
-    ),
-    "100 MiB throughput": (
-        "Both servers send with sendfile(2); a 100 MiB transfer on loopback takes 50-80 ms, so "
-        "curl's own start-up and the machine's noise weigh on each round. Python's "
-        "`socket.sendfile` also polls between non-blocking sendfile calls where nginx uses epoll."
-    ),
-}
-
-
 def report(named: dict[str, Case], quick: bool, notes: list[str], seconds: float, when: str) -> str:
     found = targets(named)
     lines = [
@@ -459,16 +829,24 @@ def report(named: dict[str, Case], quick: bool, notes: list[str], seconds: float
         "",
         "## Targets",
         "",
+        "Ratios are rawhttp / peer: for times and memory lower is better, for req/s and MiB/s "
+        "higher. Lines without a target are figures reported beside their peers.",
+        "",
         "| target | measured | wanted | verdict |",
         "| --- | --- | --- | --- |",
         *[target.line() for target in found],
         "",
     ]
-    missed = [t for t in found if t.met is False]
-    for target in missed:
-        why = next((text for key, text in WHY_MISSED.items() if key in target.text), None)
-        if why:
-            lines += [f"- **{target.text}**: {why}"]
+    lines += ["What limits each figure, from this run's numbers:", ""]
+    for target in found:
+        if target.why:
+            lines.append(
+                f"- **{target.text}** ({target.line().split(' | ')[-1][:-2]}): {target.why}"
+            )
+    servers_run = [name for name in SERVERS if any(name in case.samples for case in named.values())]
+    if any(case.name.startswith("server") for case in named.values()):
+        lines += ["", "Servers in the server cases:", ""]
+        lines += [f"- {name}: {SERVERS[name]}" for name in servers_run]
     lines += ["", "## All figures", "", *table(named), "", "## Commands", ""]
     for case in named.values():
         for tool, command in case.commands.items():
@@ -485,7 +863,7 @@ def portable(command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no 1 GiB file")
-    parser.add_argument("--only", default="download,small_get,server,large,wire")
+    parser.add_argument("--only", default="download,small_get,startup,server,large,wire")
     parser.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     parser.add_argument(
         "--rerender", action="store_true", help="rewrite RESULTS.md from the last run's figures"
@@ -495,16 +873,14 @@ def main() -> None:
     started = time.monotonic()
     if args.rerender:
         saved = json.loads(LAST_RUN.read_text())
-        named = {}
-        for key, data in saved["cases"].items():
-            named[key] = Case(data["name"], data["unit"], data["commands"])
-            named[key].samples = data["samples"]
+        named = {key: Case.load(data) for key, data in saved["cases"].items()}
         text = report(named, saved["quick"], saved["notes"], saved["seconds"], saved["when"])
         (HERE / "RESULTS.md").write_text(text)
         print(text)
         return
     notes = ensure_tools()
     ensure_venv()
+    load_before = os.getloadavg()[0]
     quick = args.quick
     named: dict[str, Case] = {}
     with tempfile.TemporaryDirectory(prefix="rawhttp-bench-") as temp:
@@ -520,7 +896,8 @@ def main() -> None:
                 return servers.nginx(www, tmp / "nginx")
             return servers.rawhttp_serve(www, BIN)
 
-        with client_server() as base:
+        with client_server() as server:
+            base = str(server)
             if "download" in only:
                 sizes = [
                     ("1M.bin", MiB, 5 if quick else 20),
@@ -534,18 +911,24 @@ def main() -> None:
             if "small_get" in only:
                 print("small GET...", flush=True)
                 named["small"] = small_get_case(base, 10 if quick else 30, tmp)
+        if "startup" in only:
+            print("start-up...", flush=True)
+            named["startup"] = startup_case(10 if quick else 30)
         if "server" in only or "large" in only:
             print("servers...", flush=True)
             starters = {
-                "rawhttp serve": lambda: servers.rawhttp_serve(www, BIN),
+                "rawhttp": lambda: servers.rawhttp_serve(www, BIN, "--workers", "1"),
+                "rawhttp threads": lambda: servers.rawhttp_serve(www, BIN, "--model", "threads"),
+                "rawhttp 2 workers": lambda: servers.rawhttp_serve(www, BIN, "--workers", "2"),
                 "http.server": lambda: servers.http_server(www),
             }
             if have_nginx:
                 starters["nginx"] = lambda: servers.nginx(www, tmp / "nginx")
+                starters["nginx 2 workers"] = lambda: servers.nginx(www, tmp / "nginx2", 2)
             runs = (1 if quick else 3) if "server" in only else 0
             large_runs = (2 if quick else 5) if "large" in only else 0
-            seconds = 2 if quick else 5
-            for case in server_cases(starters, runs, seconds, large_runs, tmp):
+            seconds = 1 if quick else 4
+            for case in server_cases(starters, runs, seconds, large_runs):
                 key = {"keep-alive": "keep", "new conn": "close", "100M": "large"}
                 named[next(v for k, v in key.items() if k in case.name)] = case
         if "wire" in only:
@@ -554,6 +937,10 @@ def main() -> None:
             named["head"], named["chunked"] = head, chunked
     cases = {key: vars(case) for key, case in named.items()}
     seconds = time.monotonic() - started
+    notes.append(
+        f"load average (1 min) {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the "
+        "end: above 0 means other work shared the cores"
+    )
     when = f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
     LAST_RUN.write_text(
         json.dumps(

@@ -1,8 +1,11 @@
 """The servers the benchmarks talk to, each started on a loopback port and always stopped.
 
 nginx runs with its own configuration, pid file, logs and temp folders in the benchmark's temp
-folder (`-p PREFIX -e LOG -g 'daemon off;'`), one worker, `sendfile on`, so it never touches the
-system's nginx. `rawhttp serve` and `python -m http.server` run with their log lines dropped.
+folder (`-p PREFIX -e LOG -g 'daemon off;'`), `sendfile on`, one worker or more (then each
+worker listens on its own socket, `reuseport`, as `rawhttp serve --workers N` does), so it never
+touches the system's nginx. `rawhttp serve` and `python -m http.server` run with their log lines
+dropped. `running` yields a `Running` (the base URL and the process), so that the benchmark
+can read the server's CPU time and memory, its workers' included.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 NGINX_CONF = """\
-worker_processes 1;
+worker_processes {workers};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
@@ -35,7 +38,7 @@ http {{
     scgi_temp_path {prefix}/scgi;
     types {{ text/html html; application/octet-stream bin; }}
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{reuseport};
         root {root};
     }}
 }}
@@ -65,15 +68,61 @@ def wait_listening(port: int, process: subprocess.Popen, timeout: float = 10.0) 
     raise RuntimeError(f"nothing listening on port {port} after {timeout} s: {process.args}")
 
 
+class Running:
+    """A server started by `running`: its base URL (`str()` of it too) and its process."""
+
+    def __init__(self, url: str, process: subprocess.Popen):
+        self.url = url
+        self.process = process
+
+    def __str__(self) -> str:
+        return self.url
+
+    def pids(self) -> list[int]:
+        """The server's process and every descendant (nginx's or rawhttp's workers)."""
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        family, grew = {self.process.pid}, True
+        while grew:
+            more = {pid for pid, parent in parents.items() if parent in family} - family
+            family |= more
+            grew = bool(more)
+        return sorted(family)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds used so far by the server's processes (live ones)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+
+    def rss_mib(self) -> float:
+        """Resident memory of the server's processes now, summed (MiB)."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        return total / 1024
+
+
 @contextlib.contextmanager
-def running(command: list[str], port: int, **popen) -> Iterator[str]:
-    """Run a server process until the block ends; yields its base URL."""
+def running(command: list[str], port: int, **popen) -> Iterator[Running]:
+    """Run a server process until the block ends; yields it (str() is its base URL)."""
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen
     )
     try:
         wait_listening(port, process)
-        yield f"http://127.0.0.1:{port}"
+        yield Running(f"http://127.0.0.1:{port}", process)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -85,26 +134,31 @@ def running(command: list[str], port: int, **popen) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def nginx(root: Path, prefix: Path) -> Iterator[str]:
+def nginx(root: Path, prefix: Path, workers: int = 1) -> Iterator[Running]:
     prefix.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, root=root))
+    reuseport = " reuseport" if workers > 1 else ""
+    conf.write_text(
+        NGINX_CONF.format(prefix=prefix, port=port, root=root, workers=workers, reuseport=reuseport)
+    )
     command = [nginx_path(), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
-    with running([*command, "-g", "daemon off;"], port) as url:
-        yield url
+    with running([*command, "-g", "daemon off;"], port) as server:
+        yield server
 
 
 @contextlib.contextmanager
-def rawhttp_serve(root: Path, bin_dir: Path) -> Iterator[str]:
+def rawhttp_serve(root: Path, bin_dir: Path, *options: str) -> Iterator[Running]:
+    """`rawhttp serve ROOT` with `options` (`--workers 2`, `--model threads`)."""
     port = free_port()
-    with running([str(bin_dir / "rawhttp"), "serve", str(root), "--port", str(port)], port) as url:
-        yield url
+    command = [str(bin_dir / "rawhttp"), "serve", str(root), "--port", str(port), *options]
+    with running(command, port) as server:
+        yield server
 
 
 @contextlib.contextmanager
-def http_server(root: Path) -> Iterator[str]:
+def http_server(root: Path) -> Iterator[Running]:
     port = free_port()
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
-    with running([*command, "--directory", str(root)], port) as url:
-        yield url
+    with running([*command, "--directory", str(root)], port) as server:
+        yield server
