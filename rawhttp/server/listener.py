@@ -48,9 +48,32 @@ BACKLOG = 1024
 JOIN_TIMEOUT = 2.0
 
 
-def log_to_stderr(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+class StderrLog:
+    """The access log on stderr, written out by `flush()`: the event loop flushes once per
+    turn of its loop rather than once per request (one write for many lines, as nginx's
+    buffered access_log does); the threads driver after each answer."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+
+    def flush(self) -> None:
+        if not self.lines:
+            return
+        with self._lock:
+            lines, self.lines = self.lines, []
+        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.flush()
+
+
+def flush_log(log: Log) -> None:
+    """Write out what a buffered log holds (a plain callable writes as it goes)."""
+    flush = getattr(log, "flush", None)
+    if flush is not None:
+        flush()
 
 
 def make_handler(
@@ -164,7 +187,7 @@ class Server:
         upload: str | os.PathLike | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int | None = None,
-        log: Log = log_to_stderr,
+        log: Log | None = None,
         model: str | None = None,
         workers: int = 1,
     ):
@@ -178,7 +201,7 @@ class Server:
         self.handler = make_handler(root, scenario, replay, echo, upload)
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections or MAX_CONNECTIONS[model]
-        self.log = log
+        self.log = log or StderrLog()
         self.model = model
         self.workers = (os.cpu_count() or 1) if workers == 0 else workers
         self.accepted = 0

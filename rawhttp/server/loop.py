@@ -21,7 +21,7 @@ import time
 
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.connection import ServerConnection
-from rawhttp.server.listener import evicted_line, make_room, refuse
+from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
 
 # Bytes asked of each recv.
 BUFSIZE = 64 * 1024
@@ -235,6 +235,7 @@ class EventLoop:
             for channel in list(self.channels.values()):
                 channel.drop("server stopping")
                 self._forget(channel)
+            flush_log(self.server.log)
             self._selector.close()
             self._done.set()
 
@@ -253,6 +254,7 @@ class EventLoop:
                 channel.pump()
             self._update(channel)
         self._expire(time.monotonic())
+        flush_log(self.server.log)
         if self.on_tick is not None:
             self.on_tick()
 

@@ -17,7 +17,7 @@ import time
 
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.connection import LINGER_SECONDS, ServerConnection
-from rawhttp.server.listener import evicted_line, make_room, refuse
+from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
 
 # Bytes asked of each recv.
 BUFSIZE = 64 * 1024
@@ -75,9 +75,11 @@ class ThreadPerConnection:
                 self._connections[sock] = (thread, conn)
         if room is False:
             refuse(sock, client, server.log)
+            flush_log(server.log)
             return
         if room is not None:
             self._evict(room)
+            flush_log(server.log)
         thread.start()
 
     def _evict(self, conn: ServerConnection) -> None:
@@ -92,10 +94,11 @@ class ThreadPerConnection:
 
     def _serve(self, sock: socket.socket, conn: ServerConnection) -> None:
         try:
-            serve_connection(sock, conn, self._stopping)
+            serve_connection(sock, conn, self._stopping, lambda: flush_log(self.server.log))
         finally:
             with self._lock:
                 del self._connections[sock]
+            flush_log(self.server.log)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -116,8 +119,11 @@ class ThreadPerConnection:
         self._wake_send.close()
 
 
-def serve_connection(sock: socket.socket, conn: ServerConnection, stopping: threading.Event):
-    """One connection's thread: read while the connection reads, run its actions in order."""
+def serve_connection(
+    sock: socket.socket, conn: ServerConnection, stopping: threading.Event, answered=lambda: None
+) -> None:
+    """One connection's thread: read while the connection reads, run its actions in order;
+    `answered` is called after each answer (to write out the log)."""
     try:
         while conn.state != "closing" or conn.outbox:
             if conn.outbox:
@@ -126,6 +132,7 @@ def serve_connection(sock: socket.socket, conn: ServerConnection, stopping: thre
                 conn.progressed()
             elif conn.state == "answer":
                 conn.answered()
+                answered()
             else:
                 receive(sock, conn)
     except OSError:
