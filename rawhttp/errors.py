@@ -150,3 +150,12 @@ class InputError(RawHTTPError):
 
     exit_code = 26
     layer = "file"
+
+
+class CaptureUnavailable(RawHTTPError):
+    """`--packets` or `--pcap` cannot open an AF_PACKET socket (no root or CAP_NET_RAW, not
+    Linux): said before any transfer, which is not made. Exit 2, as for a usage error: the
+    command asks for what this process cannot do."""
+
+    exit_code = 2
+    layer = "capture"

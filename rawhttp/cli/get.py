@@ -4,6 +4,7 @@ views in `show` and the sinks.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -12,7 +13,7 @@ from typing import BinaryIO
 import click
 
 from rawhttp import events
-from rawhttp.cli.common import EXIT_INTERRUPTED, report
+from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
 from rawhttp.client import Session
 from rawhttp.connection import BUFSIZE, Options
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
@@ -163,6 +164,13 @@ def _fanout(listeners: list) -> events.Event:
 )
 @click.option("--explain", is_flag=True, help="Walk through the transfer in socket-API words.")
 @click.option(
+    "--packets", is_flag=True, help="The TCP segments beside the socket calls (root/CAP_NET_RAW)."
+)
+@click.option("--pcap", metavar="FILE", help="Save the captured segments as a pcap file.")
+@click.option(
+    "--tcp-info", is_flag=True, help="The kernel's TCP_INFO (RTT, cwnd, retransmits) at each call."
+)
+@click.option(
     "--show-code", is_flag=True, help="Print a Python program (socket only) making this request."
 )
 @click.option("-L", "--location", "follow", is_flag=True, help="Follow redirects.")
@@ -239,12 +247,24 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
     if flags["resume"] and None in targets:
         raise click.UsageError("-C needs a file to continue: give -o FILE or -O")
     code = 0
-    with Session(_options(flags)) as session:
+    with _tcp_view(flags), Session(_options(flags)) as session:
         for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
             following = parsed[index + 1] if index + 1 < len(parsed) else None
             keep_alive = following is not None and following.origin == url.origin
             code = _fetch(session, url, target, keep_alive, flags) or code
     sys.exit(code)
+
+
+def _tcp_view(flags: dict):
+    """--packets, --pcap, --tcp-info: one view for the whole command (a kept-alive connection
+    outlives its URL), made before the first transfer: a capture that cannot be opened stops
+    the command (exit 2) with nothing sent. Views() hands it to each transfer."""
+    if not (flags["packets"] or flags["pcap"] or flags["tcp_info"]):
+        return contextlib.nullcontext()
+    from rawhttp.show.packets import TcpView
+
+    flags["tcp_view"] = run_reporting(TcpView, flags["packets"], flags["pcap"], flags["tcp_info"])
+    return flags["tcp_view"]
 
 
 def _options(flags: dict) -> Options:

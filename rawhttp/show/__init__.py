@@ -58,6 +58,12 @@ def _code(flags: dict, target: str | None):
     return ShowCode()
 
 
+def _tcp_view(flags: dict, target: str | None):
+    # --packets, --pcap, --tcp-info: one show.packets.TcpView for the whole command, made by
+    # `rawhttp get` before the first transfer (its capture must open first, or nothing is sent).
+    return flags["tcp_view"]
+
+
 VIEWS = (
     View("progress", _progress, needs_body=False),
     View("verbose", _verbose, needs_body=False),
@@ -65,6 +71,7 @@ VIEWS = (
     View("timing", _timing, needs_body=False),
     View("explain", _explain, needs_body=True),
     View("show_code", _code, needs_body=False),
+    View("tcp_view", _tcp_view, needs_body=False),
 )
 
 
