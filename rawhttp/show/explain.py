@@ -86,6 +86,8 @@ class Explain:
         self.user_headers = {name.lower() for name in user_headers or []}
         self.recv_calls = 0
         self.request_count = 0
+        self.connect_at: float | None = None
+        self.tcp = None  # show.tcpnotes.TcpNotes, made at the first connect
 
     def __call__(self, event: events.Event) -> None:
         render = getattr(self, "_" + type(event).__name__, None)
@@ -106,6 +108,7 @@ class Explain:
             self.say(f"{family:<9} {address} port {port}", 1)
 
     def _Connecting(self, e: events.Connecting) -> None:
+        self.connect_at = e.at
         self.say(f"socket({e.family}, SOCK_STREAM) makes a TCP socket;")
         self.say(f"connect(({e.address!r}, {e.port})) starts the three-way handshake")
 
@@ -117,12 +120,20 @@ class Explain:
         self.say("connected. The connection is this 4-tuple:")
         self.say(f"local  {la} port {lp} (an ephemeral port the kernel chose)", 1)
         self.say(f"remote {ra} port {rp}", 1)
+        # What the kernel says (Linux): the handshake's time and round trip, later who
+        # closed first and the TIME_WAIT it leaves (show/tcpnotes.py).
+        from rawhttp.show.tcpnotes import TcpNotes
+
+        self.tcp = TcpNotes()
+        self._say_all(self.tcp.connected(e, self.connect_at))
 
     def _Reused(self, e: events.Reused) -> None:
         self.say(f"reusing the open connection to {e.remote[0]} port {e.remote[1]} (keep-alive)")
 
     def _TLSEstablished(self, e: events.TLSEstablished) -> None:
         self.say(f"TLS handshake done over the socket: {e.version}, cipher {e.cipher}")
+        if self.tcp is not None:
+            self.tcp.tls(e)
 
     def _RequestHeadSent(self, e: events.RequestHeadSent) -> None:
         lines = bytes(e.data).decode("latin-1").split("\r\n")[:-2]
@@ -183,6 +194,10 @@ class Explain:
     def _Redirecting(self, e: events.Redirecting) -> None:
         self.say(f"{e.status} redirect: following it to {e.location} with {e.method}")
 
+    def _Closing(self, e: events.Closing) -> None:
+        if self.tcp is not None:
+            self._say_all(self.tcp.closing(e))
+
     def _Closed(self, e: events.Closed) -> None:
         if e.kept:
             self.say("the connection stays open for the next request (keep-alive)")
@@ -191,6 +206,12 @@ class Explain:
             self.say("recv() returned 0 bytes: the server closed its side (FIN); close() ours")
         else:
             self.say("rawhttp called close(): it has the whole response")
+        if self.tcp is not None and not e.kept:
+            self._say_all(self.tcp.closed(e))
+
+    def _say_all(self, lines: list[str]) -> None:
+        for line in lines:
+            self.say(line, 1)
 
     def error(self, error: RawHTTPError) -> None:
         """An error, explained: its layer, the errno name, and one plain sentence."""
