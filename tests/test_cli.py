@@ -42,7 +42,7 @@ def test_head_then_body(raw_server):
 
 def test_body_only(raw_server):
     server = raw_server([OK])
-    result = run(server.url, "-b")
+    result = run(server.url, "--body-only")
     assert result.stdout_bytes == b"hello"
 
 
@@ -157,7 +157,7 @@ def test_max_redirs(raw_server):
 
 def test_fail_flag_keeps_body(raw_server):
     server = raw_server([b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope"])
-    result = run(server.url, "--fail", "-b")
+    result = run(server.url, "--fail", "--body-only")
     assert result.stdout_bytes == b"nope"
     assert_one_error_line(result, 22, "404 Not Found")
 
@@ -232,7 +232,7 @@ def test_subprocess_error_is_one_line(refused_port):
     assert done.stderr.startswith(b"rawhttp: error: tcp: could not connect to 127.0.0.1 port")
 
 
-@pytest.mark.parametrize("only_body", [[], ["-b"]])
+@pytest.mark.parametrize("only_body", [[], ["--body-only"]])
 def test_subprocess_stdout_full(raw_server, only_body):
     server = raw_server([OK])
     with open("/dev/full", "wb") as full:

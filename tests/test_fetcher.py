@@ -62,7 +62,7 @@ def https_url(server: HTTPServer, host: str = "localhost") -> str:
 
 def test_https_verified_with_cacert(https_server):
     server, cafile = https_server()
-    result = cli(https_url(server), "--cacert", cafile, "-b", "-v")
+    result = cli(https_url(server), "--cacert", cafile, "--body-only", "-v")
     assert result.exit_code == 0, result.output
     assert result.stdout == "secure page"
     assert "* TLS handshake done: TLSv1." in result.stderr
@@ -95,7 +95,7 @@ def test_https_expired_is_60(https_server):
 
 def test_https_insecure(https_server):
     server, _ = https_server("other.test")
-    result = cli(https_url(server), "-k", "-b")
+    result = cli(https_url(server), "-k", "--body-only")
     assert (result.exit_code, result.stdout) == (0, "secure page")
 
 
@@ -157,7 +157,7 @@ def test_compressed_decoded(raw_server, tmp_path, coding, header):
 def test_not_decoded_without_flag(raw_server):
     body = gzip.compress(PAGE)
     server = raw_server([encoded_response(body, "gzip")])
-    result = cli(server.url, "-b")
+    result = cli(server.url, "--body-only")
     assert result.stdout_bytes == body
     assert b"Accept-Encoding" not in server.requests[0]
 
@@ -218,7 +218,7 @@ def test_remote_name_refuses_paths(target):
 
 def test_remote_name_cli(raw_server, tmp_path):
     server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
-    result = cli(server.url + "/files/data.bin", "-O", "--output-dir", str(tmp_path / "out"), "-b")
+    result = cli(server.url + "/files/data.bin", "-O", "--output-dir", str(tmp_path / "out"), "--body-only")
     assert result.exit_code == 0
     assert (tmp_path / "out" / "data.bin").read_bytes() == b"ok"
 
@@ -228,7 +228,7 @@ def test_no_clobber(tmp_path, raw_server):
     assert unclobbered(str(tmp_path / "g")) == str(tmp_path / "g")
     assert unclobbered(str(tmp_path / "f")) == str(tmp_path / "f.1")
     server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nnew"])
-    result = cli(server.url, "-o", str(tmp_path / "f"), "--no-clobber", "-b")
+    result = cli(server.url, "-o", str(tmp_path / "f"), "--no-clobber", "--body-only")
     assert result.exit_code == 0
     assert (tmp_path / "f").read_text() == "keep"
     assert (tmp_path / "f.1").read_text() == "new"
@@ -269,7 +269,7 @@ def test_resume_needs_a_file(raw_server):
 
 def test_timing_text_fields_in_order(raw_server):
     server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
-    result = cli(server.url, "--timing", "-b")
+    result = cli(server.url, "--timing", "--body-only")
     assert result.exit_code == 0
     labels = [
         line.split("  ")[1] if line.startswith("  ") else line
@@ -282,7 +282,7 @@ def test_timing_text_fields_in_order(raw_server):
 
 def test_timing_json(raw_server):
     server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
-    result = cli(server.url, "--timing=json", "-b")
+    result = cli(server.url, "--timing=json", "--body-only")
     data = json.loads(result.stderr)
     assert list(data)[:7] == [name for name, _, _ in MILESTONES]
     steps = [
@@ -315,7 +315,7 @@ def test_fail_saves_body_then_22(raw_server, tmp_path):
 
 def test_ipv6_literal(raw_server):
     server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6"], host="::1")
-    result = cli(server.url, "-6", "-b")
+    result = cli(server.url, "-6", "--body-only")
     assert (result.exit_code, result.stdout) == (0, "v6")
     assert b"Host: [::1]:%d" % server.port in server.requests[0]
 
@@ -338,7 +338,7 @@ def test_resolve_pins_address(raw_server):
         f"http://pinned.example:{server.port}/",
         "--resolve",
         f"pinned.example:{server.port}:127.0.0.1",
-        "-b",
+        "--body-only",
     )
     assert (result.exit_code, result.stdout) == (0, "pinned")
     assert b"Host: pinned.example:%d\r\n" % server.port in server.requests[0]
@@ -346,7 +346,7 @@ def test_resolve_pins_address(raw_server):
 
 def test_http10_request_line(raw_server):
     server = raw_server([b"HTTP/1.0 200 OK\r\n\r\nold"])
-    result = cli(server.url, "--http1.0", "-b")
+    result = cli(server.url, "--http1.0", "--body-only")
     assert server.requests[0].startswith(b"GET / HTTP/1.0\r\n")
     assert (result.exit_code, result.stdout) == (0, "old")
 
@@ -429,7 +429,7 @@ def test_https_to_http_redirect_is_followed_with_a_warning(https_server, raw_ser
     server.expect_request("/").respond_with_data(
         "", status=302, headers={"Location": plain.url + "/"}
     )
-    result = cli(https_url(server), "--cacert", cafile, "-L", "-b")
+    result = cli(https_url(server), "--cacert", cafile, "-L", "--body-only")
     assert (result.exit_code, result.stdout) == (0, "plain")
     assert f"rawhttp: warning: redirect from https to plain http: {plain.url}/" in result.stderr
 

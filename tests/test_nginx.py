@@ -134,7 +134,7 @@ def test_gzip_is_chunked_and_decoded(nginx, tmp_path):
 
 
 def test_gzip_kept_as_received_without_the_flag(nginx):
-    result = cli(nginx + "/files/notes.txt", "-H", "Accept-Encoding: gzip", "-b")
+    result = cli(nginx + "/files/notes.txt", "-H", "Accept-Encoding: gzip", "--body-only")
     assert gzip.decompress(result.stdout_bytes) == (SITE / "files" / "notes.txt").read_bytes()
 
 
@@ -156,14 +156,14 @@ def test_resume_with_range(nginx, tmp_path):
 
 
 def test_redirect_followed(nginx):
-    result = cli(nginx + "/moved", "-L", "-b")
+    result = cli(nginx + "/moved", "-L", "--body-only")
     assert result.exit_code == 0
     assert result.stdout_bytes == (SITE / "index.html").read_bytes()
 
 
 def test_several_urls_share_one_connection(nginx):
     result = cli(
-        nginx + "/index.html", nginx + "/style.css", nginx + "/files/notes.txt", "-v", "-b"
+        nginx + "/index.html", nginx + "/style.css", nginx + "/files/notes.txt", "-v", "--body-only"
     )
     assert result.exit_code == 0
     assert result.stderr.count("* Reusing connection") == 2
@@ -171,7 +171,7 @@ def test_several_urls_share_one_connection(nginx):
 
 
 def test_error_status_with_fail(nginx):
-    result = cli(nginx + "/teapot", "--fail", "-b")
+    result = cli(nginx + "/teapot", "--fail", "--body-only")
     assert result.exit_code == 22
     assert result.stdout == "short and stout"
 

@@ -88,7 +88,7 @@ def test_three_urls_one_connection(serve_dir, files):
     root, _ = files
     server = serve_dir(root)
     urls = [server.url + name for name in ("/a.txt", "/b.txt", "/c.txt")]
-    result = cli(*urls, "-v", "-b")
+    result = cli(*urls, "-v", "--body-only")
     assert result.exit_code == 0, result.output
     assert result.stdout == "firstsecondthird"
     assert server.accepted == 1
@@ -111,7 +111,7 @@ def test_two_urls_with_outputs(serve_dir, files):
 def test_remote_names_for_several_urls(serve_dir, files):
     root, out = files
     server = serve_dir(root)
-    result = cli(server.url + "/a.txt", server.url + "/b.txt", "-O", "--output-dir", str(out), "-b")
+    result = cli(server.url + "/a.txt", server.url + "/b.txt", "-O", "--output-dir", str(out), "--body-only")
     assert result.exit_code == 0
     assert sorted(os.listdir(out)) == ["a.txt", "b.txt"]
 
@@ -119,7 +119,7 @@ def test_remote_names_for_several_urls(serve_dir, files):
 def test_other_origin_gets_its_own_connection(serve_dir, files):
     root, _ = files
     first, second = serve_dir(root), serve_dir(root)
-    result = cli(first.url + "/a.txt", second.url + "/b.txt", first.url + "/c.txt", "-b")
+    result = cli(first.url + "/a.txt", second.url + "/b.txt", first.url + "/c.txt", "--body-only")
     assert result.stdout == "firstsecondthird"
     assert (first.accepted, second.accepted) == (2, 1)
 
@@ -143,6 +143,6 @@ def test_server_closing_between_requests_is_survived(serve_dir, files):
 def test_failure_in_one_url_does_not_stop_the_next(serve_dir, files, refused_port):
     root, _ = files
     server = serve_dir(root)
-    result = cli(f"127.0.0.1:{refused_port}/", server.url + "/a.txt", "-b")
+    result = cli(f"127.0.0.1:{refused_port}/", server.url + "/a.txt", "--body-only")
     assert result.exit_code == 7
     assert result.stdout == "first"

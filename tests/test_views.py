@@ -26,7 +26,7 @@ def get(*args: str):
 
 def test_trace_one_byte_reads_and_split(raw_server):
     server = raw_server([OK])
-    result = get(server.url, "--trace", "--bufsize", "1", "-b")
+    result = get(server.url, "--trace", "--bufsize", "1", "--body-only")
     assert result.exit_code == 0, result.output
     calls = re.findall(r"\] (send|recv)\(\) -> (\d+) bytes(?: at offset (\d+))?", result.stderr)
     recvs = [(int(count), offset) for name, count, offset in calls if name == "recv"]
@@ -43,7 +43,7 @@ def test_trace_one_byte_reads_and_split(raw_server):
 
 def test_trace_split_inside_a_read(raw_server):
     server = raw_server([OK])
-    result = get(server.url, "--trace", "-b")
+    result = get(server.url, "--trace", "--body-only")
     lines = result.stderr.splitlines()
     marker = lines.index(
         f"    ---- end of head at offset {len(HEAD)}; what follows is the body ----"
@@ -55,7 +55,7 @@ def test_trace_split_inside_a_read(raw_server):
 
 def test_trace_hex(raw_server):
     server = raw_server([OK])
-    result = get(server.url, "--trace=hex", "-b")
+    result = get(server.url, "--trace=hex", "--body-only")
     assert (
         "000000  48 54 54 50 2f 31 2e 31 20 32 30 30 20 4f 4b 0d  HTTP/1.1 200 OK." in result.stderr
     )
@@ -70,7 +70,7 @@ def test_text_and_hex_lines():
 
 def test_explain_chunked(raw_server):
     server = raw_server([CHUNKED])
-    result = get(server.url + "/p?q=1", "--explain", "-b", "-H", "Accept: text/plain")
+    result = get(server.url + "/p?q=1", "--explain", "--body-only", "-H", "Accept: text/plain")
     assert result.exit_code == 0
     text = result.stderr
     assert "socket(AF_INET, SOCK_STREAM)" in text
@@ -89,13 +89,13 @@ def test_explain_chunked(raw_server):
 
 def test_explain_counts_recv_calls(raw_server):
     server = raw_server([OK])
-    result = get(server.url, "--explain", "--bufsize", "4", "-b")
+    result = get(server.url, "--explain", "--bufsize", "4", "--body-only")
     assert f"recv() was called {len(OK) // 4 + 1} time(s) in all" in result.stderr
 
 
 def test_explain_close_delimited(raw_server):
     server = raw_server([b"HTTP/1.0 200 OK\r\n\r\nuntil close"])
-    text = get(server.url, "--explain", "-b").stderr
+    text = get(server.url, "--explain", "--body-only").stderr
     assert "framing: close. no length given" in text
     assert "recv() returned 0 bytes: the server closed its side" in text
     assert "recv() was called 2 time(s) in all" in text  # the data, then the 0-byte end

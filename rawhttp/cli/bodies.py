@@ -37,6 +37,13 @@ class Plan(NamedTuple):
     headers: list[tuple[str, str]]  # sent before the user's -H, which may replace them
     query: str  # -G: appended to each URL's query
 
+    @property
+    def idempotent(self) -> bool:
+        """Whether --retry may send it again (RFC 9110 section 9.2.2)."""
+        from rawhttp.request import IDEMPOTENT
+
+        return self.method in IDEMPOTENT and (self.body is None or self.body.replayable)
+
 
 def plan(flags: dict) -> Plan:
     """The method, body and fields the flags describe (a usage error for conflicts)."""

@@ -5,6 +5,7 @@ views in `show` and the sinks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import sys
@@ -14,6 +15,7 @@ import click
 
 from rawhttp import events
 from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
+from rawhttp.cli.curl import GetCommand, curl_headers, with_retries
 from rawhttp.client import Session
 from rawhttp.connection import BUFSIZE, Options
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
@@ -86,7 +88,7 @@ def _fanout(listeners: list) -> events.Event:
     return emit
 
 
-@click.command("get")
+@click.command("get", cls=GetCommand)
 @click.argument("urls", nargs=-1, required=True, metavar="URL [URL ...]")
 @click.option(
     "-o",
@@ -97,10 +99,25 @@ def _fanout(listeners: list) -> events.Event:
     help="Save the body to FILE (atomic); - is stdout. Repeat for several URLs.",
 )
 @click.option("-O", "--remote-name", is_flag=True, help="Name the file after the URL path.")
-@click.option("--output-dir", type=click.Path(file_okay=False), help="Folder for -o/-O files.")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    help="Folder for -o/-O files, created (with its parents) when missing.",
+)
 @click.option("--no-clobber", is_flag=True, help="Keep existing files: save as FILE.1, FILE.2...")
-@click.option("-C", "--continue", "resume", is_flag=True, help="Resume FILE.part with Range.")
-@click.option("-b", "--body-only", is_flag=True, help="Print only the body, for pipes.")
+@click.option(
+    "-C",
+    "--continue",
+    "resume",
+    is_flag=True,
+    help="Resume FILE.part (or FILE) with Range; curl's -C - means the same.",
+)
+@click.option("--body-only", is_flag=True, help="Print only the body, for pipes.")
+@click.option(
+    "-i", "--include", is_flag=True, help="Accepted for curl's sake: the head is always shown."
+)
+@click.option("-s", "--silent", is_flag=True, help="No progress bar, warnings or error lines.")
+@click.option("-S", "--show-error", is_flag=True, help="With -s: still print the error line.")
 @click.option(
     "-I", "--head", "head_only", is_flag=True, help="Send HEAD: only the head comes back."
 )
@@ -225,6 +242,32 @@ def _fanout(listeners: list) -> events.Event:
     help="HTTPS: trust the CA certificates in this PEM file.",
 )
 @click.option("--fail", is_flag=True, help="Exit 22 on a status >= 400 (the body is still saved).")
+@click.option("-A", "--user-agent", metavar="NAME", help="Send User-Agent: NAME.")
+@click.option("-e", "--referer", metavar="URL", help="Send Referer: URL.")
+@click.option(
+    "-u", "--user", metavar="USER:PASSWORD", help="Send Basic credentials (Authorization)."
+)
+@click.option(
+    "-b", "--cookie", metavar="NAME=VALUE|FILE", help="Send Cookie: NAME=VALUE, or a cookie file's."
+)
+@click.option("-r", "--range", "byte_range", metavar="RANGE", help="Send Range: bytes=RANGE.")
+@click.option(
+    "-D", "--dump-header", metavar="FILE", help="Write every head received to FILE (- stdout)."
+)
+@click.option(
+    "-w",
+    "--write-out",
+    metavar="FORMAT",
+    help="After each transfer print FORMAT: %{http_code}, %{size_download}, %{time_total}...",
+)
+@click.option(
+    "--retry",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Try again up to N times on a timeout, a refused connection or 408/429/5xx "
+    "(GET, HEAD and other idempotent requests only).",
+)
 def get_command(urls: tuple[str, ...], **flags) -> None:
     """Fetch each URL with a hand-built HTTP/1.1 request and show what came back.
 
@@ -246,12 +289,18 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
         sys.exit(error.exit_code)
     if flags["resume"] and None in targets:
         raise click.UsageError("-C needs a file to continue: give -o FILE or -O")
+    if flags["resume"] and flags["byte_range"]:
+        raise click.UsageError("-C and -r both ask for a range: give one")
+    if flags["dump_header"] and flags["dump_header"] != "-":
+        run_reporting(_truncate, flags["dump_header"])
     code = 0
     with _tcp_view(flags), Session(_options(flags)) as session:
         for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
             following = parsed[index + 1] if index + 1 < len(parsed) else None
             keep_alive = following is not None and following.origin == url.origin
-            code = _fetch(session, url, target, keep_alive, flags) or code
+            flags["curl_headers"] = curl_headers(flags, url.host, url.target)
+            fetch = functools.partial(_fetch, session, url, target, keep_alive, flags)
+            code = with_retries(fetch, flags, flags["plan"].idempotent) or code
     sys.exit(code)
 
 
@@ -265,6 +314,14 @@ def _tcp_view(flags: dict):
 
     flags["tcp_view"] = run_reporting(TcpView, flags["packets"], flags["pcap"], flags["tcp_info"])
     return flags["tcp_view"]
+
+
+def _truncate(path: str) -> None:
+    """-D FILE: emptied once, then each URL's heads are added to it (as curl does)."""
+    try:
+        open(path, "wb").close()
+    except OSError as error:
+        raise OutputError(f"cannot write the head to {path}: {error.strerror}") from None
 
 
 def _options(flags: dict) -> Options:
@@ -285,6 +342,12 @@ def _options(flags: dict) -> Options:
 def _targets(urls: list[URL], flags: dict) -> list[str | None]:
     """The file each URL's body goes to (None: stdout): -o in order, else -O, else stdout."""
     outputs = list(flags["outputs"])
+    if len(outputs) > len(urls):
+        click.echo(
+            f"rawhttp: warning: {len(outputs)} -o for {len(urls)} URL(s): "
+            f"{', '.join(outputs[len(urls) :])} not used",
+            err=True,
+        )
     targets: list[str | None] = []
     for index, url in enumerate(urls):
         if index < len(outputs):
@@ -307,7 +370,7 @@ class Views:
         from rawhttp.show import views_for
 
         self.views, self.needs_body = views_for(flags, target)
-        listeners: list = [print_warning]
+        listeners: list = [] if flags["silent"] else [print_warning]
         if not (flags["body_only"] or flags["show_code"]):
             listeners.append(HeadPrinter(sys.stdout.buffer))
         self.emit = _fanout(listeners + self.views)
@@ -342,12 +405,14 @@ def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, fla
         else:
             sink = StdoutSink(sys.stdout.buffer) if views.to_stdout else Discard()
         status, reason = _transfer(session, url, sink, keep_alive, views.needs_body, flags)
+        flags["status"] = status
         views.after()
         if flags["fail"] and status >= 400:
             raise HTTPStatusError(f"the server answered {status} {reason}")
     except RawHTTPError as error:
         views.error(error)
-        report(error)
+        if not flags["silent"] or flags["show_error"]:
+            report(error)
         return error.exit_code
     except KeyboardInterrupt:
         click.echo("rawhttp: interrupted", err=True)
@@ -356,7 +421,7 @@ def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, fla
 
 
 def _request_headers(sink, flags) -> list[tuple[str, str | None]]:
-    headers = [*flags["plan"].headers, *flags["headers"]]
+    headers = [*flags["plan"].headers, *flags["curl_headers"], *flags["headers"]]
     if flags["compressed"]:
         headers.insert(0, ("Accept-Encoding", "gzip, deflate"))
     if getattr(sink, "offset", 0):

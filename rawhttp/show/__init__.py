@@ -21,7 +21,7 @@ class View(NamedTuple):
 
 
 def _progress(flags: dict, target: str | None):
-    if target is None or not sys.stderr.isatty():
+    if target is None or flags.get("silent") or not sys.stderr.isatty():
         return None
     from rawhttp.show.progress import Progress
 
@@ -52,6 +52,18 @@ def _explain(flags: dict, target: str | None):
     return Explain(user_headers=[name for name, _ in flags["headers"]])
 
 
+def _write_out(flags: dict, target: str | None):
+    from rawhttp.show.writeout import WriteOut
+
+    return WriteOut(flags["write_out"])
+
+
+def _dump_header(flags: dict, target: str | None):
+    from rawhttp.show.dumpheader import DumpHeader
+
+    return DumpHeader(flags["dump_header"])
+
+
 def _code(flags: dict, target: str | None):
     from rawhttp.show.code import ShowCode
 
@@ -71,6 +83,8 @@ VIEWS = (
     View("timing", _timing, needs_body=False),
     View("explain", _explain, needs_body=True),
     View("show_code", _code, needs_body=False),
+    View("write_out", _write_out, needs_body=False),
+    View("dump_header", _dump_header, needs_body=False),
     View("tcp_view", _tcp_view, needs_body=False),
 )
 

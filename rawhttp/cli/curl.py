@@ -1,0 +1,148 @@
+"""curl's habits on `rawhttp get`: the forms of its options that click cannot parse alone
+(`-C -`), a helpful line for the curl options rawhttp does not have, and the small
+translations some options need (`-u` to Basic credentials, `-b` to a Cookie field).
+
+curl is what most users type first, so a letter curl uses means what it means in curl.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import click
+
+from rawhttp.errors import InputError
+
+# curl options rawhttp does not have, and what to use instead (one line each).
+CURL_HINTS = {
+    "--cookie-jar": "rawhttp keeps no cookie jar: read Set-Cookie in the head, send -b NAME=VALUE",
+    "-c": "rawhttp keeps no cookie jar: read Set-Cookie in the head, send -b NAME=VALUE",
+    "--proxy": "rawhttp connects directly (no proxy): it is about the bytes of one connection",
+    "-x": "rawhttp connects directly (no proxy): it is about the bytes of one connection",
+    "--http2": "rawhttp speaks HTTP/1.1 (and --http1.0) only",
+    "--http3": "rawhttp speaks HTTP/1.1 (and --http1.0) only",
+    "--data-raw": "use --data-binary (sent as given), or -d",
+    "--limit-rate": "no rate limit; --bufsize N changes how much each recv asks for",
+    "--trace-ascii": "use --trace (text) or --trace=hex",
+    "--netrc": "use -u USER:PASSWORD",
+    "-n": "use -u USER:PASSWORD",
+    "--config": "rawhttp has no config file: give the options on the command line",
+    "-K": "rawhttp has no config file: give the options on the command line",
+    "--parallel": "rawhttp fetches URLs one after another (on one connection when it can)",
+    "-Z": "rawhttp fetches URLs one after another (on one connection when it can)",
+    "--create-dirs": "--output-dir DIR creates DIR (and its parents) when missing",
+    "--retry-delay": "--retry waits 1 s, then twice as long each time (at most 10 s)",
+    "--progress-bar": "the progress bar is on by default on a terminal (--no-progress)",
+    "-#": "the progress bar is on by default on a terminal (--no-progress)",
+}
+
+
+class GetCommand(click.Command):
+    """`rawhttp get`, parsing curl's `-C -` and explaining curl options it does not have."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, curl_forms(args))
+        except click.NoSuchOption as error:
+            hint = CURL_HINTS.get(error.option_name)
+            if hint:
+                error.message = f"{error.message} (a curl option: {hint})"
+            raise
+
+
+def curl_forms(args: list[str]) -> list[str]:
+    """`-C -` and `--continue-at -` (curl's "resume from the file's size") become `-C`."""
+    out: list[str] = []
+    skip = False
+    for index, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg in ("-C", "--continue-at", "--continue") and args[index + 1 : index + 2] == ["-"]:
+            out.append("-C")
+            skip = True
+        elif arg == "--continue-at":
+            out.append("-C")
+        else:
+            out.append(arg)
+    return out
+
+
+def basic_credentials(user: str) -> str:
+    """-u USER:PASSWORD as the Authorization field's value (RFC 7617: base64 of the pair)."""
+    if ":" not in user:
+        raise click.BadParameter("give USER:PASSWORD (rawhttp does not prompt)", param_hint="'-u'")
+    return "Basic " + base64.b64encode(user.encode("utf-8")).decode("ascii")
+
+
+def cookie_value(spec: str, host: str, path: str) -> str:
+    """-b: `NAME=VALUE[; ...]` as it is, or the cookies a Netscape cookie file (curl's
+    `-c` format) holds for this host and path."""
+    if "=" in spec:
+        return spec
+    try:
+        with open(spec, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except OSError as error:
+        raise InputError(f"cannot read the cookie file {spec}: {error.strerror}") from None
+    pairs = []
+    for line in lines:
+        fields = line.removeprefix("#HttpOnly_").split("\t")
+        if (line.startswith("#") and not line.startswith("#HttpOnly_")) or len(fields) != 7:
+            continue
+        domain, _, cookie_path, _, _, name, value = fields
+        domain = domain.lstrip(".").lower()
+        if (host == domain or host.endswith("." + domain)) and path.startswith(cookie_path):
+            pairs.append(f"{name}={value}")
+    return "; ".join(pairs)
+
+
+def curl_headers(flags: dict, host: str, target: str) -> list[tuple[str, str]]:
+    """The fields curl's own options stand for (-A, -e, -u, -b, -r), before the -H ones,
+    which may replace them."""
+    headers = []
+    if flags["user_agent"]:
+        headers.append(("User-Agent", flags["user_agent"]))
+    if flags["referer"]:
+        headers.append(("Referer", flags["referer"]))
+    if flags["user"]:
+        headers.append(("Authorization", basic_credentials(flags["user"])))
+    if flags["cookie"]:
+        cookies = cookie_value(flags["cookie"], host.lower(), target.split("?")[0])
+        if cookies:
+            headers.append(("Cookie", cookies))
+    if flags["byte_range"]:
+        headers.append(("Range", f"bytes={flags['byte_range']}"))
+    return headers
+
+
+# What --retry tries again after (curl's list): a timeout, a refused or reset connection, an
+# empty reply; and the statuses that say "later": 408, 429, 500, 502, 503, 504.
+RETRY_EXITS = frozenset({7, 28, 52, 56})
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+RETRY_FIRST_WAIT = 1.0
+RETRY_LONGEST_WAIT = 10.0
+
+
+def with_retries(fetch, flags: dict, idempotent: bool) -> int:
+    """Call `fetch()` (an exit code; it leaves the final status in flags["status"]) again while
+    it failed in a way worth retrying and --retry allows: waiting 1 s, then twice as long."""
+    import time
+
+    wait = RETRY_FIRST_WAIT
+    for tries_left in range(flags["retry"], -1, -1):
+        flags["status"] = None
+        code = fetch()
+        transient = code in RETRY_EXITS or flags["status"] in RETRY_STATUSES
+        if not (transient and idempotent and tries_left):
+            return code
+        if not flags["silent"]:
+            why = (
+                f"status {flags['status']}" if flags["status"] in RETRY_STATUSES else f"exit {code}"
+            )
+            click.echo(
+                f"rawhttp: warning: {why}: trying again in {wait:g} s ({tries_left} left)", err=True
+            )
+        time.sleep(wait)
+        wait = min(wait * 2, RETRY_LONGEST_WAIT)
+    return code

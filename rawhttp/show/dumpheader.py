@@ -1,0 +1,33 @@
+"""`-D/--dump-header FILE`: every head received (1xx and redirect hops too), exactly as it
+came, written to FILE (`-` for stdout), as curl's option does."""
+
+from __future__ import annotations
+
+import sys
+
+from rawhttp import events
+from rawhttp.errors import OutputError
+
+
+class DumpHeader:
+    """A listener appending each head's bytes to the file; opened on the first head."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file = None
+
+    def __call__(self, event: events.Event) -> None:
+        if not isinstance(event, events.HeadReceived):
+            return
+        try:
+            if self.file is None:
+                self.file = sys.stdout.buffer if self.path == "-" else open(self.path, "ab")  # noqa: SIM115
+            self.file.write(event.head.raw)
+            self.file.flush()
+        except OSError as error:
+            raise OutputError(f"cannot write the head to {self.path}: {error.strerror}") from None
+
+    def finish(self) -> None:
+        if self.file is not None and self.file is not sys.stdout.buffer:
+            self.file.close()
+        self.file = None
