@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -23,6 +24,20 @@ _lesson_host = click.option(
     help="Address to bind; 0.0.0.0 lets other machines in too.",
 )
 _lesson_timeout = click.FloatRange(min=0, min_open=True)
+_packets_option = click.option(
+    "--packets",
+    is_flag=True,
+    help="Show each connection's TCP segments: handshake, data, close (root or CAP_NET_RAW).",
+)
+
+
+def _packet_watch(host: str):
+    """--packets: checks now that a capture can be opened (exit 2 before anything runs), and
+    returns what makes the watch of a (host, port): show.packets.PortWatch."""
+    from rawhttp.show.packets import PortWatch, check_capture
+
+    sock = run_reporting(check_capture)
+    return lambda address: PortWatch(host, address[1], sock=sock)
 
 
 @click.group("lesson")
@@ -72,13 +87,31 @@ def lesson_list_command() -> None:
     show_default=True,
     help="Seconds a client may stay silent before it is disconnected.",
 )
-def lesson_tcp_server(host: str, port: int, mode: str, max_clients: int, idle_timeout: float):
+@click.option(
+    "--reuseaddr/--no-reuseaddr",
+    default=True,
+    show_default=True,
+    help="Set SO_REUSEADDR before bind(); without it a restart fails while old connections "
+    "wait in TIME_WAIT.",
+)
+@_packets_option
+def lesson_tcp_server(
+    host: str,
+    port: int,
+    mode: str,
+    max_clients: int,
+    idle_timeout: float,
+    reuseaddr: bool,
+    packets: bool,
+):
     """A threaded TCP server: a welcome line, then one answer per line, a thread per client.
 
     Each connect, message and disconnect is logged on stderr with the client's address and
     port. A client ends its session with 'exit' or by closing. Ctrl-C stops the server (exit 0).
     """
-    run_reporting(tcp.serve, host, port, mode, max_clients=max_clients, idle_timeout=idle_timeout)
+    limits = {"max_clients": max_clients, "idle_timeout": idle_timeout}
+    watch = _packet_watch(host) if packets else None
+    run_reporting(tcp.serve, host, port, mode, reuse_address=reuseaddr, watch=watch, **limits)
 
 
 @lesson_group.command("tcp-client")
@@ -98,16 +131,22 @@ def lesson_tcp_server(host: str, port: int, mode: str, max_clients: int, idle_ti
     show_default=True,
     help="Seconds allowed for the connect and for each reply.",
 )
-def lesson_tcp_client(host: str, port: int, message: str | None, timeout: float) -> None:
+@_packets_option
+def lesson_tcp_client(
+    host: str, port: int, message: str | None, timeout: float, packets: bool
+) -> None:
     """Talk to a tcp-server, one line at a time.
 
     Prints the server's welcome, then sends each line of stdin and prints each reply; 'exit'
     or the end of input ends it. Exit 7 if nothing listens there, 28 if no reply comes.
     """
-    if message is not None:
-        click.echo(run_reporting(tcp.send_once, host, port, message, timeout))
-    else:
-        run_reporting(tcp.run_client, host, port, input_lines(sys.stdin), timeout=timeout)
+    with contextlib.ExitStack() as stack:
+        if packets:
+            run_reporting(stack.enter_context, _packet_watch(host)((host, port)))
+        if message is not None:
+            click.echo(run_reporting(tcp.send_once, host, port, message, timeout))
+        else:
+            run_reporting(tcp.run_client, host, port, input_lines(sys.stdin), timeout=timeout)
 
 
 @lesson_group.command("udp-server")

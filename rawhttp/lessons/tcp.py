@@ -163,6 +163,7 @@ class TCPServer:
         max_line: int = MAX_LINE,
         idle_timeout: float = IDLE_TIMEOUT,
         log: Log = log_to_stderr,
+        reuse_address: bool = True,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
@@ -179,7 +180,9 @@ class TCPServer:
         try:
             # SO_REUSEADDR: bind() again at once after a restart, although the old connections
             # to this port still wait a minute or two in TIME_WAIT (seed 002's "port reuse").
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # `reuse_address=False` (--no-reuseaddr) leaves it out, to see bind() fail.
+            if reuse_address:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             # bind(): claim the address and port. Port 0 asks the kernel for any free port.
             self.sock.bind((host, port))
             # listen(): from now on the kernel answers clients' SYNs by itself (the three-way
@@ -312,13 +315,19 @@ def serve(
     mode: str = "echo",
     *,
     log: Log = log_to_stderr,
+    watch: Callable[[tuple[str, int]], contextlib.AbstractContextManager] | None = None,
     **limits,
 ) -> None:
-    """The CLI's server: runs until Ctrl-C, then stops cleanly."""
+    """The CLI's server: runs until Ctrl-C, then stops cleanly. `watch(address)`, if given, is
+    entered once the server listens and left when it stops (--packets: a capture of its port)."""
     server = TCPServer(host, port, mode, log=log, **limits)
     where = address_text(server.address)
     announce = f"Listening on {where} (TCP, mode {mode}). Ctrl-C stops the server."
-    serve_in_foreground(server, announce, log)
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.close)  # closed even if the watch cannot start (twice is fine)
+        if watch is not None:
+            stack.enter_context(watch(server.address))
+        serve_in_foreground(server, announce, log)
 
 
 def running_server(

@@ -52,6 +52,9 @@ NOTES = len(SEGMENT.format("", "", "", "", "", "")) + 2
 COLUMNS = f"{'ms':>10}  {SEGMENT.format('', 'flags', 'seq', 'ack', 'len', 'win')}  what"
 
 Address = tuple[str, int]
+# What each side's data is called: in an HTTP transfer, and in a lesson's line protocol.
+HTTP_WORDS = ("request", "response")
+LESSON_WORDS = ("client data", "server data")
 
 
 class Row(NamedTuple):
@@ -84,9 +87,10 @@ class Annotator:
     side's first one (unwrapped past 4 GiB); windows are scaled once both SYNs offered it.
     """
 
-    def __init__(self, client: Address, tls: bool = False):
+    def __init__(self, client: Address, tls: bool = False, words: tuple[str, str] = HTTP_WORDS):
         self.client = client
         self.tls = tls
+        self.words = words  # what each side's data is called
         self.sides = {True: _Side(), False: _Side()}  # True: the client's direction
         self.connected = False
         self.first_fin: str | None = None
@@ -157,15 +161,12 @@ class Annotator:
         span = f"bytes {start}-{start + s.payload - 1}"
         if seq < me.end:
             return f"retransmission of {span}"
-        role = "request" if mine else "response"
-        if self.tls:
-            role = "TLS records (encrypted), sent" if mine else "TLS records (encrypted), received"
-        first = not me.data
+        first = not (me.data or self.sides[not mine].data)
         me.data = True
-        if first and mine:
-            what = "the TLS ClientHello" if self.tls else "the request"
-            return f"first data segment: {what}, {span}"
-        return f"{role} {span}"
+        role = self.words[0] if mine else self.words[1]
+        if self.tls:
+            role = "TLS ClientHello," if first else "TLS records (encrypted),"
+        return f"first data segment: {role} {span}" if first else f"{role} {span}"
 
 
 def _unwrap(relative: int, near: int) -> int:
@@ -189,9 +190,11 @@ def options_text(segment: Segment) -> str:
     return ", ".join(words)
 
 
-def segment_rows(frames: list[Frame], client: Address, tls: bool = False) -> list[Row]:
+def segment_rows(
+    frames: list[Frame], client: Address, tls: bool = False, words: tuple[str, str] = HTTP_WORDS
+) -> list[Row]:
     """The timeline rows of one connection's frames (in capture order)."""
-    annotator = Annotator(client, tls)
+    annotator = Annotator(client, tls, words)
     rows = []
     for frame in frames:
         columns, notes = annotator.describe(frame.segment)
@@ -652,7 +655,7 @@ class PortWatch:
             f"-- TCP segments of {_address(client)} (client) <-> {_address(server)} (server): "
             f"{len(frames)} segment(s){note} --"
         )
-        rows = segment_rows(frames, client)
+        rows = segment_rows(frames, client, words=LESSON_WORDS)
         lines = [title, f"   ({LEGEND})", COLUMNS, *timeline(rows, frames[0].at)]
         return "\n".join(lines) + "\n"
 
