@@ -199,8 +199,8 @@ def test_a_put_cut_short_leaves_no_file_and_no_part(uploads):
     server, folder, _ = uploads
     with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
         sock.sendall(b"PUT /cut.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly this")
-    deadline_ok = _wait_for(lambda: sorted(p.name for p in folder.iterdir()) == ["out", "sub"])
-    assert deadline_ok
+    left = lambda: sorted(p.name for p in folder.iterdir())  # noqa: E731
+    assert _wait_for(lambda: left() == ["out", "sub"], seconds=10), left()
 
 
 def test_without_upload_a_put_is_405(site):
