@@ -19,6 +19,8 @@ from rawhttp.cli.curl import GetCommand, curl_headers, with_retries
 from rawhttp.client import Session
 from rawhttp.connection import BUFSIZE, Options
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
+from rawhttp.show.color import MODES as COLOR_MODES
+from rawhttp.show.color import Palette
 from rawhttp.sinks import (
     Decoder,
     Discard,
@@ -70,14 +72,16 @@ def print_warning(event: events.Event) -> None:
 
 
 class HeadPrinter:
-    """Writes each response head to stdout exactly as received, 1xx and redirect hops too."""
+    """Writes each response head to stdout exactly as received, 1xx and redirect hops too;
+    on a terminal (`--color`) painted, which adds escape codes and changes no byte."""
 
-    def __init__(self, out: BinaryIO):
+    def __init__(self, out: BinaryIO, color: str = "never"):
         self.out = out
+        self.palette = Palette.for_stream(color, out)
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.HeadReceived):
-            write_stream(self.out, event.head.raw)
+            write_stream(self.out, self.palette.head(event.head.raw))
 
 
 def _fanout(listeners: list) -> events.Event:
@@ -180,6 +184,13 @@ def _fanout(listeners: list) -> events.Event:
     help="Every send/recv call with its bytes on stderr (--trace=hex for a hex dump).",
 )
 @click.option("--explain", is_flag=True, help="Walk through the transfer in socket-API words.")
+@click.option(
+    "--color",
+    type=click.Choice(COLOR_MODES),
+    default="auto",
+    show_default=True,
+    help="Colour the head, -v and --trace: auto on a terminal only (and not with NO_COLOR set).",
+)
 @click.option(
     "--packets", is_flag=True, help="The TCP segments beside the socket calls (root/CAP_NET_RAW)."
 )
@@ -372,7 +383,7 @@ class Views:
         self.views, self.needs_body = views_for(flags, target)
         listeners: list = [] if flags["silent"] else [print_warning]
         if not (flags["body_only"] or flags["show_code"]):
-            listeners.append(HeadPrinter(sys.stdout.buffer))
+            listeners.append(HeadPrinter(sys.stdout.buffer, flags["color"]))
         self.emit = _fanout(listeners + self.views)
         self.to_stdout = not flags["show_code"]
 

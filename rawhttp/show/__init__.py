@@ -28,16 +28,23 @@ def _progress(flags: dict, target: str | None):
     return Progress()
 
 
+def _palette(flags: dict):
+    """The colours for a view on stderr, as `--color` and the terminal decide (show.color)."""
+    from rawhttp.show.color import Palette
+
+    return Palette.for_stream(flags.get("color") or "auto", sys.stderr)
+
+
 def _verbose(flags: dict, target: str | None):
     from rawhttp.show.verbose import Verbose
 
-    return Verbose()
+    return Verbose(palette=_palette(flags))
 
 
 def _trace(flags: dict, target: str | None):
     from rawhttp.show.trace import Trace
 
-    return Trace(style=flags["trace"])
+    return Trace(style=flags["trace"], palette=_palette(flags))
 
 
 def _timing(flags: dict, target: str | None):

@@ -2,7 +2,8 @@
 
 The response head is not repeated here: it is on stdout exactly as received. A request body
 is shown as curl's -v shows it: a short text body as its lines, a longer or binary one as
-`} [N bytes data]` per send, then a note of how much was sent.
+`} [N bytes data]` per send, then a note of how much was sent. On a terminal (`--color`) the
+request line and header names and values are coloured as the response head is, the notes dimmed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from typing import TextIO
 
 from rawhttp import events
+from rawhttp.show.color import OFF, Palette
 
 # A body up to this size, and all text, is shown as its lines; a larger one is summarised.
 SHOW_BODY = 256
@@ -19,12 +21,15 @@ SHOW_BODY = 256
 class Verbose:
     """A listener: call it with each event of a transfer."""
 
-    def __init__(self, out: TextIO | None = None):
+    def __init__(self, out: TextIO | None = None, palette: Palette = OFF):
         self.out = out or sys.stderr
+        self.palette = palette
         self.body_sent = 0
 
     def __call__(self, event: events.Event) -> None:
         for line in self.lines(event):
+            if line.startswith(("* ", "} ")):
+                line = self.palette.paint("note", line)
             print(line, file=self.out)
 
     def lines(self, event: events.Event) -> list[str]:
@@ -51,8 +56,11 @@ class Verbose:
         return [f"* TLS handshake done: {e.version}, cipher {e.cipher}"]
 
     def _Sent(self, e: events.Sent) -> list[str]:
-        text = bytes(e.data).decode("latin-1")
-        return ["> " + line for line in text.split("\r\n")[:-1]]
+        lines = bytes(e.data).decode("latin-1").split("\r\n")[:-1]
+        paint = self.palette
+        painted = [paint.request_line(line) for line in lines[:1]]
+        painted += [paint.header_line(line) for line in lines[1:]]
+        return [paint.paint("marker", ">") + " " + line for line in painted]
 
     def _RequestHeadSent(self, e: events.RequestHeadSent) -> list[str]:
         self.body_sent = 0
