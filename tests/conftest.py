@@ -154,3 +154,26 @@ def server_model(request, monkeypatch):
 
     monkeypatch.setattr(listener, "DEFAULT_MODEL", request.param)
     return request.param
+
+
+def read_answer(sock: socket.socket, method: str = "GET"):
+    """One response read off `sock` with wire.ResponseReader: (final head, body)."""
+    from rawhttp import wire
+
+    reader, body = wire.ResponseReader(method), bytearray()
+    while not reader.done:
+        data = sock.recv(65536)
+        events = reader.feed(data) if data else reader.eof()
+        body += b"".join(bytes(e) for e in events if isinstance(e, memoryview))
+        if not data:
+            break
+    assert reader.head is not None
+    return reader.head, bytes(body)
+
+
+def ask_server(server, data: bytes, method: str = "GET", timeout: float = 5.0):
+    """Send raw request bytes to `server` (anything with host and port) on a new connection;
+    the parsed answer."""
+    with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        return read_answer(sock, method)

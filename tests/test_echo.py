@@ -10,6 +10,7 @@ import socket
 import subprocess
 
 import pytest
+from conftest import ask_server, read_answer
 
 from rawhttp import wire
 from rawhttp.server import Server
@@ -34,29 +35,12 @@ def echo(site):
         yield server
 
 
-def exchange(server: Server, data: bytes, method: str = "GET") -> tuple[wire.ResponseHead, bytes]:
-    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
-        sock.sendall(data)
-        return read(sock, method)
-
-
-def read(sock: socket.socket, method: str = "GET") -> tuple[wire.ResponseHead, bytes]:
-    reader, body = wire.ResponseReader(method), bytearray()
-    while not reader.done:
-        data = sock.recv(65536)
-        events = reader.feed(data) if data else reader.eof()
-        body += b"".join(bytes(e) for e in events if isinstance(e, memoryview))
-        if not data:
-            break
-    return reader.head, bytes(body)
-
-
 def test_the_echo_shows_every_byte_with_offsets_and_visible_line_ends(echo):
     request = (
         b"POST /echo?x=1 HTTP/1.1\r\nHost: t\r\nAccept: text/plain\r\n"
         b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\na=1&b=two"
     )
-    head, body = exchange(echo, request)
+    head, body = ask_server(echo, request)
     assert head.status == 200 and head.headers["Content-Type"].startswith("text/plain")
     assert body == plain_echo(request)
     assert b"  0  POST /echo?x=1 HTTP/1.1\\r\\n\n" in body
@@ -69,7 +53,7 @@ def test_a_chunked_body_is_echoed_with_its_framing(echo):
         b"PUT /x HTTP/1.1\r\nHost: t\r\nUser-Agent: curl/8\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3\r\nabc\r\n0\r\n\r\n"
     )
-    assert exchange(echo, request)[1] == plain_echo(request)
+    assert ask_server(echo, request)[1] == plain_echo(request)
 
 
 def test_a_browser_gets_html_with_headers_and_form_fields(echo):
@@ -83,7 +67,7 @@ def test_a_browser_gets_html_with_headers_and_form_fields(echo):
         b"Content-Type: multipart/form-data; boundary=XyZ\r\n"
         b"Content-Length: %d\r\n\r\n" % len(body)
     ) + body
-    head, page = exchange(echo, request)
+    head, page = ask_server(echo, request)
     assert head.headers["Content-Type"] == "text/html; charset=utf-8"
     assert b"<th>Content-Type</th><td>multipart/form-data; boundary=XyZ</td>" in page
     assert b"<th>note</th><td>hello</td>" in page
@@ -92,8 +76,8 @@ def test_a_browser_gets_html_with_headers_and_form_fields(echo):
 
 
 def test_a_file_is_still_served_and_a_get_elsewhere_is_echoed(echo):
-    assert exchange(echo, b"GET /form.html HTTP/1.1\r\nHost: t\r\n\r\n")[1].startswith(b"<form")
-    head, body = exchange(
+    assert ask_server(echo, b"GET /form.html HTTP/1.1\r\nHost: t\r\n\r\n")[1].startswith(b"<form")
+    head, body = ask_server(
         echo, b"GET /echo?q=a+b HTTP/1.1\r\nHost: t\r\nAccept: text/plain\r\n\r\n"
     )
     assert head.status == 200 and b"GET /echo?q=a+b HTTP/1.1" in body
@@ -107,7 +91,7 @@ def test_expect_100_continue_then_the_body_then_the_echo(echo):
         )
         assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"abc")
-        head, body = read(sock)
+        head, body = read_answer(sock)
         assert head.status == 200 and body.rstrip().endswith(b"abc")
 
 
@@ -119,7 +103,7 @@ def test_expect_100_continue_then_the_body_then_the_echo(echo):
     ],
 )
 def test_an_expectation_that_would_be_refused_is_answered_at_once(echo, fields, status):
-    head, _ = exchange(echo, b"POST /e HTTP/1.1\r\nHost: t\r\n" + fields + b"\r\n")
+    head, _ = ask_server(echo, b"POST /e HTTP/1.1\r\nHost: t\r\n" + fields + b"\r\n")
     assert head.status == status and head.headers["Connection"] == "close"
 
 
@@ -165,7 +149,7 @@ def uploads(site, tmp_path):
 
 def put(server: Server, target: str, body: bytes, *fields: bytes) -> wire.ResponseHead:
     head = b"PUT %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n" % (target.encode(), len(body))
-    return exchange(server, head + b"".join(fields) + b"\r\n" + body)[0]
+    return ask_server(server, head + b"".join(fields) + b"\r\n" + body)[0]
 
 
 def test_put_saves_a_file_then_replaces_it(uploads):
@@ -190,8 +174,8 @@ def test_put_never_writes_outside_the_upload_folder(uploads, target, status):
 def test_a_put_over_the_cap_is_refused_before_its_body(uploads):
     server, folder, _ = uploads
     fields = b"PUT /big.bin HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n" % (MAX_UPLOAD + 1)
-    assert exchange(server, fields + b"\r\n")[0].status == 413
-    assert exchange(server, fields + b"Expect: 100-continue\r\n\r\n")[0].status == 413
+    assert ask_server(server, fields + b"\r\n")[0].status == 413
+    assert ask_server(server, fields + b"Expect: 100-continue\r\n\r\n")[0].status == 413
     assert not (folder / "big.bin").exists()
 
 

@@ -16,6 +16,7 @@ import time
 
 import loadgen
 import pytest
+from conftest import ask_server
 
 from rawhttp import wire
 from rawhttp.server import Server, scenarios
@@ -51,24 +52,6 @@ def answer_of(handler, raw: bytes) -> Exchange:
     exchange.begin(request_of(raw))
     handler(exchange)
     return exchange
-
-
-def ask(server: Server, data: bytes, method: str = "GET") -> tuple[wire.ResponseHead, bytes]:
-    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
-        sock.sendall(data)
-        return read_response(sock, method)
-
-
-def read_response(sock: socket.socket, method: str = "GET") -> tuple[wire.ResponseHead, bytes]:
-    reader, body = wire.ResponseReader(method), bytearray()
-    while not reader.done:
-        data = sock.recv(65536)
-        events = reader.feed(data) if data else reader.eof()
-        body += b"".join(bytes(e) for e in events if isinstance(e, memoryview))
-        if not data:
-            break
-    assert reader.head is not None
-    return reader.head, bytes(body)
 
 
 # --- answers are data ---------------------------------------------------------------------
@@ -241,7 +224,7 @@ def test_keep_alive_churn_at_the_cap_does_not_lock_out_a_newcomer(site):
 def test_chunked_request_bodies_are_bounded(site, request_bytes, status):
     head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     with Server(site, log=lambda line: None) as server:
-        assert ask(server, head + request_bytes)[0].status == status
+        assert ask_server(server, head + request_bytes)[0].status == status
 
 
 @both_drivers
@@ -249,7 +232,7 @@ def test_chunked_request_bodies_are_bounded(site, request_bytes, status):
 def test_transfer_encoding_padded_with_non_http_whitespace_is_not_chunked(site, pad):
     data = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked" + pad + b"\r\n\r\n"
     with Server(site, log=lambda line: None) as server:
-        assert ask(server, data + b"0\r\n\r\n")[0].status == 400
+        assert ask_server(server, data + b"0\r\n\r\n")[0].status == 400
 
 
 @both_drivers
@@ -257,7 +240,7 @@ def test_transfer_encoding_padded_with_non_http_whitespace_is_not_chunked(site, 
 def test_codings_before_chunked_are_not_implemented(site, codings):
     data = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + codings + b"\r\n\r\n0\r\n\r\n"
     with Server(site, log=lambda line: None) as server:
-        assert ask(server, data)[0].status == 501
+        assert ask_server(server, data)[0].status == 501
 
 
 @both_drivers
@@ -265,7 +248,7 @@ def test_an_http09_request_line_is_answered_400_at_once(site):
     lines: list[str] = []
     with Server(site, idle_timeout=30, log=lines.append) as server:
         started = time.monotonic()
-        head, _ = ask(server, b"GET /hello.txt\r\n")
+        head, _ = ask_server(server, b"GET /hello.txt\r\n")
         assert head.status == 400 and time.monotonic() - started < 3
     assert any('"-" 400' in line for line in lines)
 
@@ -274,7 +257,7 @@ def test_an_http09_request_line_is_answered_400_at_once(site):
 def test_a_request_that_times_out_gets_408_and_a_log_line(site):
     lines: list[str] = []
     with Server(site, idle_timeout=0.3, log=lines.append) as server:
-        head, _ = ask(server, b"GET /hello.txt HTTP/1.1\r\nHost:")
+        head, _ = ask_server(server, b"GET /hello.txt HTTP/1.1\r\nHost:")
         assert head.status == 408
     assert any(re.search(r'"-" 408 \d+$', line) for line in lines)
 
@@ -307,8 +290,8 @@ def test_reason_phrases_are_rfc_9110s(site, data, status_line):
 def test_the_access_log_counts_body_bytes_one_line_per_request(site):
     lines: list[str] = []
     with Server(site, log=lines.append) as server:
-        ask(server, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
-        ask(server, b"HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", method="HEAD")
+        ask_server(server, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        ask_server(server, b"HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", method="HEAD")
     # Two connections: with a thread each, their lines may come in either order.
     assert len(lines) == 2
     assert any(line.endswith(f'"GET /hello.txt HTTP/1.1" 200 {len(HELLO)}') for line in lines)
