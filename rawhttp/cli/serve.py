@@ -20,6 +20,7 @@ from rawhttp.server.connection import (
     MAX_REQUEST_BODY,
     MIN_BODY_RATE,
 )
+from rawhttp.server.echo import MAX_ECHO_BODY
 from rawhttp.server.listener import (
     EVICT_AFTER,
     IDLE_TIMEOUT,
@@ -27,6 +28,7 @@ from rawhttp.server.listener import (
     MODELS,
     raise_open_files_limit,
 )
+from rawhttp.server.upload import MAX_UPLOAD
 from rawhttp.wire import MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 
 DEMO_PAGE = "page.html"
@@ -40,7 +42,9 @@ LIMITS_HELP = (
     f"{HEAD_TIMEOUT:g} s and a body keep {MIN_BODY_RATE} bytes/s after {BODY_GRACE:g} s (else "
     f"408). A request head may have {MAX_HEAD_SIZE // 1024} KiB (431), its request line "
     f"{MAX_REQUEST_LINE // 1024} KiB (414), {MAX_HEADERS} header fields (431); a request body "
-    f"is read and dropped, up to {MAX_REQUEST_BODY // (1024 * 1024)} MiB (413). Listens on "
+    f"is read and dropped, up to {MAX_REQUEST_BODY // (1024 * 1024)} MiB (413; --echo shows "
+    f"up to {MAX_ECHO_BODY // (1024 * 1024)} MiB, --upload saves up to "
+    f"{MAX_UPLOAD // (1024 * 1024)} MiB). Listens on "
     "127.0.0.1 only, unless --host says otherwise (then a warning)."
 )
 
