@@ -373,7 +373,7 @@ def test_serve_help_names_every_cap():
         "64 KiB (431)",
         "8 KiB (414)",
         "100 header fields (431)",
-        "1 MiB (413)",
+        "1 MiB (413;",
         "Listens on 127.0.0.1 only",
     ]:
         assert words in text
