@@ -41,13 +41,12 @@ HEAD_ROWS, TAIL_ROWS = 100, 50
 # --tcp-info without a capture: how long to wait for the close to settle before reading
 # /proc/net/tcp (on loopback it takes microseconds; a server that never closes gets this).
 SETTLE = 0.25
-LEGEND = (
-    "> client to server, < server to client; seq and ack count from each side's first "
-    "sequence number (its SYN's); len is the payload in bytes; win the receive window in "
-    "bytes (scaled)"
-)
+LEGEND = [
+    "   > client to server, < server to client; seq and ack count from each side's first",
+    "   sequence number (its SYN's); len: payload bytes; win: receive window in bytes (scaled)",
+]
 # A segment's columns; a call's line starts under "flags", notes start under "what".
-SEGMENT = "{0}  {1:<11} {2:>10} {3:>10} {4:>6} {5:>8}"
+SEGMENT = "{0} {1:<11} {2:>8} {3:>8} {4:>5} {5:>7}"
 NOTES = len(SEGMENT.format("", "", "", "", "", "")) + 2
 COLUMNS = f"{'ms':>10}  {SEGMENT.format('', 'flags', 'seq', 'ack', 'len', 'win')}  what"
 
@@ -328,7 +327,7 @@ class _Connection:
         self.before_close: tuple[tcpinfo.TcpInfo, float] | None = None
 
     def call(self, at: float, text: str) -> None:
-        self.rows.append(Row(at, 1, f"   {text}"))
+        self.rows.append(Row(at, 1, f"  {text}"))
 
 
 class TcpView:
@@ -473,7 +472,7 @@ class TcpView:
             return info
         at = time.perf_counter() if at is None else at
         if self.packets:
-            conn.rows.append(Row(at, 1, f"   tcp_info {when}: {info_text(info)}"))
+            conn.rows.append(Row(at, 1, f"  tcp_info {when}: {info_text(info)}"))
         else:
             print(f"* tcp_info {when}: {info_text(info)}", file=self.out)
         return info
@@ -524,7 +523,7 @@ class TcpView:
             f"(server), captured on {cap.interface}: {len(frames)} segment(s) --"
         )
         rows = [*segment_rows(frames, client, conn.tls), *conn.rows]
-        lines = [title, f"   ({LEGEND})", COLUMNS, *timeline(rows, conn.start)]
+        lines = [title, *LEGEND, COLUMNS, *timeline(rows, conn.start)]
         if conn.before_close is not None and conn.local is not None:
             info, until = conn.before_close
             lines.append(capture_check(frames, conn.local, info, until, cap.dropped))
@@ -656,7 +655,7 @@ class PortWatch:
             f"{len(frames)} segment(s){note} --"
         )
         rows = segment_rows(frames, client, words=LESSON_WORDS)
-        lines = [title, f"   ({LEGEND})", COLUMNS, *timeline(rows, frames[0].at)]
+        lines = [title, *LEGEND, COLUMNS, *timeline(rows, frames[0].at)]
         return "\n".join(lines) + "\n"
 
     def __exit__(self, *exc_info) -> None:
