@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from email.utils import formatdate
+from urllib.parse import urljoin
 
 import pytest
 
@@ -335,7 +336,10 @@ def odd_folder(tmp_path, root):
 
 
 def items(page: bytes) -> list[str]:
-    return re.findall(r"<li>(.*?)</li>", page.decode())
+    """The name cell of each entry's row (the parent folder's row left out), without the
+    note saying why an entry is not served."""
+    cells = re.findall(r'<tr class="(?:folder|file|unserved)"><td>(.*?)</td>', page.decode())
+    return [re.sub(r' <span class="muted">\(not served: .*?\)</span>$', "", cell) for cell in cells]
 
 
 def test_a_listing_shows_every_entry_and_links_only_what_can_be_served(odd_folder):
@@ -356,10 +360,41 @@ def test_a_listing_shows_every_entry_and_links_only_what_can_be_served(odd_folde
     ]
 
 
+def test_a_listing_says_why_an_entry_is_not_served_and_gives_sizes_and_times(odd_folder):
+    (odd_folder / "a.txt").write_bytes(b"x" * 1234)
+    os.utime(odd_folder / "a.txt", (0, 86400 * 365))
+    _, _, page = answer(odd_folder.parent, "/files/")
+    text = page.decode()
+    assert "<style>" in text and "<title>Index of /files/</title>" in text
+    assert '<tr class="parent"><td><a href="../">../</a> (parent folder)</td>' in text
+    assert (
+        '<tr class="file"><td><a href="a.txt">a.txt</a></td><td class="size">1,234</td>'
+        '<td class="time"><time datetime="1971-01-01T00:00:00Z">1971-01-01 00:00</time></td>'
+    ) in text
+    for name, why in [
+        ("a\\b.txt", "a backslash in the name: no URL names it"),
+        ("\\xff.txt", "the name is not UTF-8: no URL names it"),
+        ("dangling", "a symlink to nothing"),
+        ("fifo", "a FIFO, not a file"),
+        ("loop", "a symlink loop"),
+        ("out", "a symlink out of the served folder"),
+    ]:
+        assert f'<td>{name} <span class="muted">(not served: {why})</span></td>' in text, name
+    _, _, root = answer(odd_folder.parent, "/")
+    assert b'class="parent"' not in root  # the root has no parent folder
+
+
+def test_an_empty_folder_is_listed_as_such(tmp_path):
+    (tmp_path / "empty").mkdir()
+    _, _, page = answer(tmp_path, "/empty/")
+    assert b"(an empty folder)" in page and b'href="../"' in page
+
+
 def test_every_link_in_a_listing_is_answered(odd_folder):
     _, _, page = answer(odd_folder.parent, "/files/")
     for href in re.findall(r'href="([^"]*)"', page.decode()):
-        assert answer(odd_folder.parent, "/files/" + href)[0] == 200, href
+        target = urljoin("/files/", href)  # as a browser resolves it: ../ is /
+        assert answer(odd_folder.parent, target)[0] == 200, href
 
 
 def test_a_server_lists_a_folder_with_an_undecodable_name_and_a_loop(odd_folder):

@@ -1,9 +1,10 @@
 """`rawhttp serve --echo`: answer a request with the exact bytes it arrived as.
 
-For a browser, an HTML page: the request line, the header fields in a table, the form fields
-it carried (a query, an urlencoded or a multipart body), and below them every byte received,
-line by line with its offset and its CR LF made visible. For `Accept: text/plain` or curl and
-rawhttp (whose users are in a terminal), the same as plain text. Lessons use it to show what a
+For a browser, an HTML page in the server's style (pages.py): the request line, the header
+fields in a table, the form fields it carried (a query, an urlencoded or a multipart body), and
+below them every byte received, line by line with its offset and its CR LF made visible. For
+`Accept: text/plain` or curl and rawhttp (whose users are in a terminal), the same as plain
+text. Lessons use it to show what a
 form submission or a request body looks like on the wire.
 """
 
@@ -12,17 +13,12 @@ from __future__ import annotations
 import html
 from urllib.parse import parse_qsl
 
-from rawhttp.server.exchange import Exchange, html_page
+from rawhttp.server.exchange import Exchange
+from rawhttp.server.pages import html_page
 from rawhttp.wire import Headers
 
 # The largest request body the echo keeps (it is shown whole, so it is kept in memory).
 MAX_ECHO_BODY = 1024 * 1024
-STYLE = (
-    "<style>body{font-family:system-ui,sans-serif;max-width:72rem;margin:1rem auto;padding:0 1rem}"
-    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;"
-    "text-align:left;vertical-align:top}pre{background:#f6f6f6;padding:.5rem;overflow-x:auto}"
-    ".off{color:#888}.eol{color:#b00}</style>"
-)
 TERMINAL_AGENTS = ("curl/", "rawhttp/", "Wget/", "HTTPie/")
 
 
@@ -154,7 +150,6 @@ def html_echo(exchange: Exchange, body: bytes) -> bytes:
     fields = form_fields(exchange, body)
     lines = "\n".join(html_line(offset, text) for offset, text in visible_lines(exchange.raw))
     parts = [
-        STYLE,
         f"<p><code>{escape(request.method)} {escape(request.target)} "
         f"{escape(request.http_version)}</code>: {len(exchange.raw)} bytes received, "
         f"{len(request.raw)} of head and {len(exchange.raw) - len(request.raw)} after it.</p>",
@@ -163,4 +158,4 @@ def html_echo(exchange: Exchange, body: bytes) -> bytes:
     if fields:
         parts.append(f"<h2>Form fields</h2>\n{table(fields)}")
     parts.append(f"<h2>The bytes, as received</h2>\n<pre>{lines}</pre>")
-    return html_page(f"Echo: {request.method} {request.target}", "\n".join(parts))
+    return html_page(f"Echo: {request.method} {request.target}", "\n".join(parts), wide=True)

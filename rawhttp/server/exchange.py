@@ -5,26 +5,20 @@ adds the fields every response has (Server, Date, Connection), leaves the body o
 counts the body bytes for the log line, and remembers whether the connection may carry another
 request. Nothing here touches a socket; a driver sends the actions. `StatusPage` is how any
 step says "stop here and answer this status with a small HTML page": the errors, and the 301
-that adds a folder's trailing slash.
+that adds a folder's trailing slash; the pages themselves are written by `pages.py`.
 """
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate
-from http import HTTPStatus
 from typing import BinaryIO
 
-from rawhttp import __version__
 from rawhttp.server.actions import Action, Pause, Reset, Send, SendFile, Stream, release
+from rawhttp.server.pages import SERVER, error_page, reason_phrase
 from rawhttp.wire import Headers, RequestHead, build_response_head
-
-SERVER = f"rawhttp/{__version__}"
-# RFC 9110 section 15 names these differently from Python's http.HTTPStatus (RFC 7231's).
-REASONS = {413: "Content Too Large", 414: "URI Too Long", 416: "Range Not Satisfiable"}
 
 
 class _EverySecond:
@@ -47,14 +41,6 @@ http_date = _EverySecond(lambda now: formatdate(now, usegmt=True))
 log_time = _EverySecond(lambda now: time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now)))
 
 
-def reason_phrase(status: int) -> str:
-    """RFC 9110's reason phrase for `status` ("" for a code it does not name)."""
-    try:
-        return REASONS.get(status) or HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
 class StatusPage(Exception):
     """Stop handling the request: answer `status` with a small HTML page saying `detail`.
 
@@ -75,20 +61,6 @@ class StatusPage(Exception):
         self.detail = detail
         self.close = close
         self.headers = list(headers)
-
-
-def html_page(title: str, body: str) -> bytes:
-    """A minimal UTF-8 HTML document; `title` is escaped here, `body` must already be HTML."""
-    title = html.escape(title)
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n{body}\n</body></html>\n"
-    ).encode()
-
-
-def error_page(status: int, detail: str) -> bytes:
-    body = f"<p>{html.escape(detail, quote=False)}</p>"
-    return html_page(f"{status} {reason_phrase(status)}", body)
 
 
 def wants_keep_alive(request: RequestHead) -> bool:

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rawhttp.server.exchange import Exchange, html_page
+from rawhttp.server.exchange import Exchange
+from rawhttp.server.pages import html_page
 from rawhttp.server.static import StaticFiles, check_method, content_type, open_regular
 from rawhttp.wire import Headers, encode_chunk, last_chunk
 

@@ -12,7 +12,8 @@ import contextlib
 import os
 import tempfile
 
-from rawhttp.server.exchange import Exchange, StatusPage, html_page
+from rawhttp.server.exchange import Exchange, StatusPage
+from rawhttp.server.pages import html_page
 from rawhttp.server.static import path_segments, split_target
 from rawhttp.wire import Headers
 
