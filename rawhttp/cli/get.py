@@ -132,7 +132,7 @@ def _fanout(listeners: list) -> events.Event:
     multiple=True,
     metavar="'NAME: VALUE'",
     callback=_header_option,
-    help="Add or replace a header; 'NAME:' removes a default one.",
+    help="Add or replace a header; 'NAME:' removes a default one, 'NAME;' sends it empty.",
 )
 @click.option("-X", "--request", metavar="METHOD", help="Send METHOD instead of GET/POST/PUT.")
 @click.option(
@@ -284,9 +284,11 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
 
     The response head goes to stdout exactly as received, then the body (or to -o FILE).
     URLs on the same host and port share one kept-alive connection.
-    Exit codes follow curl's: 3 bad URL, 6 DNS, 7 connect, 8 bad response, 18 partial body,
-    22 --fail, 23 write error, 28 timeout, 33 cannot resume, 35 TLS, 47 redirects,
-    52 empty reply, 56 reset, 60 untrusted certificate, 61 bad compressed body.
+    Exit codes follow curl's: 0 a whole response (any status), 2 usage error, 3 bad URL,
+    6 DNS, 7 connect, 8 bad response, 18 partial body, 22 --fail, 23 write error, 26 cannot
+    read the body to send, 28 timeout, 33 cannot resume, 35 TLS, 47 redirects, 52 empty reply,
+    56 reset, 60 untrusted certificate, 61 bad compressed body, 65 body cannot be sent again
+    (a redirect or retry of a piped body), 77 cannot read --cacert, 130 Ctrl-C.
     """
     from rawhttp.cli.bodies import plan, with_query
 

@@ -116,7 +116,13 @@ def lesson_tcp_server(
 
 @lesson_group.command("tcp-client")
 @click.argument("host", default="127.0.0.1")
-@click.option("--port", type=click.IntRange(1, 65535), default=tcp.DEFAULT_PORT, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=tcp.DEFAULT_PORT,
+    show_default=True,
+    help="Port to connect to: the one the tcp-server listens on (its --port).",
+)
 @click.option(
     "--send",
     "message",
@@ -176,7 +182,13 @@ def lesson_udp_server(host: str, port: int, mode: str) -> None:
 
 @lesson_group.command("udp-client")
 @click.argument("host", default="127.0.0.1")
-@click.option("--port", type=click.IntRange(1, 65535), default=udp.DEFAULT_PORT, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=udp.DEFAULT_PORT,
+    show_default=True,
+    help="Port each datagram is sent to: the one the udp-server is bound to (its --port).",
+)
 @click.option("--send", "message", metavar="TEXT", help="Send this one datagram, print the answer.")
 @click.option(
     "--timeout",
