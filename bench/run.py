@@ -793,6 +793,31 @@ def table(named: dict[str, Case]) -> list[str]:
     return lines
 
 
+def source() -> str:
+    """The commit benchmarked, and the files of the installed copy that differ from it."""
+    try:
+        commit = sh("git", "-C", str(REPO), "rev-parse", "--short", "HEAD", capture_output=True)
+        status = sh(
+            "git",
+            "-C",
+            str(REPO),
+            "status",
+            "--porcelain",
+            "--",
+            "rawhttp",
+            "pyproject.toml",
+            capture_output=True,
+            text=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "source: not a git checkout"
+    changed = [line[3:] for line in status.stdout.splitlines()]
+    text = f"source: commit {commit.stdout.decode().strip()}"
+    if changed:
+        text += f", with uncommitted changes to {', '.join(changed)}"
+    return text + " (installed as a copy, non-editable)"
+
+
 def machine() -> list[str]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
@@ -878,7 +903,7 @@ def main() -> None:
         (HERE / "RESULTS.md").write_text(text)
         print(text)
         return
-    notes = ensure_tools()
+    notes = [source(), *ensure_tools()]
     ensure_venv()
     load_before = os.getloadavg()[0]
     quick = args.quick
