@@ -6,13 +6,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint format clean demo bench bench-quick stress fuzz
 
+INSTALL_LOG := $(VENV)/install.log
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# pip's and setuptools' chatter (the "Editable installation" warning box, say) goes to a log,
+# shown only if the install fails, so that what `make demo` and `make test` print is theirs.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	@echo "installing rawhttp and its test tools into $(VENV) (pip's output: $(INSTALL_LOG))"
+	@$(BIN)/python -m pip install -q --upgrade pip > $(INSTALL_LOG) 2>&1 \
+		&& $(BIN)/python -m pip install -q -e '.[test]' >> $(INSTALL_LOG) 2>&1 \
+		|| { cat $(INSTALL_LOG); echo "make: the install failed (above)"; exit 1; }
+	@touch $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

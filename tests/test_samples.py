@@ -154,6 +154,18 @@ def test_demo_serves_fetches_and_saves_page_html(tmp_path, monkeypatch):
     assert '"GET /index.html HTTP/1.1" 200' in result.stderr
 
 
+def test_demo_keeps_an_existing_page_html(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "page.html").write_text("mine")
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "page.html").read_text() == "mine"
+    assert (tmp_path / "page.html.1").read_bytes() == (SITE / "index.html").read_bytes()
+    assert "demo: saved the body as page.html.1 (page.html was there already: kept" in (
+        result.stdout
+    )
+
+
 REQUESTS = Path(__file__).resolve().parent.parent / "samples" / "requests"
 
 

@@ -173,24 +173,36 @@ def demo_command() -> None:
     """Serve samples/site on a free port, fetch it with `rawhttp get -v`, save page.html.
 
     Both ends of one HTTP exchange on one screen: the request sent and the connection notes
-    (stderr), the response head (stdout) and the server's log line (stderr).
+    (stderr), the response head (stdout) and the server's log line (stderr). An existing
+    page.html is kept: the page is then saved as page.html.1 (or .2...), as --no-clobber does.
     """
+    from rawhttp.sinks import unclobbered
+
     try:
         site = sample_site()
+        target = unclobbered(DEMO_PAGE)
     except FileNotFoundError as exc:
         click.echo(f"rawhttp: error: file: {exc}", err=True)
         sys.exit(1)
+    except RawHTTPError as error:
+        report(error)
+        sys.exit(error.exit_code)
     with Server(site) as server:
         url = f"{server.url}/index.html"
         click.echo(f"demo: started rawhttp's server on {server.url}/ for {site}")
         started = time.perf_counter()
-        code = _run_get([url, "-v", "-o", DEMO_PAGE])
+        code = _run_get([url, "-v", "-o", target])
         elapsed = time.perf_counter() - started
     if code:
         sys.exit(code)
-    size = os.path.getsize(DEMO_PAGE)
+    size = os.path.getsize(target)
     click.echo(f"demo: fetched {size} bytes in {elapsed * 1000:.1f} ms (rawhttp get -v {url})")
-    click.echo(f"demo: saved the body as {DEMO_PAGE} and stopped the server")
+    kept = (
+        f" ({DEMO_PAGE} was there already: kept, as --no-clobber does)"
+        if target != DEMO_PAGE
+        else ""
+    )
+    click.echo(f"demo: saved the body as {target}{kept} and stopped the server")
 
 
 def _run_get(args: list[str]) -> int:
