@@ -159,6 +159,22 @@ def run_measured(command: list[str], stdout=subprocess.DEVNULL) -> dict[str, flo
     return {"wall": wall, "cpu": float(user) + float(system), "rss": int(rss) / 1024}
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (every core, every process: /proc/stat's
+    first line, less idle and iowait)."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and of every child waited for (servers, wrk, curl...)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def rounds(tools: list[str], count: int) -> Iterator[tuple[int, str]]:
     """(round, tool) in rotating order: A B C, B C A, C A B..."""
     for number in range(count):
@@ -354,11 +370,11 @@ def wrk(server: servers.Running, seconds: int, keep_alive: bool) -> dict[str, fl
         command[1:1] = ["-H", "Connection: close"]
     subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)  # first answer: warm
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_cpu = server.cpu_seconds()
+    server_cpu, busy = server.cpu_seconds(), machine_busy()
     start = time.perf_counter()
     output = sh(*command, capture_output=True, text=True).stdout
     wall = time.perf_counter() - start
-    server_cpu = server.cpu_seconds() - server_cpu
+    server_cpu, busy = server.cpu_seconds() - server_cpu, machine_busy() - busy
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     match = re.search(r"Requests/sec:\s*([\d.]+)", output)
@@ -374,6 +390,8 @@ def wrk(server: servers.Running, seconds: int, keep_alive: bool) -> dict[str, fl
         "server_cores": server_cpu / wall,
         "wrk_cores": wrk_cpu / wall,
         "server_rss": server.rss_mib(),
+        # Cores kept busy by anything else on the machine meanwhile (the noise).
+        "other_cores": max(0.0, busy - server_cpu - wrk_cpu) / wall,
         "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0,
     }
     latency = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", output)
@@ -539,8 +557,8 @@ def short_of_a_core(cores: float | None) -> str | None:
     if cores >= 0.85:
         return ""
     return (
-        f"It had {cores:.2f} of a core, not a whole one: the rest went to other work on the "
-        "machine (see the load average above), which lowers this figure. "
+        f"It had {cores:.2f} of a core, not a whole one: the rest went to wrk and other work "
+        "on the machine, which lowers this figure. "
     )
 
 
@@ -635,7 +653,8 @@ def targets(cases: dict[str, Case]) -> list[Target]:
             above=True,
             why=explain(
                 "CPU per request, on one core (the GIL: one core per worker): rawhttp answered "
-                "{rps:,.0f} req/s keeping {cores:.2f} cores busy, {us:.0f} us of CPU per "
+                "{rps:,.0f} req/s keeping {cores:.2f} cores busy (other work on the machine: "
+                "{others:.2f}), {us:.0f} us of CPU per "
                 "request (reading and parsing the head, opening and checking the path, "
                 "building the answer, the log line); a whole core at that cost is about "
                 "{full:,.0f} req/s, {full_ratio:.1f}x http.server's figure. {share}wrk took "
@@ -648,6 +667,7 @@ def targets(cases: dict[str, Case]) -> list[Target]:
                 full=us and 1e6 / us,
                 full_ratio=us and (hs := f.median(keep, "http.server")) and 1e6 / us / hs,
                 share=short_of_a_core(cores),
+                others=f.median(keep, "rawhttp", "other_cores"),
                 wrk=f.median(keep, "rawhttp", "wrk_cores"),
                 hs=f.median(keep, "http.server"),
                 hs_cores=f.median(keep, "http.server", "server_cores"),
@@ -661,7 +681,8 @@ def targets(cases: dict[str, Case]) -> list[Target]:
             why=explain(
                 "One core again, and more work per request: accepting, a socket, the "
                 "connection's objects, the close (half-close, then reading to the client's "
-                "FIN). rawhttp answered {rps:,.0f} req/s at {cores:.2f} cores, {us:.0f} us of "
+                "FIN). rawhttp answered {rps:,.0f} req/s at {cores:.2f} cores (others: "
+                "{others:.2f}), {us:.0f} us of "
                 "CPU per request ({keep_us:.0f} us with keep-alive): about {full:,.0f} req/s "
                 "on a whole core, {full_ratio:.1f}x http.server's figure. {share}wrk took "
                 "{wrk:.2f} cores (its connects and closes are kernel work too). http.server: "
@@ -673,6 +694,7 @@ def targets(cases: dict[str, Case]) -> list[Target]:
                 full=us and 1e6 / us,
                 full_ratio=us and (hs := f.median(close, "http.server")) and 1e6 / us / hs,
                 share=short_of_a_core(cores),
+                others=f.median(close, "rawhttp", "other_cores"),
                 wrk=f.median(close, "rawhttp", "wrk_cores"),
                 hs=f.median(close, "http.server"),
                 hs_cores=f.median(close, "http.server", "server_cores"),
@@ -783,6 +805,8 @@ def table(named: dict[str, Case]) -> list[str]:
             if cores:  # a wrk run: the cores the server and wrk kept busy, the server's RSS
                 wrk_cores = statistics.median(case.values(tool, "wrk_cores"))
                 cpu_text = f"{statistics.median(cores):.2f} + wrk {wrk_cores:.2f} cores"
+                if others := case.values(tool, "other_cores"):
+                    cpu_text += f" (others {statistics.median(others):.2f})"
                 rss = case.values(tool, "server_rss")
             else:
                 cpu_text = f"{fmt(statistics.median(cpu))} s" if cpu else ""
@@ -905,7 +929,7 @@ def main() -> None:
         return
     notes = [source(), *ensure_tools()]
     ensure_venv()
-    load_before = os.getloadavg()[0]
+    load_before, busy_before, own_before = os.getloadavg()[0], machine_busy(), own_cpu()
     quick = args.quick
     named: dict[str, Case] = {}
     with tempfile.TemporaryDirectory(prefix="rawhttp-bench-") as temp:
@@ -962,9 +986,12 @@ def main() -> None:
             named["head"], named["chunked"] = head, chunked
     cases = {key: vars(case) for key, case in named.items()}
     seconds = time.monotonic() - started
+    others = (machine_busy() - busy_before) - (own_cpu() - own_before)
     notes.append(
-        f"load average (1 min) {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the "
-        "end: above 0 means other work shared the cores"
+        f"other work on the machine: {max(0.0, others) / seconds:.2f} cores busy on average "
+        f"during the run, besides the benchmark's own processes (load average {load_before:.2f} "
+        f'at the start, {os.getloadavg()[0]:.2f} at the end); the table\'s "others" gives it '
+        "per server run"
     )
     when = f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
     LAST_RUN.write_text(
