@@ -57,11 +57,25 @@ _FORBIDDEN_IN_VALUE_RE = re.compile(r"[\r\n\x00]")
 # RFC 9112 section 4: status-line = HTTP-version SP status-code SP [ reason-phrase ].
 # The SP before an empty reason is often missing in practice, so it is optional here.
 _STATUS_LINE_RE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?")
+# reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ): no NUL, no other control byte.
+_REASON_RE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+# RFC 9110 section 15: status codes run from 100 to 599; 000 and 999 are not HTTP's.
+STATUS_CODES = range(100, 600)
+# A reply that does not begin with this is not HTTP at all (an SSH banner, a TLS alert, a
+# greeting): said as soon as its first line is known (or MAX_STATUS_PEEK bytes of it).
+_STATUS_PREFIX = b"HTTP/"
+MAX_STATUS_PEEK = 62
 # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version.
 _REQUEST_LINE_RE = re.compile(rb"([^ ]+) ([^ ]+) HTTP/(\d)\.(\d)")
-# RFC 9112 section 7.1: chunk-size = 1*HEXDIG, then optional chunk-ext after BWS. An extension
-# may hold tokens, quoted strings and HTAB, but never a control character (bare CR, NUL).
-_CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(;[^\x00-\x08\x0a-\x1f\x7f]*)?")
+# RFC 9112 section 7.1.1: chunk-size = 1*HEXDIG, then chunk-ext = *( BWS ";" BWS ext-name
+# [ BWS "=" BWS ext-val ] ), ext-name = token, ext-val = token / quoted-string (RFC 9110
+# 5.6.4: qdtext is HTAB, SP, visible ASCII but " and \, obs-text; a quoted-pair escapes one).
+# So a ";" with no name after it, an unbalanced quote and control bytes are all refused.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x20-\x7e\x80-\xff])*"'
+_EXT_VALUE = rb"(?:" + _TOKEN + rb"|" + _QUOTED + rb")"
+_CHUNK_EXT = rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*" + _EXT_VALUE + rb")?"
+_CHUNK_SIZE_RE = re.compile(rb"([0-9A-Fa-f]+)((?:" + _CHUNK_EXT + rb")*)[ \t]*")
 _DIGITS_RE = re.compile(r"[0-9]+")
 
 
@@ -346,6 +360,10 @@ def parse_response_head(raw: bytes) -> ResponseHead:
     major, minor, status, reason = match.groups()
     if major != b"1":
         raise ProtocolError(f"unsupported HTTP version HTTP/{major.decode()}.{minor.decode()}")
+    if int(status) not in STATUS_CODES:
+        raise ProtocolError(f"status code {status.decode()} is outside 100-599")
+    if reason and not _REASON_RE.fullmatch(reason):
+        raise ProtocolError(f"control byte in the reason phrase: {_show(lines[0])}")
     headers = parse_fields(lines[1:], allow_obs_fold=True)
     return ResponseHead(
         http_version=f"HTTP/1.{minor.decode()}",
@@ -600,6 +618,11 @@ class ChunkedDecoder:
                 position = self._feed_line(view, position, end)
         return pieces
 
+    @property
+    def trailer_size(self) -> int:
+        """Bytes of trailer fields kept so far (at most MAX_TRAILER_SIZE)."""
+        return self._trailer_size
+
     def _feed_line(self, view: memoryview, position: int, end: int) -> int:
         # Look at most one line-limit ahead, so a huge read is never copied just to find a LF.
         window = bytes(view[position : min(end, position + MAX_CHUNK_LINE + 2)])
@@ -636,7 +659,7 @@ class ChunkedDecoder:
             if self.extension_bytes > MAX_CHUNK_EXTENSIONS:
                 message = f"chunk extensions over {MAX_CHUNK_EXTENSIONS} bytes in one body"
                 raise LimitExceeded(message, status=400)
-            self.extensions.append(match.group(2).decode("latin-1"))
+            self.extensions.append(match.group(2).lstrip(b" \t").decode("latin-1"))
         self._left = int(match.group(1), 16)
         if self._left:
             self.chunks += 1
@@ -766,6 +789,7 @@ class ResponseReader(_MessageReader):
         self.head: ResponseHead | None = None
         self.interim: list[ResponseHead] = []
         self._heads = HeadReader()
+        self._start: bytearray | None = bytearray()  # the head's first bytes, until judged
 
     def feed(self, data: bytes | memoryview) -> list[Event]:
         """Feed what one recv returned; the events it completes."""
@@ -773,6 +797,7 @@ class ResponseReader(_MessageReader):
         events: list[Event] = []
         if self.body is not None:
             return self._feed_body(data, events)
+        self._check_start(data)
         raw = self._heads.feed(data)
         while raw is not None:
             head = parse_response_head(raw)
@@ -783,9 +808,28 @@ class ResponseReader(_MessageReader):
                 self._start_body(response_framing(self.method, head.status, head.headers))
                 return self._feed_body(rest, events)
             self._interim(head)
-            self._heads = HeadReader()
+            self._heads, self._start = HeadReader(), bytearray()
+            self._check_start(rest)
             raw = self._heads.feed(rest) if rest else None
         return events
+
+    def _check_start(self, data: bytes | memoryview, eof: bool = False) -> None:
+        """Refuse a reply that is not HTTP at all (a greeting, a banner, a TLS alert) with its
+        first line, instead of waiting for a head that will never end. Judged on the first
+        MAX_STATUS_PEEK bytes only, once its first line (or that many bytes, or EOF) is in, so
+        the answer never depends on how the bytes were cut into reads."""
+        start = self._start
+        if start is None or (eof and not start):  # nothing after an interim head: cut short
+            return
+        start += data[: MAX_STATUS_PEEK - len(start)]
+        if not (eof or b"\n" in start or len(start) >= MAX_STATUS_PEEK):
+            return
+        if start.startswith(_STATUS_PREFIX):
+            self._start = None
+            return
+        line = bytes(start.partition(b"\n")[0]) if b"\n" in start else bytes(start)
+        line = line.removesuffix(b"\r") if b"\n" in start else line
+        raise ProtocolError(f"the reply does not start with an HTTP status line: {_show(line)}")
 
     def _interim(self, head: ResponseHead) -> None:
         if head.status == 101:
@@ -800,6 +844,7 @@ class ResponseReader(_MessageReader):
         if self.body is None:
             if self.fed == 0:
                 raise EmptyReply("empty reply: closed before any byte")
+            self._check_start(b"", eof=True)
             raise ProtocolError(
                 f"connection closed in the middle of the response head ({self.fed} bytes received)"
             )
