@@ -226,18 +226,30 @@ class Response:
         self._conn = None
         self.leftover = reader.rest
         reusable = not reader.rest and self.framing.kind != "close"
-        self._on_done(conn, reusable and _server_keeps_alive(self.head))
+        self._on_done(conn, reusable and _server_keeps_alive(self.head), len(reader.rest))
 
     def read(self, max_body: int = MAX_BODY) -> bytes:
-        """The whole body in memory, refused past `max_body` bytes."""
+        """The whole body in memory, refused once the response held (heads, chunk extensions,
+        trailers and body together) passes `max_body` bytes."""
         body = bytearray()
+        held = self._held()
         for piece in self.iter_body():
             body += piece
-            if len(body) > max_body:
+            if len(body) + held > max_body:
                 self.close()
-                raise LimitExceeded(f"body larger than max_body={max_body} bytes")
+                raise LimitExceeded(
+                    f"response larger than max_body={max_body} bytes "
+                    f"({held} of them heads, chunk extensions and trailers)"
+                )
+            held = self._held()
         self.body = bytes(body)
         return self.body
+
+    def _held(self) -> int:
+        """Bytes this response keeps besides its body: heads, chunk extensions, trailers."""
+        heads = sum(len(head.raw) for head in self._reader.interim) + len(self.head.raw)
+        decoder = self._reader.body
+        return heads + getattr(decoder, "extension_bytes", 0) + getattr(decoder, "trailer_size", 0)
 
     def close(self) -> None:
         """Drop the connection if the body was not read to its end."""
@@ -282,10 +294,11 @@ def _read_head(conn: Connection, reader: ResponseReader, pending: bytes = b"") -
     `pending` holds bytes received after a previous response (pipelining)."""
     heads = _Heads(conn, start=conn.received - len(pending))
     try:
-        got = reader.feed(pending)
-        while reader.head is None:
-            heads.emit(reader)
-            got = _feed_read(conn, reader)
+        with conn.reading_head():
+            got = reader.feed(pending)
+            while reader.head is None:
+                heads.emit(reader)
+                got = _feed_read(conn, reader)
     except ProtocolError as error:
         heads.emit(reader)  # the heads parsed before the error, as they would have been
         if reader.framing is None:
@@ -344,6 +357,11 @@ class Session:
         self.connect = connect
         self._idle: Connection | None = None
 
+    def _relay(self, event: events.Event) -> None:
+        """What connections emit goes to the listener of the moment: `rawhttp get A B` gives
+        each URL its own views, and B may ride A's connection."""
+        self.emit(event)
+
     def __enter__(self) -> Session:
         return self
 
@@ -355,7 +373,14 @@ class Session:
             self._idle.close()
             self._idle = None
 
-    def _done(self, conn: Connection, reusable: bool) -> None:
+    def _done(self, conn: Connection, reusable: bool, stray: int = 0) -> None:
+        if stray and conn.keep_alive:
+            self.emit(
+                events.Noted(
+                    f"{stray} bytes came after the end of the response, where no response may "
+                    "start: the connection cannot be reused, closing it"
+                )
+            )
         if reusable and conn.keep_alive:
             self._idle = conn
             conn.emit(events.Closed(by="client", kept=True))
@@ -376,6 +401,11 @@ class Session:
                 )
             conn.close()
             return None
+        why = conn.stale()
+        if why is not None:
+            self.emit(events.Noted(f"the kept connection cannot be reused ({why}): a new one"))
+            conn.close(by="server" if why == "the server closed it" else "client")
+            return None
         return conn
 
     def open_response(self, request: Request) -> Response:
@@ -392,7 +422,7 @@ class Session:
                     raise
                 # The server closed the kept connection between requests: start afresh, once.
                 self.emit(events.ConnectFailed(*conn.remote, reason=f"kept connection: {exc}"))
-        conn = self.connect(request.url, self.options, self.emit)
+        conn = self.connect(request.url, self.options, self._relay)
         conn.open()
         return self._exchange(conn, request)
 

@@ -8,15 +8,18 @@ and every step is reported as an `events` event. What the bytes mean is `client.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import re
 import select
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from rawhttp import events
 from rawhttp.errors import (
+    CAFileError,
     CertificateError,
     ConnectError,
     NetworkError,
@@ -34,6 +37,16 @@ from rawhttp.url import URL
 BUFSIZE = 1024 * 1024
 
 Listener = Callable[[events.Event], None]
+
+# RFC 6761 section 6.3: "localhost" names the loopback whatever /etc/hosts says (many list only
+# 127.0.0.1); curl answers it itself with both addresses, so a server on either one is found.
+LOOPBACKS = ((socket.AF_INET6, ("::1", 0, 0, 0)), (socket.AF_INET, ("127.0.0.1", 0)))
+# Bytes looked at, before the TLS library reads them, to tell a plain-HTTP answer to the hello.
+PLAIN_HTTP_PEEK = 64
+# OpenSSL's words for "the first bytes back are not a TLS record".
+NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
+# What follows `HTTP/` in a status line: `1.1 400`.
+_STATUS_REST_RE = re.compile(rb"\d\.\d \d{3}")
 
 
 class Options:
@@ -98,6 +111,9 @@ class Connection:
         self.sent = 0
         self.received = 0
         self._buffer: memoryview | None = None
+        # While a response head is read, every read shares this deadline (see `reading_head`).
+        self.head_deadline: float | None = None
+        self._head_from = 0
         self.start_transfer(url)
 
     @property
@@ -120,6 +136,8 @@ class Connection:
         return self.received - self._received_at_start
 
     def open(self) -> None:
+        # The CA file is read before anything is sent: a bad --cacert is exit 77 at once.
+        context = self._tls_context() if self.url.scheme == "https" else None
         last: RawHTTPError | None = None
         for family, sockaddr in self._resolve():
             try:
@@ -134,8 +152,8 @@ class Connection:
         local, remote = self.sock.getsockname(), self.sock.getpeername()
         self.remote = remote[:2]
         self.emit(events.Connected(local=local[:2], remote=self.remote, sock=self.sock))
-        if self.url.scheme == "https":
-            self._start_tls()
+        if context is not None:
+            self._start_tls(context)
         self._set_timeout(self.options.read_timeout)
 
     def _resolve(self) -> list[tuple[int, tuple]]:
@@ -147,12 +165,17 @@ class Connection:
                 pinned or host, port, self.options.family, socket.SOCK_STREAM, 0, flags
             )
         except socket.gaierror as exc:
-            family = {socket.AF_INET: " (IPv4 only)", socket.AF_INET6: " (IPv6 only)"}
-            only = family.get(self.options.family, "")
-            raise ResolveError(f"could not resolve host {host}{only}: {exc.strerror}") from None
+            if not pinned and _is_localhost(host):
+                infos = []  # the loopbacks are added below
+            else:
+                raise self._unresolved(host, exc) from None
         except UnicodeError:
             raise ResolveError(f"could not resolve host {host}: invalid name") from None
         addresses = [(info[0], info[4]) for info in infos]
+        if not pinned and _is_localhost(host):
+            addresses += _missing_loopbacks(addresses, port, self.options.family)
+        if not addresses:
+            raise ResolveError(f"could not resolve host {host}: no address of that family")
         self.emit(
             events.Resolved(
                 host=host,
@@ -161,6 +184,11 @@ class Connection:
             )
         )
         return addresses
+
+    def _unresolved(self, host: str, exc: socket.gaierror) -> ResolveError:
+        family = {socket.AF_INET: " (IPv4 only)", socket.AF_INET6: " (IPv6 only)"}
+        only = family.get(self.options.family, "")
+        return ResolveError(f"could not resolve host {host}{only}: {exc.strerror}")
 
     def _connect(self, family: int, sockaddr: tuple) -> socket.socket:
         address, port = sockaddr[0], sockaddr[1]
@@ -185,31 +213,102 @@ class Connection:
             ) from None
         return sock
 
-    def _start_tls(self) -> None:
+    def _tls_context(self):
         import ssl  # only when a URL needs it: a plain GET does not pay for importing ssl
 
-        context = ssl.create_default_context(cafile=self.options.cafile)
+        cafile = self.options.cafile
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc.strerror or exc
+            raise CAFileError(f"cannot read CA file {cafile}: {reason}") from None
         if self.options.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _start_tls(self, context) -> None:
+        import ssl
+
         try:
-            self.sock = context.wrap_socket(self.sock, server_hostname=self.url.host)
+            self.sock = context.wrap_socket(
+                self.sock,
+                server_hostname=self.url.host,
+                do_handshake_on_connect=False,
+                # A close without close_notify must not look like the end of the body: a
+                # close-delimited body cut by an attacker's FIN would be taken as whole.
+                suppress_ragged_eofs=False,
+            )
+            self._handshake(self.sock)
         except ssl.SSLCertVerificationError as exc:
             self.close()
             reason = _VERIFY_REASONS.get(exc.verify_code, "not trusted")
             raise CertificateError(
                 f"certificate of {self.url.host} not trusted ({reason}): {exc.verify_message}"
             ) from None
-        except TimeoutError:
+        except RawHTTPError:
             self.close()
-            raise Timeout("TLS handshake timed out") from None
+            raise
         except (ssl.SSLError, OSError) as exc:
-            self.close()
             reason = getattr(exc, "reason", None) or exc.strerror or exc
+            if reason in NOT_TLS_REASONS:
+                self._refuse_plain_http(self.sock, after_header=True)
+            self.close()
             raise TLSError(f"handshake with {self.url.host} failed: {reason}") from None
         self.tls = True
         version, cipher = self.sock.version(), self.sock.cipher()[0]
         self.emit(events.TLSEstablished(version=version, cipher=cipher, sock=self.sock))
+
+    def _handshake(self, sock) -> None:
+        """The TLS handshake, driven by hand on a non-blocking socket so that the first bytes
+        back can be looked at before OpenSSL reads them: a plain-HTTP server's answer to the
+        hello is then said at once, in words, instead of as a record-layer error."""
+        import ssl
+
+        deadline = time.monotonic() + self._remaining(self.options.connect_timeout)
+        sock.settimeout(0)
+        peeked = False
+        while True:
+            try:
+                sock.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                self._await(sock, select.POLLIN, deadline)
+                if not peeked:
+                    peeked = True
+                    self._refuse_plain_http(sock)
+            except ssl.SSLWantWriteError:
+                self._await(sock, select.POLLOUT, deadline)
+
+    def _await(self, sock, mask: int, deadline: float) -> None:
+        poller = select.poll()
+        poller.register(sock, mask)
+        left = deadline - time.monotonic()
+        if left <= 0 or not poller.poll(left * 1000):
+            raise Timeout(
+                f"TLS handshake timed out after {self.options.connect_timeout:g} s "
+                "(a plain-HTTP server waits for a request and never answers a TLS hello)"
+            )
+
+    def _refuse_plain_http(self, sock, after_header: bool = False) -> None:
+        """Look at the first bytes the server sent, without taking them: `HTTP/` there means
+        the port speaks plain HTTP (the answer to a hello it could not parse). When the answer
+        came so fast that OpenSSL read it first (`after_header`), it took only a record
+        header's 5 bytes, which for HTTP are `HTTP/`: the rest of the status line is still
+        there to be seen."""
+        with socket.socket(fileno=os.dup(sock.fileno())) as raw:
+            try:
+                first = raw.recv(PLAIN_HTTP_PEEK, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except OSError:
+                return  # let the handshake say what is wrong
+        if after_header and _STATUS_REST_RE.match(first):
+            first = b"HTTP/" + first
+        if first.startswith(b"HTTP/"):
+            line = first.split(b"\r\n", 1)[0].decode("latin-1")
+            raise TLSError(
+                f"handshake with {self.url.host} failed: port {self.url.port} answered in plain "
+                f"HTTP, not TLS ({line!r}): use http:// for this port"
+            )
 
     def _remaining(self, timeout: float) -> float:
         if self.deadline is None:
@@ -239,8 +338,8 @@ class Connection:
         """One recv; 0 means the server closed its side."""
         assert self.sock is not None
         try:
-            if self.deadline is not None:
-                self._set_timeout(self.options.read_timeout)
+            if self.deadline is not None or self.head_deadline is not None:
+                self._set_timeout(self._read_wait())
             count = self.sock.recv_into(buffer)
         except TimeoutError:
             raise self._read_timeout() from None
@@ -285,8 +384,71 @@ class Connection:
         poller.register(self.sock, select.POLLIN)
         return bool(poller.poll(self._remaining(timeout) * 1000))
 
+    @contextlib.contextmanager
+    def reading_head(self) -> Iterator[None]:
+        """While a response head (with its 1xx heads) is read, --timeout covers all of it, not
+        each read: a server trickling a head, or sending 1xx answers without end, is stopped."""
+        self.head_deadline = time.monotonic() + self.options.read_timeout
+        self._head_from = self.received
+        try:
+            yield
+        finally:
+            self.head_deadline = None
+            if self.sock is not None:
+                self._set_timeout(self.options.read_timeout)
+
+    def _read_wait(self) -> float:
+        """How long the next read may wait: --timeout, or less if the head's deadline is near."""
+        if self.head_deadline is None:
+            return self.options.read_timeout
+        left = self.head_deadline - time.monotonic()
+        if left <= 0:
+            raise self._read_timeout()
+        return min(self.options.read_timeout, left)
+
+    def stale(self) -> str | None:
+        """Why this kept connection, idle between two requests, cannot carry the next one: the
+        server closed it, or sent bytes where no response may start (a body after a HEAD
+        answer, say), which would be taken as the next answer. None if it looks usable."""
+        if self.sock is None:
+            return "it is closed"
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        if not (self.tls and self.sock.pending()) and not poller.poll(0):
+            return None
+        try:
+            data = self._peek_idle()
+        except BlockingIOError:  # for TLS, a record with no data (a session ticket, say)
+            return None
+        except OSError as exc:
+            return "the server closed it" if self.tls else f"it failed: {exc.strerror or exc}"
+        if not data:
+            return "the server closed it"
+        more = "+" if len(data) == PLAIN_HTTP_PEEK else ""
+        return f"{len(data)}{more} bytes came after the last response, where none may start"
+
+    def _peek_idle(self) -> bytes:
+        """What waits on an idle connection. TLS cannot peek, so it reads: whatever comes
+        ends the connection anyway (ssl's SSLWantReadError is a BlockingIOError)."""
+        assert self.sock is not None
+        if not self.tls:
+            return self.sock.recv(PLAIN_HTTP_PEEK, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        self.sock.settimeout(0)
+        try:
+            return self.sock.recv(PLAIN_HTTP_PEEK)
+        finally:
+            self.sock.settimeout(self.options.read_timeout)
+
     def _read_timeout(self) -> Timeout:
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        now = time.monotonic()
+        trickled = self.head_deadline is not None and self.received > self._head_from
+        if trickled and now >= self.head_deadline:
+            return Timeout(
+                f"the response head did not arrive within {self.options.read_timeout:g} s "
+                f"(read timeout, which covers the whole head; {self.received - self._head_from} "
+                "bytes of it came)"
+            )
+        if self.deadline is not None and now >= self.deadline:
             return Timeout(f"transfer took longer than --max-time {self.options.max_time:g} s")
         return Timeout(
             f"no data from the server for {self.options.read_timeout:g} s (read timeout)"
@@ -295,6 +457,11 @@ class Connection:
     def _receive_error(self, exc: OSError) -> RawHTTPError:
         if isinstance(exc, ConnectionResetError):
             message = f"connection reset by peer after {self.received} bytes received"
+        elif self.tls and type(exc).__name__ == "SSLEOFError":
+            message = (
+                f"the TLS connection ended without close_notify after {self.received} bytes "
+                "received: what came may be cut short"
+            )
         else:
             message = f"receive failed: {exc.strerror or exc}"
         return _from_os(NetworkError(message), exc)
@@ -305,6 +472,21 @@ class Connection:
             self.sock.close()
             self.sock = None
             self.emit(events.Closed(by=by))
+
+
+def _is_localhost(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def _missing_loopbacks(addresses: list[tuple[int, tuple]], port: int, family: int) -> list:
+    """The loopback addresses getaddrinfo did not give for localhost, to try after its own."""
+    known = {sockaddr[0] for _, sockaddr in addresses}
+    return [
+        (fam, (sockaddr[0], port, *sockaddr[2:]))
+        for fam, sockaddr in LOOPBACKS
+        if family in (socket.AF_UNSPEC, fam) and sockaddr[0] not in known
+    ]
 
 
 def _from_os(error: RawHTTPError, exc: OSError) -> RawHTTPError:

@@ -144,6 +144,19 @@ class ResumeError(RawHTTPError):
     exit_code = 33
 
 
+class ResumeRefused(HTTPStatusError):
+    """`-C`: the server answered the Range request with an error page (404, 503...), not with
+    the rest of the file: the partial file is left as it was, and nothing is saved over it.
+    Exit 22, as `--fail` would."""
+
+
+class CAFileError(RawHTTPError):
+    """`--cacert FILE` cannot be read, or holds no PEM certificate (curl's exit 77)."""
+
+    exit_code = 77
+    layer = "tls"
+
+
 class InputError(RawHTTPError):
     """A request body could not be read (-d @FILE, -T FILE), or changed while being sent
     (curl's exit 26, "read error")."""

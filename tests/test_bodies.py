@@ -4,6 +4,7 @@ checked against our server's echo (which shows the exact bytes received), pytest
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -294,6 +295,12 @@ class ScriptedConnection:
 
     def readable(self, timeout) -> bool:
         return True
+
+    def reading_head(self):
+        return contextlib.nullcontext()
+
+    def stale(self) -> str | None:
+        return None
 
     def recv_into(self, buffer) -> int:
         data = self.answers.pop(0) if self.answers else b""
