@@ -1,9 +1,11 @@
-"""Where a response body goes: a file (atomic via FILE.part, resumable) or standard output,
-optionally through a gzip/deflate decoder.
+"""Where a response body goes: a file (through a temporary FILE.part) or standard output,
+optionally through gzip/deflate decoders.
 
-Owns writing and the guarantee that a failed transfer never leaves a file that looks complete.
-Sinks are handed body pieces and told, at the end, whether they were all; the only HTTP they
-know is how to continue a partial file (`resume_plan`) and which Content-Encoding to undo.
+Owns writing: opening files safely (a new part file with O_EXCL and O_NOFOLLOW, never through
+a planted symlink; a FIFO or device written directly, never renamed over), and the guarantee
+that a failed transfer never leaves a file that looks complete. Sinks are handed body pieces
+and told, at the end, whether they were all. Whether to resume, what a range answer means and
+which codings to undo are `download.py`'s decisions; the sinks carry them out.
 """
 
 from __future__ import annotations
@@ -14,38 +16,92 @@ import stat
 import sys
 from typing import BinaryIO
 
-from rawhttp.errors import DecodingError, OutputError, ResumeError
+from rawhttp.errors import DecodingError, IncompleteBody, OutputError
 
 # Output produced per decompress call: bounds memory whatever the compression ratio.
 DECODE_STEP = 1024 * 1024
+# How a part file is named: FILE + PART_SUFFIX, or a shorter name beside FILE when that would
+# pass the file system's name limit (NAME_MAX, 255 bytes on Linux).
+PART_SUFFIX = ".part"
+NAME_MAX = 255
+# Folders whose entries are streams, not files: /dev/stdout, /dev/fd/63 (a process
+# substitution), /proc/self/fd/1. Written directly, even when they lead to a regular file.
+STREAM_FOLDERS = ("/dev", "/proc")
+# Bytes of a body looked at for a NUL before it is shown on a terminal (curl looks too).
+BINARY_SNIFF = 8192
+# Flags of every file rawhttp writes: no symlink followed at the last name, no descriptor
+# leaked into a child process.
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def part_path(path: str) -> str:
+    """FILE.part; or, when FILE's name is too long for the suffix, a name cut short with a
+    hash of the whole one (the same every run, so -C finds it again)."""
+    folder, name = os.path.split(path)
+    try:
+        limit = os.pathconf(folder or ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = NAME_MAX
+    if len(os.fsencode(name + PART_SUFFIX)) <= limit:
+        return path + PART_SUFFIX
+    import zlib  # only for a long name
+
+    tag = f"~{zlib.crc32(os.fsencode(name)):08x}{PART_SUFFIX}"
+    keep = os.fsencode(name)[: limit - len(tag)].decode(errors="ignore")
+    return os.path.join(folder, keep + tag)
+
+
+def is_stream_target(path: str) -> bool:
+    """A target written as it is, never through a part file: one that exists and is not a
+    regular file (/dev/null, a FIFO, a terminal), or a name under /dev or /proc."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if any(folder == top or folder.startswith(top + "/") for top in STREAM_FOLDERS):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 class FileSink:
     """Writes to `FILE.part` and renames it to `FILE` only when the body is complete.
 
-    A target that exists and is not a regular file (`/dev/null`, a FIFO, a terminal) is written
-    directly: renaming over it would replace the device with a file.
+    A stream target (`is_stream_target`: /dev/null, a FIFO, /dev/stdout) is written directly:
+    renaming over it would replace the device with a file, and a pipe cannot seek. With
+    `resume`, an existing part is continued at its end (`offset`) and kept if this transfer
+    fails. `expected` (set by `download.Download`) is the size the finished file must have.
     """
 
     def __init__(self, path: str, resume: bool = False):
+        if "\x00" in path:  # the OS would refuse it with a ValueError, not an OSError
+            raise OutputError(f"cannot save to {path!r}: a file name cannot hold a NUL byte")
         self.path = path
-        self.direct = _exists_not_regular(path)
-        self.part = path if self.direct else path + ".part"
+        self.direct = is_stream_target(path)
+        self.part = path if self.direct else part_path(path)
         self.keep_part = resume and not self.direct
-        self.offset = self._resume_offset() if self.keep_part else 0
+        self.offset = self._part_size() if self.keep_part else 0
+        self.expected: int | None = None
         self.written = 0
         self._file: BinaryIO | None = None
+        self._created = False
 
-    def _resume_offset(self) -> int:
-        """-C: continue FILE.part, or a complete-looking FILE (moved back to FILE.part)."""
+    def _part_size(self) -> int:
         try:
-            if not os.path.exists(self.part) and os.path.isfile(self.path):
-                os.replace(self.path, self.part)
-            return os.path.getsize(self.part)
+            info = os.lstat(self.part)
         except FileNotFoundError:
             return 0
         except OSError as exc:
-            raise OutputError(f"cannot resume {self.path}: {exc.strerror}") from None
+            raise _output_error(f"cannot resume {self.path}", exc) from None
+        _check_regular(self.part, info)
+        return info.st_size
+
+    def adopt(self, source: str) -> None:
+        """-C from a complete-looking FILE, now that the server sent the rest: FILE becomes the
+        part to continue (moved only then, so a server that is down changes nothing)."""
+        try:
+            os.replace(source, self.part)
+        except OSError as exc:
+            raise _output_error(f"cannot resume {source}", exc) from None
 
     def restart(self) -> None:
         """The server sent the whole body after all: write it from byte zero."""
@@ -53,21 +109,53 @@ class FileSink:
 
     def _open(self) -> BinaryIO:
         if self._file is None:
-            try:
-                # Resuming continues at the end, but not through "ab": splice(2) refuses files
-                # opened for appending (O_APPEND).
-                self._file = open(self.part, "r+b" if self.offset else "wb")  # noqa: SIM115
-                self._file.seek(0, os.SEEK_END)
-            except OSError as exc:
-                raise OutputError(f"cannot open {self.part}: {exc.strerror}") from None
+            if self.direct:
+                self._file = self._open_stream()
+            elif self.offset:
+                self._file = self._open_part()
+            else:
+                self._file = self._create_part()
         return self._file
+
+    def _open_stream(self) -> BinaryIO:
+        try:
+            return open(self.path, "wb")  # closed by finish() or abort()
+        except OSError as exc:
+            raise _output_error(f"cannot open {self.path}", exc) from None
+
+    def _open_part(self) -> BinaryIO:
+        """Continue the part at its end; not with O_APPEND, which splice(2) refuses."""
+        try:
+            fd = os.open(self.part, os.O_RDWR | _OPEN_FLAGS)
+        except OSError as exc:
+            raise _output_error(f"cannot open {self.part}", exc, link=exc.errno == 40) from None
+        file = os.fdopen(fd, "r+b")
+        _check_regular(self.part, os.fstat(fd), file)
+        file.seek(0, os.SEEK_END)
+        return file
+
+    def _create_part(self) -> BinaryIO:
+        """A new part file, made by this process (O_EXCL): a leftover one is replaced, and a
+        symlink planted in its place is refused, never written through."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS
+        try:
+            try:
+                fd = os.open(self.part, flags, 0o666)
+            except FileExistsError:
+                _check_regular(self.part, os.lstat(self.part))
+                os.unlink(self.part)
+                fd = os.open(self.part, flags, 0o666)
+        except OSError as exc:
+            raise _output_error(f"cannot open {self.part}", exc) from None
+        self._created = True
+        return os.fdopen(fd, "wb")
 
     def write(self, data: bytes | memoryview) -> None:
         file = self._open()
         try:
             file.write(data)
         except OSError as exc:
-            raise OutputError(f"cannot write {self.part}: {exc.strerror}") from None
+            raise _output_error(f"cannot write {self.part}", exc) from None
         self.written += len(data)
 
     def splice_from(self, pipe: int, count: int) -> None:
@@ -81,50 +169,88 @@ class FileSink:
                 count -= moved
                 self.written += moved
         except OSError as exc:
-            raise OutputError(f"cannot write {self.part}: {exc.strerror}") from None
+            raise _output_error(f"cannot write {self.part}", exc) from None
 
     def finish(self) -> None:
-        """The body is complete: close and move the file into place."""
+        """The body is complete: close and move the file into place, if it has every byte."""
         file = self._open()
         try:
+            file.flush()
+            size = os.fstat(file.fileno()).st_size
             file.close()
+        except OSError as exc:
+            self.abort()
+            raise _output_error(f"cannot save {self.path}", exc) from None
+        if self.expected is not None and not self.direct and size != self.expected:
+            raise IncompleteBody(
+                f"{self.part} has {size} of {self.expected} bytes: the server sent less than "
+                f"the rest (kept to continue with -C)",
+                size,
+                self.expected,
+            )
+        try:
             if not self.direct:
                 os.replace(self.part, self.path)
         except OSError as exc:
             self.abort()
-            raise OutputError(f"cannot save {self.path}: {exc.strerror}") from None
+            raise _output_error(f"cannot save {self.path}", exc) from None
 
     def abort(self) -> None:
-        """The transfer failed: no FILE appears; FILE.part stays only for a later -C."""
+        """The transfer failed: no FILE appears; FILE.part stays only for a later -C (and only
+        a part this process made is removed)."""
         if self._file is not None:
-            self._file.close()
-        if not self.direct and not self.keep_part:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
+                self._file.close()
+        if self._created and not self.keep_part:
+            with contextlib.suppress(OSError):
                 os.unlink(self.part)
 
 
+def _check_regular(path: str, info: os.stat_result, file: BinaryIO | None = None) -> None:
+    if stat.S_ISREG(info.st_mode):
+        return
+    if file is not None:
+        file.close()
+    what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+    raise OutputError(f"refusing to write {path}: it is {what}")
+
+
+def _output_error(action: str, exc: OSError, link: bool = False) -> OutputError:
+    """An OSError in rawhttp's words: ELOOP from O_NOFOLLOW is a symlink refused."""
+    if link:
+        return OutputError(f"{action}: it is a symbolic link (refused)")
+    return OutputError(f"{action}: {exc.strerror or type(exc).__name__}")
+
+
 class StdoutSink:
-    """Writes the body to standard output, but not binary bytes onto a terminal."""
+    """Writes the body to standard output, but not binary bytes onto a terminal: from the
+    first piece with a NUL byte on, the rest is held back, and a note says so (curl refuses
+    such output too). A pipe, or `-o -`, gets every byte."""
 
     def __init__(self, stream: BinaryIO | None = None, is_terminal: bool | None = None):
         self.stream = stream or sys.stdout.buffer
         self.is_terminal = self.stream.isatty() if is_terminal is None else is_terminal
         self.written = 0
+        self.shown = 0
         self.suppressed = False
 
     def write(self, data: bytes | memoryview) -> None:
-        if self.written == 0 and self.is_terminal and b"\x00" in data:
+        # `in` on a memoryview compares whole items, never finding b"\x00": look at bytes.
+        if self.is_terminal and not self.suppressed and b"\x00" in bytes(data):
             self.suppressed = True
         self.written += len(data)
         if not self.suppressed:
+            self.shown += len(data)
             write_stream(self.stream, data, flush=False)
 
     def finish(self) -> None:
         write_stream(self.stream, b"")
         if self.suppressed:
+            held = self.written - self.shown
+            shown = f" ({held} held back after the first {self.shown})" if self.shown else ""
             print(
-                f"rawhttp: note: binary body of {self.written} bytes not shown on the terminal;"
-                " save it with -o FILE",
+                f"rawhttp: note: binary body of {self.written} bytes not shown on the terminal"
+                f"{shown}; save it with -o FILE, or pipe it",
                 file=sys.stderr,
             )
 
@@ -134,31 +260,46 @@ class StdoutSink:
 
 
 class Decoder:
-    """Undoes Content-Encoding gzip or deflate while streaming, then writes to `inner`.
+    """Undoes one Content-Encoding, gzip or deflate, while streaming, then writes to `inner`
+    (another Decoder when several codings were applied: `download.decoded` chains them).
 
     zlib's decompressobj keeps only its window, and output is taken DECODE_STEP at a time, so
-    memory stays flat even for a body that expands a thousandfold.
+    memory stays flat even for a body that expands a thousandfold. A gzip body may hold several
+    members one after another (RFC 1952 section 2.2): each is decoded in turn. An empty body
+    has nothing to decode.
     """
 
-    def __init__(self, inner: FileSink | StdoutSink, coding: str):
+    def __init__(self, inner: FileSink | StdoutSink | Decoder | Discard, coding: str):
         import zlib  # only when a body is compressed
 
         self.zlib = zlib
         self.inner = inner
         self.coding = coding
-        gzip = coding in ("gzip", "x-gzip")
-        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS)
-        self._first = not gzip  # deflate: servers send zlib-wrapped or raw; try both
+        self.gzip = coding in ("gzip", "x-gzip")
+        self.fed = 0
+        self._z = self._new()
+        self._first = not self.gzip  # deflate: servers send zlib-wrapped or raw; try both
+
+    def _new(self):
+        return self.zlib.decompressobj(
+            16 + self.zlib.MAX_WBITS if self.gzip else self.zlib.MAX_WBITS
+        )
 
     @property
     def written(self) -> int:
         return self.inner.written
 
     def write(self, data: bytes | memoryview) -> None:
-        if self._z.eof:
-            if len(data):
-                raise DecodingError(f"data after the end of the {self.coding} stream")
-            return
+        self.fed += len(data)
+        while len(data):
+            if self._z.eof:
+                if not self.gzip:
+                    raise DecodingError(f"data after the end of the {self.coding} stream")
+                self._z = self._new()  # the next gzip member
+            data = self._decode(data)
+
+    def _decode(self, data: bytes | memoryview) -> bytes:
+        """Decode what `data` holds of the current stream; what is left after its end."""
         try:
             out = self._z.decompress(data, DECODE_STEP)
         except self.zlib.error:
@@ -166,17 +307,16 @@ class Decoder:
                 raise DecodingError(f"corrupt {self.coding} body") from None
             self._z = self.zlib.decompressobj(-self.zlib.MAX_WBITS)  # raw deflate (RFC 1951)
             self._first = False
-            return self.write(data)
+            return data
         self._first = False
         self.inner.write(out)
         while self._z.unconsumed_tail:
             self.inner.write(self._z.decompress(self._z.unconsumed_tail, DECODE_STEP))
+        return self._z.unused_data if self._z.eof else b""
 
     def finish(self) -> None:
-        if not self._z.eof:
+        if self.fed and not self._z.eof:
             raise DecodingError(f"{self.coding} body ended before its end marker")
-        if self._z.unused_data:
-            raise DecodingError(f"data after the end of the {self.coding} stream")
         self.inner.finish()
 
     def abort(self) -> None:
@@ -201,37 +341,6 @@ class Discard:
     def abort(self) -> None:
         if self.inner is not None:
             self.inner.abort()
-
-
-def resume_plan(offset: int, status: int, content_range: str | None) -> str:
-    """What a -C transfer does with the answer to `Range: bytes=offset-`.
-
-    "append" on 206 starting at our offset; "restart" on 200 (the whole body came: never
-    append it to the partial one); "complete" on 416 when the file already has every byte.
-    """
-    start, total = _parse_content_range(content_range)
-    if status == 206 and start == offset:
-        return "append"
-    if status == 206:
-        raise ResumeError(f"asked for bytes from {offset}, got Content-Range {content_range!r}")
-    if status == 416 and total == offset:
-        return "complete"
-    if status == 416:
-        raise ResumeError(f"cannot resume at byte {offset}: server says {content_range!r}")
-    return "restart"
-
-
-def _parse_content_range(value: str | None) -> tuple[int | None, int | None]:
-    """RFC 9110 section 14.4: `bytes 0-99/200` or `bytes */200` -> (start, total)."""
-    unit, _, spec = (value or "").strip().partition(" ")
-    if unit.lower() != "bytes":
-        return None, None
-    span, _, total = spec.partition("/")
-    start = span.split("-")[0]
-    return (
-        int(start) if start.isdigit() else None,
-        int(total) if total.isdigit() else None,
-    )
 
 
 def remote_name(target: str) -> str:
@@ -263,10 +372,3 @@ def write_stream(stream: BinaryIO, data: bytes | memoryview, flush: bool = True)
             stream.flush()
     except OSError as exc:
         raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
-
-
-def _exists_not_regular(path: str) -> bool:
-    try:
-        return not stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False

@@ -15,9 +15,10 @@ from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
 from rawhttp.cli import main
+from rawhttp.download import resume_plan
 from rawhttp.errors import OutputError
 from rawhttp.show.timing import MILESTONES
-from rawhttp.sinks import remote_name, resume_plan, unclobbered
+from rawhttp.sinks import remote_name, unclobbered
 
 PAGE = b"<html><body>" + b"compressible text " * 2000 + b"</body></html>"
 

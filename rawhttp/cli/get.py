@@ -18,19 +18,11 @@ from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
 from rawhttp.cli.curl import GetCommand, curl_headers, with_retries
 from rawhttp.client import Session
 from rawhttp.connection import BUFSIZE, Options
+from rawhttp.download import Destination, Download
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
 from rawhttp.show.color import MODES as COLOR_MODES
 from rawhttp.show.color import Palette
-from rawhttp.sinks import (
-    Decoder,
-    Discard,
-    FileSink,
-    StdoutSink,
-    remote_name,
-    resume_plan,
-    unclobbered,
-    write_stream,
-)
+from rawhttp.sinks import Discard, StdoutSink, remote_name, unclobbered, write_stream
 from rawhttp.url import URL, parse_url
 from rawhttp.wire import MAX_REDIRECTS, check_header
 
@@ -90,6 +82,26 @@ def _fanout(listeners: list) -> events.Event:
             listener(event)
 
     return emit
+
+
+def _guarded(view):
+    """A view never fails a transfer: its first exception is one warning, then it is dropped.
+    (rawhttp's own errors still pass: a view writing to a closed stdout is exit 23.)"""
+    broken = []
+
+    def listen(event: events.Event) -> None:
+        if broken:
+            return
+        try:
+            view(event)
+        except RawHTTPError:
+            raise
+        except Exception as exc:  # any bug in a view must not end the transfer
+            broken.append(exc)
+            name = type(view).__name__
+            click.echo(f"rawhttp: warning: the {name} view failed and stopped: {exc!r}", err=True)
+
+    return listen
 
 
 @click.command("get", cls=GetCommand)
@@ -311,7 +323,7 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
         for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
             following = parsed[index + 1] if index + 1 < len(parsed) else None
             keep_alive = following is not None and following.origin == url.origin
-            flags["curl_headers"] = curl_headers(flags, url.host, url.target)
+            flags["curl_headers"] = run_reporting(curl_headers, flags, url.host, url.target)
             fetch = functools.partial(_fetch, session, url, target, keep_alive, flags)
             code = with_retries(fetch, flags, flags["plan"].idempotent) or code
     sys.exit(code)
@@ -386,7 +398,7 @@ class Views:
         listeners: list = [] if flags["silent"] else [print_warning]
         if not (flags["body_only"] or flags["show_code"]):
             listeners.append(HeadPrinter(sys.stdout.buffer, flags["color"]))
-        self.emit = _fanout(listeners + self.views)
+        self.emit = _fanout(listeners + [_guarded(view) for view in self.views])
         self.to_stdout = not flags["show_code"]
 
     def after(self) -> None:
@@ -413,10 +425,12 @@ def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, fla
     try:
         if target is not None and flags["output_dir"]:
             make_folder(flags["output_dir"])
+        decode = flags["compressed"]
         if target is not None:
-            sink = FileSink(target, resume=flags["resume"])
+            sink = Download(target, resume=flags["resume"], decode=decode, emit=views.emit)
         else:
-            sink = StdoutSink(sys.stdout.buffer) if views.to_stdout else Discard()
+            out = StdoutSink(sys.stdout.buffer) if views.to_stdout else Discard()
+            sink = Destination(out, decode=decode, emit=views.emit)
         status, reason = _transfer(session, url, sink, keep_alive, views.needs_body, flags)
         flags["status"] = status
         views.after()
@@ -433,19 +447,18 @@ def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, fla
     return 0
 
 
-def _request_headers(sink, flags) -> list[tuple[str, str | None]]:
-    headers = [*flags["plan"].headers, *flags["curl_headers"], *flags["headers"]]
-    if flags["compressed"]:
-        headers.insert(0, ("Accept-Encoding", "gzip, deflate"))
-    if getattr(sink, "offset", 0):
-        headers.append(("Range", f"bytes={sink.offset}-"))
-    return headers
+def _request_headers(sink: Destination, flags) -> list[tuple[str, str | None]]:
+    needed = sink.request_headers()  # Accept-Encoding first, Range last, as before
+    codings = [item for item in needed if item[0] == "Accept-Encoding"]
+    rest = [item for item in needed if item[0] != "Accept-Encoding"]
+    return [*codings, *flags["plan"].headers, *flags["curl_headers"], *flags["headers"], *rest]
 
 
 def _transfer(
-    session: Session, url: URL, sink, keep_alive: bool, needs_body: bool, flags
+    session: Session, url: URL, sink: Destination, keep_alive: bool, needs_body: bool, flags
 ) -> tuple[int, str]:
-    """One fetch into `sink`; on any failure the sink is aborted, so no partial FILE remains."""
+    """One fetch into `sink` (a `download.Destination`, which decides from the head where the
+    body goes); on any failure it is aborted, so no partial FILE remains."""
     try:
         with session.stream(
             url,
@@ -456,26 +469,11 @@ def _transfer(
             max_redirects=flags["max_redirs"],
             keep_alive=keep_alive,
         ) as response:
-            target = _body_target(response, sink, flags)
             # A view that shows the body's bytes needs them to pass through Python; otherwise
             # a body saved to a file may be moved by the kernel (splice).
-            response.copy_body_to(target, splice=not needs_body)
-        target.finish()
+            response.copy_body_to(sink.start(response), splice=not needs_body)
+        sink.finish()
     except BaseException:
         sink.abort()
         raise
     return response.status, response.reason
-
-
-def _body_target(response, sink, flags):
-    """Where this response's body goes: the sink, through a decoder if asked, or nowhere."""
-    if getattr(sink, "offset", 0):
-        plan = resume_plan(sink.offset, response.status, response.headers.get("Content-Range"))
-        if plan == "complete":
-            return Discard(sink)
-        if plan == "restart":
-            sink.restart()
-    coding = (response.headers.get("Content-Encoding") or "").strip().lower()
-    if flags["compressed"] and coding in ("gzip", "x-gzip", "deflate"):
-        return Decoder(sink, coding)
-    return sink
