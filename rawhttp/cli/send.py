@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 import click
 
 from rawhttp.cli.common import run_reporting
 from rawhttp.client import send_raw
 from rawhttp.connection import BUFSIZE, Options
+from rawhttp.errors import OutputError
 from rawhttp.show.color import MODES, Palette
 from rawhttp.show.trace import Trace
 from rawhttp.url import parse_url
@@ -85,12 +87,38 @@ def send_command(address: str, source, raw: bool, style: str, hex_dump: bool, **
     url = run_reporting(parse_url, address)
     timeout = options["timeout"]
     connection = Options(read_timeout=timeout, connect_timeout=timeout, bufsize=options["bufsize"])
+    out = Stdout(sys.stdout)
     palette = Palette.for_stream(options["color"], sys.stdout)
-    trace = Trace(out=sys.stdout, style="hex" if hex_dump else style, palette=palette)
+    trace = Trace(out=out, style="hex" if hex_dump else style, palette=palette)
     responses = run_reporting(send_raw, url, data, connection, trace)
     statuses = ", ".join(f"{r.status} {r.reason}" for r in responses)
-    sys.stdout.flush()
+    run_reporting(out.flush)
     click.echo(f"* {len(responses)} response(s): {statuses}", err=True)
+
+
+class Stdout:
+    """Standard output for the trace: a closed pipe (`rawhttp send ... | head -2`) or a full
+    disk becomes rawhttp's error, `cannot write to standard output` and exit 23, as for get."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self._call(self.stream.write, text)
+
+    def flush(self) -> None:
+        self._call(self.stream.flush)
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    @staticmethod
+    def _call(method, *args):
+        try:
+            return method(*args)
+        except OSError as exc:
+            message = f"cannot write to standard output: {exc.strerror or exc}"
+            raise OutputError(message) from None
 
 
 def to_crlf(data: bytes) -> bytes:

@@ -74,7 +74,7 @@ def _dump_header(flags: dict, target: str | None):
 def _code(flags: dict, target: str | None):
     from rawhttp.show.code import ShowCode
 
-    return ShowCode()
+    return ShowCode(insecure=flags.get("insecure", False), cafile=flags.get("cacert"))
 
 
 def _tcp_view(flags: dict, target: str | None):

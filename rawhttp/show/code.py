@@ -1,56 +1,158 @@
 """`--show-code`: the transfer's request as a short Python program that uses only `socket`.
 
 The seed of a student's own client: the exact bytes rawhttp sent, sent again with
-`create_connection` and `sendall`, and the classic `recv` loop until the server closes
-(the request says `Connection: close`, so the close marks the end of the response).
+`create_connection` and `sendall` (with `ssl` for https, as -k and --cacert asked), then the
+response read the way HTTP/1.1 frames it: the head up to its empty line, 1xx heads skipped,
+and the body by Content-Length, by chunks, or until the server closes (RFC 9112 section 6.3).
+The program handles all three; a comment says which one rawhttp's response used. It prints
+the head and the body, or saves the body's exact bytes to the file named on its command line.
 """
 
 from __future__ import annotations
+
+import os
 
 from rawhttp import events
 from rawhttp.url import URL, parse_url
 
 TEMPLATE = '''\
 #!/usr/bin/env python3
-"""{method} {url} with nothing but a socket (written by rawhttp --show-code)."""
-import socket{ssl_import}
+"""{method} {url} with nothing but a socket (written by rawhttp --show-code).
+
+python3 this.py        prints the response head, then the body as text
+python3 this.py FILE   prints the head and saves the body's exact bytes in FILE
+"""
+import socket
+import sys{ssl_import}
 
 HOST, PORT = {host!r}, {port}
+METHOD = {method!r}
 REQUEST = (
 {request_lines}
 )
 
+
+def receive(sock, buffer):
+    """One more recv() added to `buffer`; the server closing here cuts the response short."""
+    data = sock.recv(65536)  # at most 64 KiB; TCP decides how much arrives per call
+    if not data:
+        sys.exit("the server closed the connection before the response was complete")
+    return buffer + data
+
+
+def read_head(sock, buffer):
+    """Receive until the empty line that ends a head: (head, the bytes after it)."""
+    while b"\\r\\n\\r\\n" not in buffer:
+        buffer = receive(sock, buffer)
+    head, _, rest = buffer.partition(b"\\r\\n\\r\\n")
+    return head.decode("latin-1"), rest
+
+
+def header_fields(head):
+    """The head's fields as a dict, names lower-cased (a repeated field keeps its last value)."""
+    fields = {{}}
+    for line in head.split("\\r\\n")[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def read_length(sock, buffer, length):
+    """Content-Length: exactly `length` bytes."""
+    while len(buffer) < length:
+        buffer = receive(sock, buffer)
+    return buffer[:length]
+
+
+def read_chunked(sock, buffer):
+    """Transfer-Encoding: chunked: a size line in hex, that many bytes and CRLF, again and
+    again; a size of 0 ends the body, then trailer fields until an empty line."""
+    body = b""
+    while True:
+        while b"\\r\\n" not in buffer:
+            buffer = receive(sock, buffer)
+        line, _, buffer = buffer.partition(b"\\r\\n")
+        size = int(line.split(b";")[0], 16)  # after ";" come chunk extensions
+        if size == 0:
+            break
+        while len(buffer) < size + 2:
+            buffer = receive(sock, buffer)
+        body, buffer = body + buffer[:size], buffer[size + 2 :]
+    while True:  # trailer fields, a line each, until an empty line
+        while b"\\r\\n" not in buffer:
+            buffer = receive(sock, buffer)
+        line, _, buffer = buffer.partition(b"\\r\\n")
+        if not line:
+            return body
+
+
+def read_until_close(sock, buffer):
+    """No length and not chunked: the body is everything until the server closes."""
+    while True:
+        data = sock.recv(65536)
+        if not data:  # 0 bytes: the server closed its side
+            return buffer
+        buffer += data
+
+
 with socket.create_connection((HOST, PORT), timeout=10) as sock:{ssl_wrap}
     sock.sendall(REQUEST)  # the request head (and body), byte for byte
-    chunks = []
-    while True:
-        data = sock.recv(65536)  # at most 64 KiB; TCP decides how much arrives per call
-        if not data:  # 0 bytes: the server closed, so (Connection: close) the reply is whole
-            break
-        chunks.append(data)
+    head, rest = read_head(sock, b"")
+    status = int(head.split(" ")[1])
+    while 100 <= status < 200:  # 1xx interim answers: the final one follows
+        head, rest = read_head(sock, rest)
+        status = int(head.split(" ")[1])
+    fields = header_fields(head)
+    # rawhttp's response was framed by {framing}.
+    if METHOD == "HEAD" or status in (204, 304):
+        body = b""  # these responses never have a body
+    elif "chunked" in fields.get("transfer-encoding", "").lower():
+        body = read_chunked(sock, rest)
+    elif "content-length" in fields:
+        body = read_length(sock, rest, int(fields["content-length"]))
+    else:
+        body = read_until_close(sock, rest)
 
-response = b"".join(chunks)
-head, _, body = response.partition(b"\\r\\n\\r\\n")  # the first empty line ends the head
-print(head.decode("latin-1"))
+print(head)
 print()
-print(body.decode("utf-8", "replace"))
+if len(sys.argv) > 1:
+    with open(sys.argv[1], "wb") as file:
+        file.write(body)
+else:
+    print(body.decode("utf-8", "replace"))
 '''
 
 SSL_IMPORT = "\nimport ssl"
-SSL_WRAP = "\n    sock = ssl.create_default_context().wrap_socket(sock, server_hostname=HOST)"
+SSL_WRAP = "\n    context = ssl.create_default_context({cafile})"
+SSL_INSECURE = (
+    "\n    context.check_hostname = False  # -k: the certificate is not checked"
+    "\n    context.verify_mode = ssl.CERT_NONE"
+)
+SSL_SOCKET = "\n    sock = context.wrap_socket(sock, server_hostname=HOST)"
 
+# How each framing is named in the program's comment.
+FRAMINGS = {
+    "none": "none (no body)",
+    "length": "Content-Length",
+    "chunked": "chunked transfer coding",
+    "close": "the server's close",
+}
 
 # The most request bytes (head and body) a program embeds; a larger body is cut there.
 MAX_EMBEDDED = 1024 * 1024
 
 
 class ShowCode:
-    """A listener that keeps the first request sent, head and body; `program()` writes it out."""
+    """A listener that keeps the first request sent, head and body, and the framing of its
+    answer; `program()` writes them out, with the TLS options given (-k, --cacert)."""
 
-    def __init__(self) -> None:
+    def __init__(self, insecure: bool = False, cafile: str | None = None) -> None:
+        self.insecure = insecure
+        self.cafile = os.path.abspath(cafile) if cafile else None
         self.url: URL | None = None
         self.method = "GET"
         self.request: bytes | None = None
+        self.framing = "close"
         self._requests = 0
 
     def __call__(self, event: events.Event) -> None:
@@ -61,6 +163,8 @@ class ShowCode:
         elif isinstance(event, events.Sent) and self._requests == 1:
             kept = self.request or b""
             self.request = (kept + bytes(event.data))[:MAX_EMBEDDED]
+        elif isinstance(event, events.FramingDecided):
+            self.framing = event.framing.kind
 
     def finish(self) -> None:
         """After the transfer: the program on stdout (where the response would have gone)."""
@@ -71,16 +175,24 @@ class ShowCode:
         write_stream(sys.stdout.buffer, self.program().encode())
 
     def program(self) -> str:
-        assert self.url is not None and self.request is not None, "no request was sent"
+        if self.url is None or self.request is None:
+            return "# rawhttp --show-code: no request was sent, so there is no program to show\n"
         with_close = self.request.replace(b"Connection: keep-alive\r\n", b"Connection: close\r\n")
         lines = [f"    {line!r}" for line in with_close.splitlines(keepends=True)]
-        https = self.url.scheme == "https"
         return TEMPLATE.format(
             method=self.method,
             url=self.url,
             host=self.url.host,
             port=self.url.port,
             request_lines="\n".join(lines),
-            ssl_import=SSL_IMPORT if https else "",
-            ssl_wrap=SSL_WRAP if https else "",
+            framing=FRAMINGS.get(self.framing, self.framing),
+            ssl_import=SSL_IMPORT if self.url.scheme == "https" else "",
+            ssl_wrap=self._tls_lines() if self.url.scheme == "https" else "",
         )
+
+    def _tls_lines(self) -> str:
+        cafile = f"cafile={self.cafile!r}" if self.cafile else ""
+        lines = SSL_WRAP.format(cafile=cafile)
+        if self.insecure:
+            lines += SSL_INSECURE
+        return lines + SSL_SOCKET

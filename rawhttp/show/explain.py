@@ -88,6 +88,12 @@ class Explain:
         self.request_count = 0
         self.connect_at: float | None = None
         self.tcp = None  # show.tcpnotes.TcpNotes, made at the first connect
+        # Who closed and why is only said when it is known: a close by rawhttp before the
+        # whole response is held back until error() names the failure.
+        self.whole = False
+        self.redirecting = False
+        self.framing = ""
+        self._unexplained: events.Closed | None = None
 
     def __call__(self, event: events.Event) -> None:
         render = getattr(self, "_" + type(event).__name__, None)
@@ -100,6 +106,8 @@ class Explain:
     def _RequestStarted(self, e: events.RequestStarted) -> None:
         self.request_count += 1
         self.recv_calls = 0
+        self.whole = self.redirecting = False
+        self.framing = ""
         self.say(f"== {e.method} {e.url}")
 
     def _Resolved(self, e: events.Resolved) -> None:
@@ -181,9 +189,11 @@ class Explain:
             self.say(gloss or "(not in rawhttp's table: a header this server chose to send)", 2)
 
     def _FramingDecided(self, e: events.FramingDecided) -> None:
+        self.framing = e.framing.kind
         self.say(f"framing: {e.framing}. {FRAMING_WHY[e.framing.kind]}")
 
     def _BodyDone(self, e: events.BodyDone) -> None:
+        self.whole = True
         self.say(f"the read loop stopped: {e.reason}")
         chunks = f" in {e.chunks} chunk(s)" if e.chunks is not None else ""
         self.say(f"body: {e.received} bytes{chunks}", 1)
@@ -192,6 +202,7 @@ class Explain:
             self.say(f"{e.extra} byte(s) came after the end of the message and were ignored", 1)
 
     def _Redirecting(self, e: events.Redirecting) -> None:
+        self.redirecting = True
         self.say(f"{e.status} redirect: following it to {e.location} with {e.method}")
 
     def _Closing(self, e: events.Closing) -> None:
@@ -201,13 +212,36 @@ class Explain:
     def _Closed(self, e: events.Closed) -> None:
         if e.kept:
             self.say("the connection stays open for the next request (keep-alive)")
-        elif e.by == "server":
+            return
+        if e.by == "server":
             self.recv_calls += 1
-            self.say("recv() returned 0 bytes: the server closed its side (FIN); close() ours")
-        else:
+            end = "; close() ours"
+            if not self.whole and self.framing != "close":
+                end = ", before the response was complete; close() ours"
+            self.say(f"recv() returned 0 bytes: the server closed its side (FIN){end}")
+        elif self.whole:
             self.say("rawhttp called close(): it has the whole response")
-        if self.tcp is not None and not e.kept:
+        elif self.redirecting:
+            self.say("rawhttp called close(): the redirect's own body is not needed")
+        else:
+            self._unexplained = e  # said by error(), which knows why
+            return
+        self._tcp_closed(e)
+
+    def _tcp_closed(self, e: events.Closed) -> None:
+        if self.tcp is not None:
             self._say_all(self.tcp.closed(e))
+
+    def _say_close(self, error: RawHTTPError | None) -> None:
+        closed, self._unexplained = self._unexplained, None
+        if closed is None:
+            return
+        why = close_reason(error) if error is not None else "the body was not read to its end"
+        self.say(f"rawhttp called close() without a whole response: {why}")
+        self._tcp_closed(closed)
+
+    def finish(self) -> None:
+        self._say_close(None)
 
     def _say_all(self, lines: list[str]) -> None:
         for line in lines:
@@ -215,6 +249,7 @@ class Explain:
 
     def error(self, error: RawHTTPError) -> None:
         """An error, explained: its layer, the errno name, and one plain sentence."""
+        self._say_close(error)
         layer = LAYER_NAMES.get(error.layer, error.layer.upper())
         name = getattr(error, "errno_name", None)
         self.say(f"failed at the {layer} layer{f' ({name})' if name else ''}: {error}")
@@ -235,6 +270,29 @@ def _body_framing(headers: Headers) -> str:
     if "Content-Length" in headers:
         return f"the body follows: exactly {headers['Content-Length']} bytes (Content-Length)"
     return "no Content-Length and no chunked: this request has no body"
+
+
+# Why rawhttp closed a connection before the whole response, by error class (first match in
+# the class's MRO).
+CLOSE_REASONS = {
+    "CertificateError": "the server's certificate was not trusted, so no HTTP was sent",
+    "TLSError": "the TLS handshake failed, so no HTTP was sent",
+    "Timeout": "it stopped waiting (a timeout)",
+    "ProtocolError": "what arrived is not valid HTTP, so nothing after it can be trusted",
+    "OutputError": "the body could not be written where it was asked to go",
+    "HTTPStatusError": "the answer's status says the body is not the one wanted",
+    "ResumeError": "the server's range does not continue the partial file",
+    "NetworkError": "the connection failed under it",
+}
+
+
+def close_reason(error: RawHTTPError) -> str:
+    if getattr(error, "errno_name", None) == "ECONNRESET":
+        return "the server reset the connection (a TCP RST): nothing more can arrive"
+    for cls in type(error).__mro__:
+        if cls.__name__ in CLOSE_REASONS:
+            return CLOSE_REASONS[cls.__name__]
+    return "the transfer failed"
 
 
 def explain_error(error: RawHTTPError, errno_name: str | None) -> str:

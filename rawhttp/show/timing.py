@@ -24,6 +24,10 @@ MILESTONES = [
 ]
 
 
+# The steps a request on a kept connection does not take again.
+SKIPPED_WHEN_REUSED = ("dns_lookup", "tcp_connect", "tls_handshake")
+
+
 class Timing:
     """A listener that keeps the marks of the latest request; `report()` when it is over."""
 
@@ -34,6 +38,7 @@ class Timing:
         self.remote: tuple[str, int] | None = None
         self.head_bytes = 0
         self.body_bytes = 0
+        self.reused = False  # on a kept connection: no DNS, connect or TLS this time
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.RequestStarted):
@@ -48,6 +53,7 @@ class Timing:
                 self.marks[name] = event.at - self.start
         if isinstance(event, (events.Connected, events.Reused)):
             self.remote = event.remote
+            self.reused = isinstance(event, events.Reused)
         elif isinstance(event, events.HeadReceived):
             self.head_bytes += len(event.head.raw)
         elif isinstance(event, events.BodyDone):
@@ -63,6 +69,7 @@ class Timing:
         result.update(
             address=address,
             port=port,
+            reused=self.reused,
             head_bytes=self.head_bytes,
             body_bytes=self.body_bytes,
             mean_rate=self.body_bytes / total if total else None,
@@ -84,6 +91,8 @@ class Timing:
         for name, label, _ in MILESTONES:
             value = data[name]
             shown = f"{value * 1000:10.3f} ms" if value is not None else f"{'-':>10}"
+            if value is None and self.reused and name in SKIPPED_WHEN_REUSED:
+                shown = f"{'-':>10}    skipped: the connection was reused"
             print(f"  {label:<14}{shown}", file=out)
         print(f"  {'address':<14}{data['address']} port {data['port']}", file=out)
         print(f"  {'head':<14}{data['head_bytes']} bytes", file=out)
