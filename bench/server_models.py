@@ -133,9 +133,10 @@ def main() -> None:
         for name in SERVERS:
             rate, cpu = per_request(name, root, options.requests_seconds)
             held, kib = idle_cost(name, root, options.idle)
+            memory = f"{kib:,.1f} KiB" if held else "(closes after each answer)"
             print(
                 f"| {name} | {rate:,.0f} | {cpu:,.0f} us | {held:,} of {options.idle:,} | "
-                f"{kib:,.1f} KiB |"
+                f"{memory} |"
             )
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
