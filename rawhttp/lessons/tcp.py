@@ -422,6 +422,16 @@ class LineClient:
         said = f"; its last line was {self.last!r}" if self.last is not None else ""
         return NetworkError(what + said)
 
+    def wait_for_close(self, timeout: float = 1.0) -> None:
+        """After 'exit': read to the end of the stream (`timeout` seconds at most), so that the
+        server, which closes after its goodbye, sends the first FIN and keeps the TIME_WAIT."""
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(OSError, RawHTTPError):
+            while time.monotonic() < deadline:
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                if self.reader.readline() is None:
+                    return  # b"": the server's FIN
+
     def close(self) -> None:
         # close(): our kernel sends FIN; the server's recv() returns b"" (it logs "EOF").
         self.sock.close()
@@ -455,10 +465,14 @@ def run_client(
         for line in lines:
             print(client.ask(line), file=out, flush=True)
             if line == "exit":
+                client.wait_for_close()
                 break
 
 
 def send_once(host: str, port: int, message: str, timeout: float = CLIENT_TIMEOUT) -> str:
     """Connect, skip the welcome, send one message, return the reply, close: `--send TEXT`."""
     with LineClient(host, port, timeout) as client:
-        return client.ask(message)
+        reply = client.ask(message)
+        if message == "exit":
+            client.wait_for_close()
+        return reply
