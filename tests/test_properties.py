@@ -21,6 +21,7 @@ import signal
 import string
 
 import pytest
+from fuzz.cli_target import FLAG_SETS, assert_no_traceback, run_cli
 
 # The drivers live beside the fuzz harness, which checks the same promises on its inputs.
 from fuzz.wire_target import body_of, outcome, parse_request, parse_response, run
@@ -362,3 +363,100 @@ def test_mutated_requests_raise_only_protocol_errors(data, cuts):
 @pytest.mark.parametrize("data", HOSTILE)
 def test_hostile_inputs_raise_only_protocol_errors(data):
     check_only_protocol_errors(data, [1, 17, 64 * 1024])
+
+
+# --- the CLI never prints a traceback ------------------------------------------------------------
+#
+# The same promise one level up: whatever a server sends, whatever URL or output name is typed,
+# `rawhttp get` ends with an exit code and at most one error line (fuzz/cli_target.py plays
+# the reply over a socketpair, so the client, sinks and views all run as they do for real).
+
+# Replies that are HTTP, or nearly: valid ones, mutated ones, and ones with a body encoded.
+GZIP_HEAD = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+replies = st.one_of(
+    responses().map(lambda made: made[0]),
+    mutated(responses()),
+    st.binary(max_size=300),
+    st.sampled_from(HOSTILE),
+    st.builds(lambda data: GZIP_HEAD % len(data) + data, st.binary(max_size=40)),
+)
+flag_sets = st.sampled_from(FLAG_SETS)
+# URL text as typed: schemes, hosts, ports and paths from pieces that matter, and any text.
+url_texts = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        "".join,
+        st.lists(
+            st.sampled_from(
+                [
+                    "http://",
+                    "https://",
+                    "ftp://",
+                    "[",
+                    "]",
+                    "::1",
+                    "a.test",
+                    ":",
+                    "80",
+                    "99999",
+                    "/",
+                    "?",
+                    "#",
+                    "%",
+                    "%zz",
+                    "@",
+                    " ",
+                    "\x00",
+                    "\u00e9",
+                    "..",
+                    "x",
+                ]
+            ),
+            max_size=8,
+        ),
+    ),
+)
+# Output names: nested, absolute, too long, with NUL, through a file, special ones.
+output_names = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30),
+    st.sampled_from(
+        [
+            "x" * 255,
+            "x" * 256,
+            "a/b/c",
+            "missing/x",
+            "/dev/null",
+            "/",
+            ".",
+            "..",
+            "-",
+            "out.bin/x",
+            "/proc/self/nothing",
+            "n\x00ul",
+        ]
+    ),
+)
+
+
+@PROPERTY
+@given(replies, flag_sets)
+def test_no_reply_makes_the_cli_print_a_traceback(reply, flags):
+    with no_hang(20):
+        assert_no_traceback(run_cli(reply, flags))
+
+
+@PROPERTY
+@given(url_texts, flag_sets)
+def test_no_url_makes_the_cli_print_a_traceback(url, flags):
+    reply = b"HTTP/1.1 302 Found\r\nLocation: " + url.encode("utf-8", "replace") + b"\r\n\r\n"
+    with no_hang(20):
+        assert_no_traceback(run_cli(reply, flags, urls=[url or "x"]))
+        assert_no_traceback(run_cli(reply, ["-L"]))  # the same text as a Location
+
+
+@PROPERTY
+@given(output_names, st.booleans(), replies)
+def test_no_output_name_makes_the_cli_print_a_traceback(name, resume, reply):
+    flags = ["-o", name, *(["-C"] if resume else [])]
+    with no_hang(20):
+        assert_no_traceback(run_cli(reply, flags))

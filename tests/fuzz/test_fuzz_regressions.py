@@ -1,10 +1,12 @@
 """Every input the fuzzer (or a property test) ever crashed rawhttp.wire with, and the seeds,
-replayed through the fuzz target: each must now pass."""
+replayed through the fuzz targets (the parsers, and `rawhttp get` with each flag set): each
+must now pass."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cli_target
 import pytest
 import wire_target
 
@@ -19,3 +21,11 @@ def test_there_are_inputs():
 @pytest.mark.parametrize("path", INPUTS, ids=[f"{p.parent.name}/{p.name}" for p in INPUTS])
 def test_saved_input(path):
     wire_target.check(path.read_bytes())
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=[f"{p.parent.name}/{p.name}" for p in INPUTS])
+def test_saved_input_through_the_cli(path):
+    """The same bytes as a server's reply to `rawhttp get`, with every flag set: no traceback."""
+    data = path.read_bytes()
+    for flags in cli_target.FLAG_SETS:
+        cli_target.assert_no_traceback(cli_target.run_cli(data, flags))

@@ -1,0 +1,105 @@
+"""The CLI-level check, without atheris: `rawhttp get` with some flags against a server that
+sends given bytes, which must end in an exit code and at most one error line, never a Python
+traceback (any exception but SystemExit escaping the command fails). Used by fuzz_wire.py (each
+input is also played to the CLI), test_fuzz_regressions.py (every saved input) and
+test_properties.py (generated replies, URLs, output names and flags).
+
+No network: `Connection.open` is replaced by a socketpair whose other end a thread feeds with
+the reply, then shuts (the server's FIN), so everything above the socket (the readers, the
+client, the sinks, the views, the CLI) runs as it does for real. Several URLs, or a redirect,
+each get a new pair with the same reply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import tempfile
+import threading
+from unittest import mock
+
+from click.testing import CliRunner
+
+from rawhttp import events
+from rawhttp.cli import main
+from rawhttp.connection import Connection
+
+# The flag sets the fuzz target tries on each input, picked by its second byte.
+FLAG_SETS = [
+    [],
+    ["-v"],
+    ["--trace=hex"],
+    ["--explain"],
+    ["--timing=json"],
+    ["--show-code"],
+    ["-I"],
+    ["-L", "--max-redirs", "3"],
+    ["--compressed"],
+    ["--fail", "--body-only"],
+    ["-o", "out.bin"],
+    ["-o", "out.bin", "-C"],
+    ["--compressed", "-o", "out.bin", "-v"],
+]
+
+
+def _serve(sock: socket.socket, reply: bytes) -> None:
+    with sock, contextlib.suppress(OSError):
+        sock.sendall(reply)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(5)
+        while sock.recv(65536):  # the request, until the client closes
+            pass
+
+
+def _open(reply: bytes):
+    def open_scripted(self: Connection) -> None:
+        ours, theirs = socket.socketpair()
+        ours.settimeout(self.options.read_timeout)
+        self.sock = ours
+        self.remote = ("192.0.2.1", self.url.port)
+        self.emit(events.Connected(local=("192.0.2.2", 50000), remote=self.remote))
+        threading.Thread(target=_serve, args=(theirs, reply), daemon=True).start()
+
+    return open_scripted
+
+
+def run_cli(reply: bytes, args: list[str], urls: list[str] | None = None):
+    """`rawhttp get URLS ARGS` against `reply`, in a scratch folder; the click Result."""
+    urls = urls if urls is not None else ["http://fuzz.test/x"]
+    with (
+        mock.patch.object(Connection, "open", _open(reply)),
+        tempfile.TemporaryDirectory() as folder,
+        _cwd(folder),
+    ):
+        return CliRunner().invoke(
+            main, ["get", *urls, *args, "--timeout", "2", "--color", "never"], catch_exceptions=True
+        )
+
+
+@contextlib.contextmanager
+def _cwd(folder: str):
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def assert_no_traceback(result) -> None:
+    """The command ended by sys.exit (any code), said at most one error line, no traceback."""
+    exception = result.exception
+    if exception is not None and not isinstance(exception, SystemExit):
+        raise AssertionError(f"the CLI raised {exception!r}") from exception
+    assert "Traceback" not in result.output, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("rawhttp: error:")]
+    assert len(errors) <= 1, errors
+
+
+def check(data: bytes) -> None:
+    """The fuzz input's first two bytes pick the flags; the rest is what the server sends."""
+    if len(data) < 2:
+        return
+    flags = FLAG_SETS[data[1] % len(FLAG_SETS)]
+    assert_no_traceback(run_cli(data[2:], flags))
