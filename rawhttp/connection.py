@@ -251,10 +251,11 @@ class Connection:
             raise
         except (ssl.SSLError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc.strerror or exc
+            error = TLSError(f"handshake with {self.url.host} failed: {reason}")
             if reason in NOT_TLS_REASONS:
-                self._refuse_plain_http(self.sock, after_header=True)
+                error = self._plain_http(self.sock, after_header=True) or error
             self.close()
-            raise TLSError(f"handshake with {self.url.host} failed: {reason}") from None
+            raise error from None
         self.tls = True
         version, cipher = self.sock.version(), self.sock.cipher()[0]
         self.emit(events.TLSEstablished(version=version, cipher=cipher, sock=self.sock))
@@ -276,7 +277,9 @@ class Connection:
                 self._await(sock, select.POLLIN, deadline)
                 if not peeked:
                     peeked = True
-                    self._refuse_plain_http(sock)
+                    plain = self._plain_http(sock)
+                    if plain is not None:
+                        raise plain from None
             except ssl.SSLWantWriteError:
                 self._await(sock, select.POLLOUT, deadline)
 
@@ -290,7 +293,7 @@ class Connection:
                 "(a plain-HTTP server waits for a request and never answers a TLS hello)"
             )
 
-    def _refuse_plain_http(self, sock, after_header: bool = False) -> None:
+    def _plain_http(self, sock, after_header: bool = False) -> TLSError | None:
         """Look at the first bytes the server sent, without taking them: `HTTP/` there means
         the port speaks plain HTTP (the answer to a hello it could not parse). When the answer
         came so fast that OpenSSL read it first (`after_header`), it took only a record
@@ -300,15 +303,16 @@ class Connection:
             try:
                 first = raw.recv(PLAIN_HTTP_PEEK, socket.MSG_PEEK | socket.MSG_DONTWAIT)
             except OSError:
-                return  # let the handshake say what is wrong
+                return None  # let the handshake say what is wrong
         if after_header and _STATUS_REST_RE.match(first):
             first = b"HTTP/" + first
-        if first.startswith(b"HTTP/"):
-            line = first.split(b"\r\n", 1)[0].decode("latin-1")
-            raise TLSError(
-                f"handshake with {self.url.host} failed: port {self.url.port} answered in plain "
-                f"HTTP, not TLS ({line!r}): use http:// for this port"
-            )
+        if not first.startswith(b"HTTP/"):
+            return None
+        line = first.split(b"\r\n", 1)[0].decode("latin-1")
+        return TLSError(
+            f"handshake with {self.url.host} failed: port {self.url.port} answered in plain "
+            f"HTTP, not TLS ({line!r}): use http:// for this port"
+        )
 
     def _remaining(self, timeout: float) -> float:
         if self.deadline is None:
