@@ -432,14 +432,19 @@ class Connection:
         return f"{len(data)}{more} bytes came after the last response, where none may start"
 
     def _peek_idle(self) -> bytes:
-        """What waits on an idle connection. TLS cannot peek, so it reads: whatever comes
-        ends the connection anyway (ssl's SSLWantReadError is a BlockingIOError)."""
+        """What waits on an idle connection. TLS cannot peek, so it reads: any data ends the
+        connection anyway. A TLS record without data (a session ticket, which TLS 1.3 servers
+        send after the handshake) leaves it usable: BlockingIOError, as for no bytes at all."""
         assert self.sock is not None
         if not self.tls:
             return self.sock.recv(PLAIN_HTTP_PEEK, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         self.sock.settimeout(0)
         try:
             return self.sock.recv(PLAIN_HTTP_PEEK)
+        except OSError as exc:
+            if type(exc).__name__ in ("SSLWantReadError", "SSLWantWriteError"):
+                raise BlockingIOError from None
+            raise
         finally:
             self.sock.settimeout(self.options.read_timeout)
 

@@ -372,6 +372,40 @@ def test_stray_bytes_with_the_head_are_said_in_verbose(threaded):
     assert "* 10 bytes came after the end of the response" in result.stderr
 
 
+def test_a_kept_tls_connection_is_still_reused(tls):
+    """The idle check reads TLS (it cannot peek, and ssl's "nothing yet" is SSLWantReadError,
+    not BlockingIOError): a kept TLS connection with nothing waiting is still reused."""
+    context, cafile = tls
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def answer(raw: socket.socket) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(raw, server_side=True) as conn:
+            received = b""
+            while data := conn.recv(65536):
+                received += data
+                while b"\r\n\r\n" in received:
+                    received = received.partition(b"\r\n\r\n")[2]
+                    time.sleep(0.05)  # after a pause, so the tickets went first
+                    conn.sendall(OK)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                raw, _ = listener.accept()
+                accepted.append(raw)
+                threading.Thread(target=answer, args=(raw,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/"
+    try:
+        result = cli(url, url, url, "--cacert", cafile, "--body-only")
+    finally:
+        listener.close()
+    assert (result.exit_code, result.stdout_bytes) == (0, b"hello" * 3), result.output
+    assert len(accepted) == 1
+
+
 # --- outputs that are not plain files; names that fail -------------------------------------------
 
 
