@@ -127,6 +127,8 @@ def report(results: list[tuple[float, float, str]], size: int) -> None:
     )
     print(f"  without --packets  median {statistics.median(r[0] for r in results) * 1000:7.1f} ms")
     print(f"  with --packets     median {statistics.median(r[1] for r in results) * 1000:7.1f} ms")
+    added = statistics.median(packets - plain for plain, packets, _ in results) * 1000
+    print(f"  added by --packets (median of per-round differences) {added:.1f} ms")
     low, high = min(ratios), max(ratios)
     verdict = "within" if ratio <= BUDGET else "OVER"
     print(f"  ratio (median of per-round ratios) {ratio:.3f}  (min {low:.3f}, max {high:.3f})")

@@ -66,6 +66,10 @@ RECEIVE_BUFFER = 32 * 1024 * 1024
 # After the transfer, the longest wait for the rest of the close (the peer's FIN, the last
 # ACK): on loopback it takes microseconds; across the Internet, a round trip or two.
 GRACE = 1.0
+# After reading what is queued, the thread rests this long before waiting again, so that a
+# burst of segments is read in a few wake-ups instead of one each: every wake-up takes the
+# GIL from the transfer. Even at loopback speeds a millisecond fills a few MiB of the queue.
+REST = 0.001
 
 # The system call that makes packet sockets; tests replace it with a fake (no privilege).
 socket_factory: Callable[..., socket.socket] = socket.socket
@@ -173,7 +177,7 @@ def _owner(source: str, family: int) -> str | None:
 def _link_type(interface: str) -> int | None:
     """The interface's ARPHRD type from sysfs (1 Ethernet, 772 loopback...), None if unknown."""
     try:
-        with open(f"/sys/class/net/{interface}/type", encoding="ascii") as kind:
+        with open(f"/sys/class/net/{interface}/type", "rb") as kind:  # bytes: no codec to load
             return int(kind.read())
     except (OSError, ValueError):
         return None
@@ -282,6 +286,7 @@ class Capture:
         self.changed = threading.Condition()
         self._stopped = False
         self._drained = threading.Event()
+        self._stop_when: Callable[[list[Frame]], bool] | None = None
         self._sock = self._open(what, sock)
         self._wake_read, self._wake_write = os.pipe()
         self._clock = _clocks()
@@ -328,6 +333,9 @@ class Capture:
                 self._drain()
                 if any(fd == self._wake_read for fd, _ in ready):
                     break  # stop() asked; the frames queued until then were read just above
+                if self._stop_when is not None and self._stop_when(self.frames):
+                    break  # wait_until's condition holds: stop at once, and close meanwhile
+                time.sleep(REST)
             with contextlib.suppress(OSError):
                 stats = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
                 self.received, self.dropped = struct.unpack("II", stats)
@@ -386,8 +394,13 @@ class Capture:
                 self.on_frame(frame)
 
     def wait_until(self, done: Callable[[list[Frame]], bool], timeout: float = GRACE) -> bool:
-        """Wait until `done(frames)` holds, `timeout` seconds at most; say whether it did."""
+        """Wait until `done(frames)` holds, `timeout` seconds at most; say whether it did.
+
+        The capture then stops by itself: the thread checks `done` after each read and, once
+        it holds, closes the socket while the caller goes on (closing a packet socket waits
+        for the kernel's RCU grace period, about 10 ms)."""
         with self.changed:
+            self._stop_when = done
             return self.changed.wait_for(lambda: done(self.frames), timeout)
 
     def stop(self) -> None:
