@@ -131,6 +131,16 @@ def test_handshake_data_and_close_in_the_pcap(privileged, site, tmp_path):
     assert "all captured" in text
 
 
+def test_ipv6_on_loopback(privileged, raw_server):
+    server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"], host="::1")
+    out = io.StringIO()
+    with TcpView(packets=True, out=out) as view:
+        assert rawhttp.get(server.url, on_event=view, timeout=5).body == b"hi"
+    text = out.getvalue()
+    assert "-- TCP segments of [::1]:" in text and "captured on lo" in text
+    assert "handshake 3/3" in text and "the last ACK" in text and "all captured" in text
+
+
 def test_tcpdump_reads_the_pcap_with_the_same_segment_count(privileged, site, tmp_path):
     path = tmp_path / "big.pcap"
     result = CliRunner().invoke(
