@@ -261,8 +261,9 @@ class Capture:
     `keep` stores the frames in `frames`; `on_frame` is called with each (in the thread).
     `sock` is one from `check_capture`, used if it is of the kind needed (closed otherwise).
 
-    `stop()` returns once every queued frame is read; the thread then closes the socket by
-    itself, while the caller goes on, and `join()` waits for that.
+    `stop()` returns once every queued frame is read (or the thread stopped by itself, when
+    `wait_until`'s condition held); the thread then closes the socket while the caller goes
+    on, and `join()` waits for that.
     """
 
     def __init__(
@@ -408,7 +409,9 @@ class Capture:
         are set); the thread goes on to close the socket. Safe to call twice."""
         if not self._stopped:
             self._stopped = True
-            os.write(self._wake_write, b"x")
+            if not self._drained.is_set():
+                with contextlib.suppress(OSError):  # the thread may have stopped by itself
+                    os.write(self._wake_write, b"x")
         self._drained.wait(5)
 
     def join(self) -> None:
