@@ -172,9 +172,10 @@ class Connection:
         except UnicodeError:
             raise ResolveError(f"could not resolve host {host}: invalid name") from None
         addresses = [(info[0], info[4]) for info in infos]
-        if not pinned and _is_localhost(host):
-            addresses += _missing_loopbacks(addresses, port, self.options.family)
-        if not addresses:
+        added = _missing_loopbacks(addresses, port, self.options.family)
+        if pinned or not _is_localhost(host):
+            added = []
+        if not addresses + added:
             raise ResolveError(f"could not resolve host {host}: no address of that family")
         self.emit(
             events.Resolved(
@@ -183,7 +184,10 @@ class Connection:
                 addresses=[(socket.AddressFamily(f).name, a[0], a[1]) for f, a in addresses],
             )
         )
-        return addresses
+        if added:
+            also = " and ".join(sockaddr[0] for _, sockaddr in added)
+            self.emit(events.Noted(f"{host} is the loopback (RFC 6761): {also} tried too"))
+        return addresses + added
 
     def _unresolved(self, host: str, exc: socket.gaierror) -> ResolveError:
         family = {socket.AF_INET: " (IPv4 only)", socket.AF_INET6: " (IPv6 only)"}

@@ -858,7 +858,8 @@ def test_localhost_tries_ipv6_loopback_too(raw_server):
     result = cli(f"http://localhost:{server.port}/", "-v", "--body-only")
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes == b"hello"
-    assert "::1" in result.stderr
+    assert "* localhost is the loopback (RFC 6761): ::1 tried too" in result.stderr
+    assert "Connected to [::1]" in result.stderr
 
 
 def test_localhost_is_still_ipv4_first_when_it_listens_there(raw_server):

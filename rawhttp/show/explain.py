@@ -115,6 +115,9 @@ class Explain:
         for family, address, port in e.addresses:
             self.say(f"{family:<9} {address} port {port}", 1)
 
+    def _Noted(self, e: events.Noted) -> None:
+        self.say(f"note: {e.message}")
+
     def _Connecting(self, e: events.Connecting) -> None:
         self.connect_at = e.at
         self.say(f"socket({e.family}, SOCK_STREAM) makes a TCP socket;")
