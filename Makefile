@@ -46,6 +46,7 @@ clean:
 # bench-quick (one 1 s round per server, no 1 GiB file) about 30 s.
 bench:
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/upload_bench.py --rawhttp bench/.venv/bin/rawhttp >> bench/RESULTS.md
 
 bench-quick:
 	$(PYTHON) bench/run.py --quick
