@@ -19,6 +19,7 @@ import pytest
 from rawhttp.server import running, static
 from rawhttp.server.actions import Send, SendFile
 from rawhttp.server.exchange import Exchange, StatusPage
+from rawhttp.server.pages import STYLE
 from rawhttp.wire import Headers, RequestHead
 
 TIMEOUT = 5.0
@@ -363,9 +364,13 @@ def test_a_listing_shows_every_entry_and_links_only_what_can_be_served(odd_folde
 def test_a_listing_says_why_an_entry_is_not_served_and_gives_sizes_and_times(odd_folder):
     (odd_folder / "a.txt").write_bytes(b"x" * 1234)
     os.utime(odd_folder / "a.txt", (0, 86400 * 365))
-    _, _, page = answer(odd_folder.parent, "/files/")
+    _, _, page = answer(odd_folder.parent, "/files/", ("Accept", "text/html,*/*;q=0.8"))
     text = page.decode()
     assert "<style>" in text and "<title>Index of /files/</title>" in text
+    _, _, for_curl = answer(odd_folder.parent, "/files/", ("Accept", "*/*"))
+    assert b"<style>" not in for_curl and for_curl == page.replace(
+        f"\n<style>{STYLE}</style>".encode(), b""
+    )
     assert '<tr class="parent"><td><a href="../">../</a> (parent folder)</td>' in text
     assert (
         '<tr class="file"><td><a href="a.txt">a.txt</a></td><td class="size">1,234</td>'
@@ -464,3 +469,13 @@ def test_a_server_says_the_charset_of_a_utf_8_text_file(root):
     with running(root) as base_url:
         _, headers, _ = ask(base_url, "/hello.txt")
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+@pytest.mark.parametrize("accept, styled", [("text/html,*/*;q=0.8", True), ("*/*", False)])
+def test_error_pages_carry_the_style_for_browsers_only(accept, styled):
+    exchange = Exchange()
+    exchange.begin(RequestHead("GET", "/x", "HTTP/1.1", Headers([("Accept", accept)]), b""))
+    exchange.fail(StatusPage(404, "nothing at /x"))
+    data = b"".join(action.data for action in exchange.actions if isinstance(action, Send))
+    assert (b"<style>" in data) is styled
+    assert b"<title>404 Not Found</title>" in data and b"<p>nothing at /x</p>" in data

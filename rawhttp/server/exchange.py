@@ -17,7 +17,7 @@ from email.utils import formatdate
 from typing import BinaryIO
 
 from rawhttp.server.actions import Action, Pause, Reset, Send, SendFile, Stream, release
-from rawhttp.server.pages import SERVER, error_page, reason_phrase
+from rawhttp.server.pages import SERVER, error_page, reason_phrase, takes_html
 from rawhttp.wire import Headers, RequestHead, build_response_head
 
 
@@ -167,7 +167,9 @@ class Exchange:
         self.discard()
         if error.close:
             self.keep_alive = False
-        self.send_page(error.status, error_page(error.status, error.detail), error.headers)
+        styled = takes_html(self.request.headers if self.request else None)
+        page = error_page(error.status, error.detail, styled=styled)
+        self.send_page(error.status, page, error.headers)
 
     def discard_body(self) -> None:
         """The request failed: whatever its body was being written to is thrown away."""

@@ -4,8 +4,9 @@ column), so a learner moving from a sample page to a listing or a 404 sees one s
 
 The stylesheet is embedded in each page (`<style>`), never linked: a page the server makes must
 not depend on a file in the folder it serves (which may have no style.css, or another one), and
-it costs no second request. It is kept short because error pages are read in terminals too
-(`rawhttp get --body-only`): one line of CSS, then the few lines that say what went wrong.
+it costs no second request. It goes only to clients that say they take HTML (`takes_html`:
+browsers do): curl and rawhttp ask for `*/*`, and a learner reading an error page in a terminal
+(`rawhttp get --body-only`, `rawhttp send`) gets the same page without a long line of CSS.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import html
 from http import HTTPStatus
 
 from rawhttp import __version__
+from rawhttp.wire import Headers
 
 SERVER = f"rawhttp/{__version__}"
 # RFC 9110 section 15 names these differently from Python's http.HTTPStatus (RFC 7231's).
@@ -43,21 +45,27 @@ def reason_phrase(status: int) -> str:
         return ""
 
 
-def html_page(title: str, body: str, *, wide: bool = False) -> bytes:
-    """A UTF-8 HTML document in the site's style; `title` is escaped here, `body` must already
-    be HTML. `wide` gives a page of long lines (the echo's bytes) a wider column."""
+def takes_html(headers: Headers | None) -> bool:
+    """Whether a request's Accept names HTML, as a browser's does (curl's `*/*` does not)."""
+    return headers is not None and "text/html" in (headers.get("Accept") or "")
+
+
+def html_page(title: str, body: str, *, wide: bool = False, styled: bool = True) -> bytes:
+    """A UTF-8 HTML document in the site's style (`styled`); `title` is escaped here, `body`
+    must already be HTML. `wide` gives a page of long lines (the echo's bytes) more room."""
     title = html.escape(title)
     body_tag = '<body class="wide">' if wide else "<body>"
+    style = f"\n<style>{STYLE}</style>" if styled else ""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title>\n<style>{STYLE}</style></head>\n"
+        f"<title>{title}</title>{style}</head>\n"
         f"{body_tag}\n<header><h1>{title}</h1></header>\n<main>\n{body}\n</main>\n"
-        f'<footer><a href="/">Start page</a> · {SERVER}</footer>\n</body></html>\n'
+        f'<footer><a href="/">Start page</a> &middot; {SERVER}</footer>\n</body></html>\n'
     ).encode()
 
 
-def error_page(status: int, detail: str) -> bytes:
+def error_page(status: int, detail: str, *, styled: bool = True) -> bytes:
     """The page of an error answer: its status, and what exactly was wrong."""
     body = f"<p>{html.escape(detail, quote=False)}</p>"
-    return html_page(f"{status} {reason_phrase(status)}", body)
+    return html_page(f"{status} {reason_phrase(status)}", body, styled=styled)

@@ -113,7 +113,9 @@ class ScenarioHandler:
         found = self.files.find(target)
         if os.path.isdir(found):
             name, summary = self.scenario.name, self.scenario.summary
-            body = html_page(f"rawhttp scenario {name}", f"<p>{html.escape(summary)}</p>")
+            body = html_page(
+                f"rawhttp scenario {name}", f"<p>{html.escape(summary)}</p>", styled=False
+            )
             return Page(body, "text/html; charset=utf-8")
         open_regular(found).close()  # a 403 now, not half-way through the answer
         return Page(b"", content_type(found), found)
@@ -235,7 +237,8 @@ def redirect_loop(exchange: Exchange, load: PageLoader) -> None:
     assert exchange.request is not None
     path, _, query = exchange.request.target.partition("?")
     location = path if query == "again" else f"{path}?again"
-    body = html_page("302 Found", f'<p>Go to <a href="{html.escape(location)}">here</a>.</p>')
+    link = f'<p>Go to <a href="{html.escape(location)}">here</a>.</p>'
+    body = html_page("302 Found", link, styled=False)
     exchange.send_page(302, body, [("Location", location)])
 
 

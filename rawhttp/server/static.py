@@ -26,7 +26,7 @@ from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, unquote
 
 from rawhttp.server.exchange import Exchange, StatusPage
-from rawhttp.server.pages import html_page
+from rawhttp.server.pages import html_page, takes_html
 from rawhttp.wire import Headers
 
 INDEX = "index.html"
@@ -135,7 +135,8 @@ class StaticFiles:
                 os.close(found.fd)
             return
         try:
-            page = self.listing_page(unquote(split_target(exchange.request.target)[0]), found)
+            path = unquote(split_target(exchange.request.target)[0])
+            page = self.listing_page(path, found, styled=takes_html(exchange.request.headers))
         finally:
             os.close(found.fd)
         exchange.send_page(200, page)
@@ -177,7 +178,7 @@ class StaticFiles:
         os.close(folder.fd)
         return index
 
-    def listing_page(self, url_path: str, folder: Found) -> bytes:
+    def listing_page(self, url_path: str, folder: Found, styled: bool = True) -> bytes:
         """An HTML table of the opened folder's entries: a link to the parent folder, then
         folders (marked with a slash) before files, each sorted by name, with their size and
         modification time. Every entry is shown, its name escaped (bytes that are not UTF-8 as
@@ -191,7 +192,7 @@ class StaticFiles:
         rows = [row for *_, row in items] or [EMPTY_ROW]
         if url_path.strip("/"):  # the root has no parent to go to
             rows.insert(0, PARENT_ROW)
-        return html_page(f"Index of {url_path}", listing_table(rows))
+        return html_page(f"Index of {url_path}", listing_table(rows), styled=styled)
 
     def _listing_item(self, names: tuple[str, ...], entry: os.DirEntry) -> tuple[bool, str, str]:
         """(not a folder, name, the table row) of one entry, in the order they are listed."""

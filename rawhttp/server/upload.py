@@ -85,5 +85,5 @@ class Upload:
         if existed:  # RFC 9110 section 9.3.4: 204 for a replaced file, 201 for a new one
             exchange.send_head(204, Headers())
             return
-        page = html_page("201 Created", f"<p>Saved {size} bytes as {name}.</p>")
+        page = html_page("201 Created", f"<p>Saved {size} bytes as {name}.</p>", styled=False)
         exchange.send_page(201, page, [("Location", exchange.request.target.partition("?")[0])])
