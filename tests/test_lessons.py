@@ -466,3 +466,70 @@ def test_cli_tcp_client_refused_process(refused_port):
         f"rawhttp: error: tcp: could not connect to 127.0.0.1 port {refused_port}: "
         "Connection refused\n"
     )
+
+
+def test_a_refused_client_that_already_sent_a_line_reads_the_goodbye_not_a_reset():
+    """The server at its cap answers 'full' and closes politely: the client's line, already
+    on its way, is read and dropped, so no RST destroys the goodbye (as a blunt close would)."""
+    with (
+        tcp.running_server("echo", max_clients=1, log=[].append) as address,
+        tcp.LineClient(*address, timeout=3),
+    ):
+        for _ in range(20):
+            with socket.create_connection(address, timeout=3) as sock:
+                sock.sendall(b"second\n")
+                received = b""
+                while piece := sock.recv(4096):  # a reset would raise here
+                    received += piece
+            assert received == (tcp.BUSY + "\n").encode()
+
+
+SERVER_ARGS = ("--port", "0", "--max-clients", "3")
+
+
+def _take_the_terminal() -> None:
+    """In the child, in its new session: make its stdin (the pty) its controlling terminal, as
+    a shell does, so that Ctrl-C typed there sends it SIGINT."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_ctrl_c_on_a_terminal_stops_the_tcp_server_at_once_whatever_its_clients_do():
+    """Ctrl-C typed on the server's terminal (a pty: the SIGINT comes from the line
+    discipline, as for a person) with clients in every state: idle, half a line sent, one
+    flooding a line past the limit, one turned away as the server is full."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rawhttp", "lesson", "tcp-server", *SERVER_ARGS],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+        preexec_fn=_take_the_terminal,
+    )
+    os.close(follower)
+    shown = b""
+    while b"Ctrl-C" not in shown:
+        shown += os.read(leader, 4096)
+    port = int(re.search(rb"127\.0\.0\.1:(\d+)", shown)[1])
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=3) for _ in range(4)]
+    try:
+        clients[1].sendall(b"half a li")
+        clients[2].sendall(b"x" * 70000)
+        clients[3].sendall(b"full?\n")  # the fourth is over --max-clients 3
+        time.sleep(0.3)
+        started = time.monotonic()
+        os.write(leader, b"\x03")  # Ctrl-C, as typed
+        process.wait(10)
+        took = time.monotonic() - started
+    finally:
+        for client in clients:
+            client.close()
+        os.close(leader)
+    assert process.returncode == 0
+    assert took < 0.5, f"the server took {took:.2f} s to stop"

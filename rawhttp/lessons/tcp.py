@@ -39,6 +39,7 @@ BUSY = "Sorry, the server is full; try again later."
 # Limits. A server that trusts its clients can be made to buffer, or wait, forever.
 MAX_LINE = 64 * 1024  # bytes in one line, newline excluded; the same 64 KiB as wire's head limit
 MAX_CLIENTS = 32  # clients served at once, one thread each; the next one is told to come back
+MAX_REFUSALS = 32  # "come back later" said at once, a short thread each (2 s at most)
 IDLE_TIMEOUT = 300.0  # seconds a client may stay silent before the server hangs up
 CLIENT_TIMEOUT = 10.0  # the client's wait for the connection and for each reply
 BACKLOG = 16  # connections the kernel completes and queues before accept() takes them
@@ -175,6 +176,7 @@ class TCPServer:
         self.stopping = threading.Event()
         self.lock = threading.Lock()  # guards self.clients: the accept loop and sessions share it
         self.clients: dict[threading.Thread, socket.socket] = {}
+        self.refusals = threading.BoundedSemaphore(MAX_REFUSALS)  # goodbyes being said at once
         # socket(): a TCP endpoint (SOCK_STREAM), not yet tied to any address.
         self.sock = socket.socket(_family(host), socket.SOCK_STREAM)
         try:
@@ -226,13 +228,30 @@ class TCPServer:
         if count >= self.max_clients:
             full = f"{self.max_clients} of {self.max_clients} clients"
             self.log(f"refused {address_text(peer)}: the server is full ({full})")
-            # A short, blunt goodbye: this runs in the accept loop, which must not wait long.
+            self._turn_away(conn)
+            return
+        self.log(f"connect from {address_text(peer)} ({count + 1} of {self.max_clients} clients)")
+        thread.start()
+
+    def _turn_away(self, conn: socket.socket) -> None:
+        """Say the server is full and close politely (`_refuse`: the client reads the line, not
+        a reset, even if it has already sent its first one) on a short-lived thread, since the
+        accept loop must not wait. At most MAX_REFUSALS at once; past that, a blunt close (a
+        flood of connections gets no more threads)."""
+        if not self.refusals.acquire(blocking=False):
             with conn, contextlib.suppress(OSError):
                 conn.settimeout(1)
                 send_line(conn, BUSY)
             return
-        self.log(f"connect from {address_text(peer)} ({count + 1} of {self.max_clients} clients)")
-        thread.start()
+
+        def refuse() -> None:
+            try:
+                with conn:
+                    _refuse(conn, BUSY)
+            finally:
+                self.refusals.release()
+
+        threading.Thread(target=refuse, name="refusal", daemon=True).start()
 
     def _session(self, conn: socket.socket, peer: tuple) -> None:
         """One client's whole session, on its own thread; always ends by closing its socket."""
