@@ -609,13 +609,20 @@ def targets(cases: dict[str, Case]) -> list[Target]:
             0.9,
             why=explain(
                 "Start-up: `rawhttp get` needs {start:.0f} ms to start (Python, click and "
-                "rawhttp's modules) of its {wall:.0f} ms here, {share:.0f}%; curl's whole "
-                "download takes {curl:.0f} ms. The transfer itself is splice(2), as fast as "
-                "curl's or faster (the 1 GiB line), so the ratio moves with the machine's noise "
-                "around the target.",
+                "rawhttp's modules; the start-up case), and its whole 100 MiB download took "
+                "{wall:.0f} ms{share}; curl's whole download takes {curl:.0f} ms. The transfer "
+                "itself is splice(2), no slower than curl's (the 1 GiB line), so the ratio "
+                "moves with the machine's noise around the target.",
                 start=start and start * 1000,
                 wall=wall_100 and wall_100 * 1000,
-                share=start and wall_100 and 100 * start / wall_100,
+                share=start
+                and wall_100
+                and (
+                    f", so start-up is about {100 * start / wall_100:.0f}% of it"
+                    if start < wall_100
+                    else " (less than that start-up alone: the machine was busier during the "
+                    "start-up rounds)"
+                ),
                 curl=(c := f.median("100M", "curl")) and c * 1000,
             ),
         ),
@@ -695,7 +702,8 @@ def targets(cases: dict[str, Case]) -> list[Target]:
                 "{hs_us:,.0f} us, so per CPU second rawhttp answers {per_cpu:.1f}x as many. "
                 "{share}wrk took {wrk:.2f} cores (its connects and closes are kernel work too), "
                 "other work {others:.2f}. http.server: {hs:,.0f} req/s at {hs_cores:.2f} cores; "
-                "nginx: {nginx:,.0f} req/s.",
+                "nginx: {nginx:,.0f} req/s. rawhttp's RSS after the run: {rss:.0f} MiB "
+                "({keep_rss:.0f} MiB after the keep-alive run).",
                 rps=f.median(close, "rawhttp"),
                 cores=(cores := f.median(close, "rawhttp", "server_cores")),
                 us=(us := f.cpu_per_request(close, "rawhttp")),
@@ -708,6 +716,8 @@ def targets(cases: dict[str, Case]) -> list[Target]:
                 hs=f.median(close, "http.server"),
                 hs_cores=f.median(close, "http.server", "server_cores"),
                 nginx=f.median(close, "nginx"),
+                rss=f.peak(close, "rawhttp", "server_rss"),
+                keep_rss=f.peak(keep, "rawhttp", "server_rss"),
             ),
         ),
         Target(
