@@ -143,3 +143,11 @@ def test_a_surplus_output_is_warned_about(raw_server, tmp_path):
 def test_help_says_output_dir_creates_folders():
     text = " ".join(CliRunner().invoke(main, ["get", "--help"]).output.split())
     assert "created (with its parents) when missing" in text
+
+
+def test_trace_and_timing_before_the_url_take_their_default(raw_server):
+    server = raw_server([OK])
+    result = run("--trace", server.url, "--body-only")
+    assert result.exit_code == 0 and "send() ->" in result.stderr
+    result = run("--timing", server.url, "--body-only")
+    assert result.exit_code == 0 and "total" in result.stderr

@@ -219,7 +219,9 @@ def test_remote_name_refuses_paths(target):
 
 def test_remote_name_cli(raw_server, tmp_path):
     server = raw_server([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
-    result = cli(server.url + "/files/data.bin", "-O", "--output-dir", str(tmp_path / "out"), "--body-only")
+    result = cli(
+        server.url + "/files/data.bin", "-O", "--output-dir", str(tmp_path / "out"), "--body-only"
+    )
     assert result.exit_code == 0
     assert (tmp_path / "out" / "data.bin").read_bytes() == b"ok"
 

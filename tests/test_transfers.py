@@ -111,7 +111,9 @@ def test_two_urls_with_outputs(serve_dir, files):
 def test_remote_names_for_several_urls(serve_dir, files):
     root, out = files
     server = serve_dir(root)
-    result = cli(server.url + "/a.txt", server.url + "/b.txt", "-O", "--output-dir", str(out), "--body-only")
+    result = cli(
+        server.url + "/a.txt", server.url + "/b.txt", "-O", "--output-dir", str(out), "--body-only"
+    )
     assert result.exit_code == 0
     assert sorted(os.listdir(out)) == ["a.txt", "b.txt"]
 

@@ -50,19 +50,27 @@ class GetCommand(click.Command):
             raise
 
 
+# Options whose value may be left out (`--trace` means `--trace=text`): followed by anything
+# but one of these values, the next word is the option's neighbour (a URL), not its value.
+OPTIONAL_VALUES = {"--trace": ("text", "hex"), "--timing": ("text", "json")}
+
+
 def curl_forms(args: list[str]) -> list[str]:
-    """`-C -` and `--continue-at -` (curl's "resume from the file's size") become `-C`."""
+    """`-C -` and `--continue-at -` (curl's "resume from the file's size") become `-C`;
+    `--trace URL` is `--trace=text URL`, not a trace style named URL."""
     out: list[str] = []
     skip = False
     for index, arg in enumerate(args):
+        following = args[index + 1 : index + 2]
         if skip:
             skip = False
-            continue
-        if arg in ("-C", "--continue-at", "--continue") and args[index + 1 : index + 2] == ["-"]:
+        elif arg in ("-C", "--continue-at", "--continue") and following == ["-"]:
             out.append("-C")
             skip = True
         elif arg == "--continue-at":
             out.append("-C")
+        elif arg in OPTIONAL_VALUES and following and following[0] not in OPTIONAL_VALUES[arg]:
+            out.append(f"{arg}={OPTIONAL_VALUES[arg][0]}")
         else:
             out.append(arg)
     return out
