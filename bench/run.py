@@ -6,7 +6,8 @@
 Every figure is a ratio against a peer measured in the same run, in alternating rounds
 (A B C, then B C A, ...), so that a noisy machine hits every tool alike; the table gives the
 median of the per-round ratios, and the median and min-max of each tool's own numbers.
-Writes bench/RESULTS.md (machine, date, commands, table, targets met or missed).
+Writes bench/RESULTS.md (machine, date, commands, table, targets met or missed); a --quick
+run writes bench/RESULTS-quick.md instead (not committed), keeping the full results.
 
 rawhttp is installed non-editable into bench/.venv from a copy of the source, so start-up is
 what a user gets (an editable install adds a path finder that imports pathlib). nginx, wrk and
@@ -1022,8 +1023,10 @@ def main() -> None:
     print()
     print(text)
     if not args.no_results:
-        (HERE / "RESULTS.md").write_text(text)
-        print(f"written to {HERE / 'RESULTS.md'}")
+        # A quick run is a smoke test: it must not replace the committed full results.
+        results = HERE / ("RESULTS-quick.md" if quick else "RESULTS.md")
+        results.write_text(text)
+        print(f"written to {results}")
 
 
 if __name__ == "__main__":
