@@ -204,6 +204,8 @@ class ServerConnection:
     def eof(self) -> None:
         """The client closed (or half-closed) its side: answer what it sent, then close."""
         if self.state in ("head", "body"):
+            if self.exchange is not None:
+                self.exchange.discard_body()  # a body cut short is never kept
             self.log(f'{self.client[0]} - - "-" closed by the client inside a request')
         if self.state == "answer" and self.exchange is not None:
             self.exchange.keep_alive = False
