@@ -405,3 +405,17 @@ def test_workers_with_threads_is_a_usage_error(site):
         timeout=TIMEOUT * 2,
     )
     assert result.returncode == 2 and "--workers is for --model events" in result.stderr
+
+
+def test_the_event_loops_timer_heap_does_not_keep_closed_connections(site):
+    """Each closed connection's deadline stayed in the heap (holding its buffers) until it
+    passed: 10,000 mutated requests grew the server by 34 MiB in `make stress`."""
+    with Server(site, model="events", log=lambda line: None) as server:
+        for _ in range(600):
+            with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+                sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.recv(65536)
+        deadline = time.monotonic() + TIMEOUT
+        while server.active and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(server.driver._timers) <= 2 * server.active + 256 + 1

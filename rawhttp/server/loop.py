@@ -203,6 +203,11 @@ class Channel:
         self.pump()
 
 
+def _current(entry: tuple[float, int, Channel]) -> bool:
+    at, _, channel = entry
+    return not channel.closed and at == channel.timer_at
+
+
 class EventLoop:
     """The driver: accepts, reads, writes and expires deadlines for every connection."""
 
@@ -318,6 +323,16 @@ class EventLoop:
                 self._selector.unregister(channel.sock)
             channel.interest = 0
         channel.sock.close()
+        channel.out = memoryview(b"")  # the heap may hold the channel until its deadline
+        self._prune_timers()
+
+    def _prune_timers(self) -> None:
+        """Drop the heap's stale entries once they outnumber the live ones: 10,000 short
+        connections would otherwise each stay referenced until their deadline (up to a minute)."""
+        if len(self._timers) <= 2 * len(self.channels) + 256:
+            return
+        self._timers = [entry for entry in self._timers if _current(entry)]
+        heapq.heapify(self._timers)
 
     def _expire(self, now: float) -> None:
         timers = self._timers
