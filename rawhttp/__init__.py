@@ -1,11 +1,10 @@
 """rawhttp: HTTP/1.1 on a plain TCP socket, written to be read.
 
 The public API lives here; the protocol itself is in `rawhttp.wire`, which can be used on its own.
+The client (`get`, `stream`, `Response`) is loaded on first use, so that importing the server
+or the lessons (`from rawhttp.server import running`) never loads the client.
 """
 
-__version__ = "0.1.0"
-
-from rawhttp.client import Response, get, stream
 from rawhttp.errors import (
     ConnectError,
     EmptyReply,
@@ -21,7 +20,19 @@ from rawhttp.errors import (
     TLSError,
     TooManyRedirects,
 )
+from rawhttp.version import __version__
 from rawhttp.wire import Headers
+
+_CLIENT_NAMES = ("Response", "get", "stream")
+
+
+def __getattr__(name: str) -> object:
+    if name in _CLIENT_NAMES:
+        from rawhttp import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'rawhttp' has no attribute {name!r}")
+
 
 __all__ = [
     "ConnectError",

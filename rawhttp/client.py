@@ -1,27 +1,26 @@
-"""The client: requests and responses over a `connection.Connection`.
+"""The client: requests and responses over a `streams.Stream` (made by `dial.dial`).
 
 It sends a `request.Request` (the head from `wire.build_request`, then its body, raw or
 chunked, after `100 Continue` for a large one), loops `recv_into` a reused buffer, and feeds
 what arrives to one `wire.ResponseReader` per response (heads, 1xx skipped, framing, body,
 EOF); it follows redirects (`request.redirected` decides the next request) and keeps
 connections open between requests to one origin (`Session`). The socket calls themselves, and
-the translation of OS errors, are in `connection.py`.
+the translation of OS errors, are in `streams.py`; resolving, connecting and TLS in `dial.py`.
 
 A body saved to a file without anyone looking at its bytes takes a faster road,
 `Response.copy_body_to`: `os.splice` moves it from the socket through a pipe into the file
-inside the kernel, never copying it into Python (see `Connection.splice_into`).
+inside the kernel, never copying it into Python (see `Stream.splice_into`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from rawhttp import events
-from rawhttp.connection import Connection, Listener, Options
+from rawhttp.dial import Options, dial
 from rawhttp.errors import (
     EmptyReply,
     InputError,
@@ -31,6 +30,7 @@ from rawhttp.errors import (
     TooManyRedirects,
 )
 from rawhttp.request import Body, Request, body_headers, redirected
+from rawhttp.streams import Listener, Stream
 from rawhttp.url import URL, parse_url
 from rawhttp.wire import (
     LAST_CHUNK,
@@ -44,9 +44,9 @@ from rawhttp.wire import (
     request_methods,
 )
 
-# Linux's splice(2), socket -> pipe -> file with no copy through Python. False on other systems
-# (and in tests, to compare the two roads).
-SPLICE = hasattr(os, "splice")
+# Whether to use splice(2), socket -> pipe -> file with no copy through Python, where the
+# stream can (`Stream.can_splice`). False in tests that compare the two roads.
+SPLICE = True
 # The in-memory `get()` keeps the body in RAM, so it has a ceiling; streaming to a file has none.
 MAX_BODY = 100 * 1024 * 1024
 # A body larger than this (or of unknown length) is announced with `Expect: 100-continue`, and
@@ -84,7 +84,7 @@ def request_headers(
     url: URL, extra: HeaderArg = None, http_version: str = "HTTP/1.1", keep_alive: bool = False
 ) -> Headers:
     """The defaults rawhttp sends, then the caller's: a value replaces, None removes."""
-    from rawhttp import __version__
+    from rawhttp.version import __version__
 
     headers = Headers(
         [
@@ -110,9 +110,9 @@ class Response:
         self,
         url: URL,
         reader: ResponseReader,
-        conn: Connection,
+        conn: Stream,
         early: Early,
-        on_done: Callable[[Connection, bool], None],
+        on_done: Callable[[Stream, bool], None],
     ):
         assert reader.head is not None and reader.framing is not None, "no final head yet"
         self.url = url
@@ -122,7 +122,7 @@ class Response:
         self.history: list[ResponseHead] = []
         self.body = b""
         self.leftover = b""  # bytes after the body's end: the next pipelined response
-        self._conn: Connection | None = conn
+        self._conn: Stream | None = conn
         self._reader = reader
         self._early = early
         self._on_done = on_done
@@ -161,7 +161,7 @@ class Response:
             conn.emit(events.BodyProgress(received=reader.received))
         self._body_done(conn)
 
-    def _early_pieces(self, conn: Connection) -> Iterator[memoryview]:
+    def _early_pieces(self, conn: Stream) -> Iterator[memoryview]:
         """The body pieces read with the head, then their progress event."""
         early, self._early = self._early, None
         if isinstance(early, ProtocolError):
@@ -173,19 +173,19 @@ class Response:
     def copy_body_to(self, sink: BodySink, splice: bool = True) -> None:
         """Write the whole body to `sink`, emitting the same progress events as `iter_body`.
 
-        The fast path: a Content-Length or close-delimited body on a plain TCP connection, going
-        to a sink that can take bytes from a pipe (`FileSink`), is moved by the kernel with
-        splice(2), socket -> pipe -> file, never copied through Python. Bytes that came with the
-        head are written first, and a body is never read past its end. Anything else (chunked,
-        TLS, no splice on this system, or `splice=False` because a view such as --trace wants
-        to see the bytes) goes through the `recv_into` loop of `iter_body`.
+        The fast path: a Content-Length or close-delimited body on a stream that can splice
+        (plain TCP on Linux), going to a sink that can take bytes from a pipe (`FileSink`), is
+        moved by the kernel, socket -> pipe -> file, never copied through Python. Bytes that
+        came with the head are written first, and a body is never read past its end. Anything
+        else (chunked, TLS, or `splice=False` because a view such as --trace wants to see the
+        bytes) goes through the `recv_into` loop of `iter_body`.
         """
         conn = self._conn
         assert conn is not None, "the body was already read"
         fast = (
             splice
             and SPLICE
-            and not conn.tls
+            and conn.can_splice
             and self.framing.kind in ("length", "close")
             and hasattr(sink, "splice_from")
         )
@@ -196,24 +196,18 @@ class Response:
         reader = self._reader
         for piece in self._early_pieces(conn):
             sink.write(piece)
-        pipe_out, pipe_in = os.pipe()
-        try:
-            step = _grow_pipe(pipe_in, conn.options.bufsize)
-            while not reader.done:
-                count = conn.splice_into(pipe_in, min(step, reader.wanted or step))
-                if count == 0:
-                    conn.close(by="server")
-                    reader.eof()
-                    break
-                sink.splice_from(pipe_out, count)
-                reader.skip(count)
-                conn.emit(events.BodyProgress(received=reader.received))
-        finally:
-            os.close(pipe_out)
-            os.close(pipe_in)
+        step = conn.splice_step
+        while not reader.done:
+            count = conn.splice_into(sink, min(step, reader.wanted or step))
+            if count == 0:
+                conn.close(by="server")
+                reader.eof()
+                break
+            reader.skip(count)
+            conn.emit(events.BodyProgress(received=reader.received))
         self._body_done(conn)
 
-    def _body_done(self, conn: Connection) -> None:
+    def _body_done(self, conn: Stream) -> None:
         reader = self._reader
         conn.emit(
             events.BodyDone(
@@ -258,16 +252,6 @@ class Response:
             self._conn = None
 
 
-def _grow_pipe(pipe: int, size: int) -> int:
-    """Ask for a pipe of `size` bytes (Linux's default is 64 KiB; unprivileged processes may
-    go up to /proc/sys/fs/pipe-max-size, 1 MiB by default); return the size it has."""
-    import fcntl
-
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, size)
-    return min(size, fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ))
-
-
 def _server_keeps_alive(head: ResponseHead) -> bool:
     """RFC 9112 section 9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive"."""
     tokens = [token.lower() for token in head.headers.get_list("Connection")]
@@ -276,7 +260,7 @@ def _server_keeps_alive(head: ResponseHead) -> bool:
     return head.http_version != "HTTP/1.0" or "keep-alive" in tokens
 
 
-def _recv(conn: Connection) -> memoryview:
+def _recv(conn: Stream) -> memoryview:
     """One read into the connection's buffer; empty when the server has closed (and then the
     connection is closed on this side too)."""
     count = conn.recv_into(conn.buffer)
@@ -289,7 +273,7 @@ def _pieces(got: list[Event]) -> Iterator[memoryview]:
     return (event for event in got if isinstance(event, memoryview))
 
 
-def _read_head(conn: Connection, reader: ResponseReader, pending: bytes = b"") -> Early:
+def _read_head(conn: Stream, reader: ResponseReader, pending: bytes = b"") -> Early:
     """Feed `reader` up to the final head, emitting HeadReceived for each head (1xx too).
     `pending` holds bytes received after a previous response (pipelining)."""
     heads = _Heads(conn, start=conn.received - len(pending))
@@ -308,7 +292,7 @@ def _read_head(conn: Connection, reader: ResponseReader, pending: bytes = b"") -
     return got if conn.received > heads.end else None
 
 
-def _feed_read(conn: Connection, reader: ResponseReader) -> list[Event]:
+def _feed_read(conn: Stream, reader: ResponseReader) -> list[Event]:
     """One read fed to `reader`; before the final head the server's close is an error."""
     data = _recv(conn)
     if data:
@@ -324,7 +308,7 @@ class _Heads:
     offset on the connection: a response's heads follow one another from its first byte. (Not
     from the HeadEvents feed() returns: when it raises, the heads before the error still count.)"""
 
-    def __init__(self, conn: Connection, start: int):
+    def __init__(self, conn: Stream, start: int):
         self.conn = conn
         self.end = start
         self.count = 0
@@ -350,12 +334,12 @@ class Session:
         self,
         options: Options | None = None,
         on_event: Listener | None = None,
-        connect: Callable[[URL, Options, Listener], Connection] = Connection,
+        connect: Callable[[URL, Options, Listener], Stream] = dial,
     ):
         self.options = (options or Options()).copy()
         self.emit = on_event or _ignore
         self.connect = connect
-        self._idle: Connection | None = None
+        self._idle: Stream | None = None
 
     def _relay(self, event: events.Event) -> None:
         """What connections emit goes to the listener of the moment: `rawhttp get A B` gives
@@ -373,7 +357,7 @@ class Session:
             self._idle.close()
             self._idle = None
 
-    def _done(self, conn: Connection, reusable: bool, stray: int = 0) -> None:
+    def _done(self, conn: Stream, reusable: bool, stray: int = 0) -> None:
         if stray and conn.keep_alive:
             self.emit(
                 events.Noted(
@@ -387,7 +371,7 @@ class Session:
         else:
             conn.close(by="client" if conn.sock is not None else "server")
 
-    def _take_idle(self, request: Request) -> Connection | None:
+    def _take_idle(self, request: Request) -> Stream | None:
         conn, self._idle = self._idle, None
         if conn is None:
             return None
@@ -423,10 +407,9 @@ class Session:
                 # The server closed the kept connection between requests: start afresh, once.
                 self.emit(events.ConnectFailed(*conn.remote, reason=f"kept connection: {exc}"))
         conn = self.connect(request.url, self.options, self._relay)
-        conn.open()
         return self._exchange(conn, request)
 
-    def _exchange(self, conn: Connection, request: Request) -> Response:
+    def _exchange(self, conn: Stream, request: Request) -> Response:
         headers = request.headers
         conn.keep_alive = "keep-alive" in [v.lower() for v in headers.get_list("Connection")]
         try:
@@ -517,7 +500,7 @@ class Session:
             self.emit(events.Warned(f"redirect from https to plain http: {new.url}"))
 
 
-def _send_body(conn: Connection, request: Request) -> bytes:
+def _send_body(conn: Stream, request: Request) -> bytes:
     """Send the body, after 100 Continue if the head asked for one; the bytes received
     meanwhile (the start of the answer), which the head reader is fed first."""
     pending = b""
@@ -545,7 +528,7 @@ def _send_body(conn: Connection, request: Request) -> bytes:
     return pending
 
 
-def _await_continue(conn: Connection, method: str) -> tuple[bool, bytes]:
+def _await_continue(conn: Stream, method: str) -> tuple[bool, bytes]:
     """Wait at most CONTINUE_WAIT s for `100 Continue`. (True, bytes) to send the body after a
     100 or the wait; (False, bytes) if a final answer (or the server's close) came first."""
     conn.emit(events.ContinueAwaited(timeout=CONTINUE_WAIT))
@@ -610,10 +593,9 @@ def send_raw(
     options = options or Options()
     emit = on_event or _ignore
     emit(events.RequestStarted(url=str(url), method="(raw)"))
-    conn = Connection(url, options, emit)
+    conn = dial(url, options, emit)
     responses: list[Response] = []
     try:
-        conn.open()
         conn.send(data)
         pending = b""
         for method in request_methods(data) or ["GET"]:

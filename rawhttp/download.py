@@ -30,7 +30,7 @@ from rawhttp.sinks import Decoder, Discard, FileSink, StdoutSink
 
 if TYPE_CHECKING:
     from rawhttp.client import HeaderArg, Response
-    from rawhttp.connection import Options
+    from rawhttp.dial import Options
 
 # The codings `--compressed` asks for and can undo (Accept-Encoding sends the first two).
 DECODABLE = ("gzip", "x-gzip", "deflate")

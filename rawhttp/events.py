@@ -110,9 +110,13 @@ class Reused(Event):
 
 
 class TLSEstablished(Event):
+    """The TLS handshake finished: the version and cipher suite chosen, the ALPN protocol the
+    server picked (None if it picked none), and the TCP socket under it (for --tcp-info)."""
+
     version: str
     cipher: str
     sock: object = None
+    alpn: str | None = None
 
 
 class Sent(Event):

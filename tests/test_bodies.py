@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from rawhttp import events
 from rawhttp.cli import main
 from rawhttp.client import EXPECT_OVER, Session
-from rawhttp.connection import Options
+from rawhttp.dial import Options
 from rawhttp.request import BytesBody, CannotReplayBody, Request, StreamBody, redirected
 from rawhttp.server import Server
 from rawhttp.url import parse_url
@@ -268,7 +268,7 @@ def test_a_piped_body_and_a_307_end_with_a_clear_error(httpserver):
 
 
 class ScriptedConnection:
-    """Stands in for connection.Connection: each answer is given whole to the first recv."""
+    """Stands in for a dialled streams.Stream: each answer is given whole to the first recv."""
 
     made: typing.ClassVar[list] = []
 
@@ -279,8 +279,6 @@ class ScriptedConnection:
         self.remote = ("192.0.2.1", 80)
         self._start = 0
         self.buffer = memoryview(bytearray(65536))
-
-    def open(self) -> None:
         ScriptedConnection.made.append(self)
 
     def start_transfer(self, url) -> None:

@@ -18,11 +18,11 @@ import rawhttp
 from rawhttp import client, events
 from rawhttp.cli import main
 from rawhttp.client import Options, Session
-from rawhttp.connection import Connection
 from rawhttp.errors import IncompleteBody
 from rawhttp.sinks import FileSink
+from rawhttp.streams import Stream
 
-pytestmark = pytest.mark.skipif(not client.SPLICE, reason="os.splice is Linux-only")
+pytestmark = pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux-only")
 
 BODY = bytes(range(256)) * 1200  # 300 KiB: several splices of a small pipe, several reads
 
@@ -36,14 +36,14 @@ def head(length: int | None) -> bytes:
 def spliced(monkeypatch):
     """Counts the splices from the socket; `SPLICE` is set per test by `save`."""
     calls: list[int] = []
-    original = client.Connection.splice_into
+    original = Stream.splice_into
 
-    def counting(self, pipe, count):
-        moved = original(self, pipe, count)
+    def counting(self, sink, count):
+        moved = original(self, sink, count)
         calls.append(moved)
         return moved
 
-    monkeypatch.setattr(client.Connection, "splice_into", counting)
+    monkeypatch.setattr(Stream, "splice_into", counting)
     return calls
 
 
@@ -129,8 +129,8 @@ def test_splice_never_reads_past_the_body(raw_server, tmp_path, monkeypatch, spl
     answer is still in the socket for the second request."""
     monkeypatch.setattr(client, "SPLICE", True)
     # The second answer is in the socket before the second request is sent, which makes a kept
-    # connection unusable (Connection.stale); here it stands for a pipelined answer.
-    monkeypatch.setattr(Connection, "stale", lambda self: None)
+    # connection unusable (Stream.stale); here it stands for a pipelined answer.
+    monkeypatch.setattr(Stream, "stale", lambda self: None)
     first, second = BODY[:70_000], b"second answer"
     server = raw_server([head(len(first)) + first[:10], first[10:] + head(len(second)) + second])
     with Session(Options(read_timeout=5)) as session:

@@ -33,7 +33,7 @@ import rawhttp
 from rawhttp import events, wire
 from rawhttp.cli import main
 from rawhttp.client import Session
-from rawhttp.connection import Options
+from rawhttp.dial import Options
 from rawhttp.errors import LimitExceeded, ProtocolError
 from rawhttp.sinks import StdoutSink
 

@@ -11,7 +11,7 @@ import importlib
 
 import click
 
-from rawhttp import __version__
+from rawhttp.version import __version__
 
 COMMANDS = {
     "get": ("rawhttp.cli.get", "get_command"),

@@ -17,7 +17,7 @@ from rawhttp import events
 from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
 from rawhttp.cli.curl import GetCommand, curl_headers, with_retries
 from rawhttp.client import Session
-from rawhttp.connection import BUFSIZE, Options
+from rawhttp.dial import BUFSIZE, Options
 from rawhttp.download import Destination, Download
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
 from rawhttp.show.color import MODES as COLOR_MODES

@@ -9,7 +9,7 @@ import click
 
 from rawhttp.cli.common import run_reporting
 from rawhttp.client import send_raw
-from rawhttp.connection import BUFSIZE, Options
+from rawhttp.dial import BUFSIZE, Options
 from rawhttp.errors import OutputError
 from rawhttp.show.color import MODES, Palette
 from rawhttp.show.trace import Trace

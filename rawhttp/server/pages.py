@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from http import HTTPStatus
 
-from rawhttp import __version__
+from rawhttp.version import __version__
 from rawhttp.wire import Headers
 
 SERVER = f"rawhttp/{__version__}"

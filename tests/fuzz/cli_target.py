@@ -4,7 +4,7 @@ traceback (any exception but SystemExit escaping the command fails). Used by fuz
 input is also played to the CLI), test_fuzz_regressions.py (every saved input) and
 test_properties.py (generated replies, URLs, output names and flags).
 
-No network: `Connection.open` is replaced by a socketpair whose other end a thread feeds with
+No network: `dial.connect` is replaced by a socketpair whose other end a thread feeds with
 the reply, then shuts (the server's FIN), so everything above the socket (the readers, the
 client, the sinks, the views, the CLI) runs as it does for real. Several URLs, or a redirect,
 each get a new pair with the same reply.
@@ -21,9 +21,8 @@ from unittest import mock
 
 from click.testing import CliRunner
 
-from rawhttp import events
+from rawhttp import dial, events
 from rawhttp.cli import main
-from rawhttp.connection import Connection
 
 # The flag sets the fuzz target tries on each input, picked by its second byte.
 FLAG_SETS = [
@@ -52,23 +51,22 @@ def _serve(sock: socket.socket, reply: bytes) -> None:
             pass
 
 
-def _open(reply: bytes):
-    def open_scripted(self: Connection) -> None:
+def _connect(reply: bytes):
+    def connect_scripted(url, options, emit, deadline):
         ours, theirs = socket.socketpair()
-        ours.settimeout(self.options.read_timeout)
-        self.sock = ours
-        self.remote = ("192.0.2.1", self.url.port)
-        self.emit(events.Connected(local=("192.0.2.2", 50000), remote=self.remote))
+        remote = ("192.0.2.1", url.port)
+        emit(events.Connected(local=("192.0.2.2", 50000), remote=remote))
         threading.Thread(target=_serve, args=(theirs, reply), daemon=True).start()
+        return ours, remote
 
-    return open_scripted
+    return connect_scripted
 
 
 def run_cli(reply: bytes, args: list[str], urls: list[str] | None = None):
     """`rawhttp get URLS ARGS` against `reply`, in a scratch folder; the click Result."""
     urls = urls if urls is not None else ["http://fuzz.test/x"]
     with (
-        mock.patch.object(Connection, "open", _open(reply)),
+        mock.patch.object(dial, "connect", _connect(reply)),
         tempfile.TemporaryDirectory() as folder,
         _cwd(folder),
     ):
