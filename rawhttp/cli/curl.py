@@ -8,6 +8,7 @@ curl is what most users type first, so a letter curl uses means what it means in
 from __future__ import annotations
 
 import base64
+from typing import NamedTuple
 
 import click
 
@@ -105,22 +106,32 @@ def cookie_value(spec: str, host: str, path: str) -> str:
     return "; ".join(pairs)
 
 
-def curl_headers(flags: dict, host: str, target: str) -> list[tuple[str, str]]:
+class CurlFields(NamedTuple):
+    """curl's options that stand for a header field: -A, -e, -u, -b, -r."""
+
+    user_agent: str | None = None
+    referer: str | None = None
+    user: str | None = None
+    cookie: str | None = None
+    byte_range: str | None = None
+
+
+def curl_headers(curl: CurlFields, host: str, target: str) -> list[tuple[str, str]]:
     """The fields curl's own options stand for (-A, -e, -u, -b, -r), before the -H ones,
     which may replace them."""
     headers = []
-    if flags["user_agent"]:
-        headers.append(("User-Agent", flags["user_agent"]))
-    if flags["referer"]:
-        headers.append(("Referer", flags["referer"]))
-    if flags["user"]:
-        headers.append(("Authorization", basic_credentials(flags["user"])))
-    if flags["cookie"]:
-        cookies = cookie_value(flags["cookie"], host.lower(), target.split("?")[0])
+    if curl.user_agent:
+        headers.append(("User-Agent", curl.user_agent))
+    if curl.referer:
+        headers.append(("Referer", curl.referer))
+    if curl.user:
+        headers.append(("Authorization", basic_credentials(curl.user)))
+    if curl.cookie:
+        cookies = cookie_value(curl.cookie, host.lower(), target.split("?")[0])
         if cookies:
             headers.append(("Cookie", cookies))
-    if flags["byte_range"]:
-        headers.append(("Range", f"bytes={flags['byte_range']}"))
+    if curl.byte_range:
+        headers.append(("Range", f"bytes={curl.byte_range}"))
     return headers
 
 
@@ -132,22 +143,19 @@ RETRY_FIRST_WAIT = 1.0
 RETRY_LONGEST_WAIT = 10.0
 
 
-def with_retries(fetch, flags: dict, idempotent: bool) -> int:
-    """Call `fetch()` (an exit code; it leaves the final status in flags["status"]) again while
-    it failed in a way worth retrying and --retry allows: waiting 1 s, then twice as long."""
+def with_retries(fetch, options, idempotent: bool) -> int:
+    """Call `fetch()` (its exit code and final status) again while it failed in a way worth
+    retrying and --retry allows: waiting 1 s, then twice as long."""
     import time
 
     wait = RETRY_FIRST_WAIT
-    for tries_left in range(flags["retry"], -1, -1):
-        flags["status"] = None
-        code = fetch()
-        transient = code in RETRY_EXITS or flags["status"] in RETRY_STATUSES
+    for tries_left in range(options.retry, -1, -1):
+        code, status = fetch()
+        transient = code in RETRY_EXITS or status in RETRY_STATUSES
         if not (transient and idempotent and tries_left):
             return code
-        if not flags["silent"]:
-            why = (
-                f"status {flags['status']}" if flags["status"] in RETRY_STATUSES else f"exit {code}"
-            )
+        if not options.silent:
+            why = f"status {status}" if status in RETRY_STATUSES else f"exit {code}"
             click.echo(
                 f"rawhttp: warning: {why}: trying again in {wait:g} s ({tries_left} left)", err=True
             )

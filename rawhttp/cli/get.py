@@ -5,24 +5,23 @@ views in `show` and the sinks.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import socket
 import sys
-from typing import BinaryIO
+from typing import NamedTuple
 
 import click
 
-from rawhttp import events
+from rawhttp.cli.bodies import Plan
 from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
-from rawhttp.cli.curl import GetCommand, curl_headers, with_retries
+from rawhttp.cli.curl import CurlFields, GetCommand, curl_headers, with_retries
 from rawhttp.client import Session
 from rawhttp.dial import BUFSIZE, Options
 from rawhttp.download import Destination, Download
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
+from rawhttp.show import ViewOptions, Views
 from rawhttp.show.color import MODES as COLOR_MODES
-from rawhttp.show.color import Palette
-from rawhttp.sinks import Discard, StdoutSink, remote_name, unclobbered, write_stream
+from rawhttp.sinks import Discard, StdoutSink, remote_name, unclobbered
 from rawhttp.url import URL, parse_url
 from rawhttp.wire import MAX_REDIRECTS, check_header
 
@@ -57,51 +56,26 @@ def _resolve_option(ctx: click.Context, param: click.Parameter, values: tuple[st
     return pinned
 
 
-def print_warning(event: events.Event) -> None:
-    """Warnings are printed whatever the flags: `rawhttp: warning: ...` on stderr."""
-    if isinstance(event, events.Warned):
-        click.echo(f"rawhttp: warning: {event.message}", err=True)
+class GetOptions(NamedTuple):
+    """`rawhttp get`'s flags, typed once: what each transfer reads, never written back."""
 
-
-class HeadPrinter:
-    """Writes each response head to stdout exactly as received, 1xx and redirect hops too;
-    on a terminal (`--color`) painted, which adds escape codes and changes no byte."""
-
-    def __init__(self, out: BinaryIO, color: str = "never"):
-        self.out = out
-        self.palette = Palette.for_stream(color, out)
-
-    def __call__(self, event: events.Event) -> None:
-        if isinstance(event, events.HeadReceived):
-            write_stream(self.out, self.palette.head(event.head.raw))
-
-
-def _fanout(listeners: list) -> events.Event:
-    def emit(event: events.Event) -> None:
-        for listener in listeners:
-            listener(event)
-
-    return emit
-
-
-def _guarded(view):
-    """A view never fails a transfer: its first exception is one warning, then it is dropped.
-    (rawhttp's own errors still pass: a view writing to a closed stdout is exit 23.)"""
-    broken = []
-
-    def listen(event: events.Event) -> None:
-        if broken:
-            return
-        try:
-            view(event)
-        except RawHTTPError:
-            raise
-        except Exception as exc:  # any bug in a view must not end the transfer
-            broken.append(exc)
-            name = type(view).__name__
-            click.echo(f"rawhttp: warning: the {name} view failed and stopped: {exc!r}", err=True)
-
-    return listen
+    plan: Plan  # the method, body and body fields (cli.bodies)
+    connection: Options  # timeouts, TLS, resolving (dial)
+    views: ViewOptions  # what is shown (show)
+    curl: CurlFields  # -A, -e, -u, -b, -r (cli.curl)
+    headers: list[tuple[str, str | None]]  # -H, in order
+    outputs: tuple[str, ...]
+    remote_name: bool
+    output_dir: str | None
+    no_clobber: bool
+    resume: bool
+    compressed: bool
+    follow: bool
+    max_redirs: int
+    fail: bool
+    retry: int
+    silent: bool
+    show_error: bool
 
 
 @click.command("get", cls=GetCommand)
@@ -302,43 +276,89 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
     56 reset, 60 untrusted certificate, 61 bad compressed body, 65 body cannot be sent again
     (a redirect or retry of a piped body), 77 cannot read --cacert, 130 Ctrl-C.
     """
-    from rawhttp.cli.bodies import plan, with_query
+    from rawhttp.cli.bodies import with_query
 
     try:
-        flags["plan"] = plan(flags)
+        options = get_options(flags)
         parsed = [parse_url(url) for url in urls]
-        parsed = [with_query(url, flags["plan"].query, flags["upload_file"]) for url in parsed]
-        targets = _targets(parsed, flags)
+        parsed = [with_query(url, options.plan.query, flags["upload_file"]) for url in parsed]
+        targets = _targets(parsed, options)
     except RawHTTPError as error:
         report(error)
         sys.exit(error.exit_code)
-    if flags["resume"] and None in targets:
+    if options.resume and None in targets:
         raise click.UsageError("-C needs a file to continue: give -o FILE or -O")
-    if flags["resume"] and flags["byte_range"]:
+    if options.resume and options.curl.byte_range:
         raise click.UsageError("-C and -r both ask for a range: give one")
-    if flags["dump_header"] and flags["dump_header"] != "-":
-        run_reporting(_truncate, flags["dump_header"])
+    if options.views.dump_header and options.views.dump_header != "-":
+        run_reporting(_truncate, options.views.dump_header)
     code = 0
-    with _tcp_view(flags), Session(_options(flags)) as session:
+    with _tcp_view(flags) as tcp_view, Session(options.connection) as session:
+        options = options._replace(views=options.views._replace(tcp_view=tcp_view))
         for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
             following = parsed[index + 1] if index + 1 < len(parsed) else None
             keep_alive = following is not None and following.origin == url.origin
-            flags["curl_headers"] = run_reporting(curl_headers, flags, url.host, url.target)
-            fetch = functools.partial(_fetch, session, url, target, keep_alive, flags)
-            code = with_retries(fetch, flags, flags["plan"].idempotent) or code
+            fields = run_reporting(curl_headers, options.curl, url.host, url.target)
+            transfer = Transfer(session, url, target, keep_alive, options, fields)
+            code = with_retries(transfer.run, options, options.plan.idempotent) or code
     sys.exit(code)
+
+
+def get_options(flags: dict) -> GetOptions:
+    """The typed options the flags describe (a usage error for conflicting body options)."""
+    from rawhttp.cli.bodies import plan
+
+    return GetOptions(
+        plan=plan(flags),
+        connection=_connection_options(flags),
+        views=ViewOptions(
+            progress=flags["progress"],
+            verbose=flags["verbose"],
+            trace=flags["trace"],
+            timing=flags["timing"],
+            explain=flags["explain"],
+            show_code=flags["show_code"],
+            write_out=flags["write_out"],
+            dump_header=flags["dump_header"],
+            color=flags["color"],
+            silent=flags["silent"],
+            body_only=flags["body_only"],
+            user_headers=tuple(name for name, _ in flags["headers"]),
+            insecure=flags["insecure"],
+            cafile=flags["cacert"],
+        ),
+        curl=CurlFields(
+            flags["user_agent"],
+            flags["referer"],
+            flags["user"],
+            flags["cookie"],
+            flags["byte_range"],
+        ),
+        headers=flags["headers"],
+        outputs=flags["outputs"],
+        remote_name=flags["remote_name"],
+        output_dir=flags["output_dir"],
+        no_clobber=flags["no_clobber"],
+        resume=flags["resume"],
+        compressed=flags["compressed"],
+        follow=flags["follow"],
+        max_redirs=flags["max_redirs"],
+        fail=flags["fail"],
+        retry=flags["retry"],
+        silent=flags["silent"],
+        show_error=flags["show_error"],
+    )
 
 
 def _tcp_view(flags: dict):
     """--packets, --pcap, --tcp-info: one view for the whole command (a kept-alive connection
     outlives its URL), made before the first transfer: a capture that cannot be opened stops
-    the command (exit 2) with nothing sent. Views() hands it to each transfer."""
+    the command (exit 2) with nothing sent. Each transfer's Views is handed it."""
     if not (flags["packets"] or flags["pcap"] or flags["tcp_info"]):
         return contextlib.nullcontext()
     from rawhttp.show.packets import TcpView
 
-    flags["tcp_view"] = run_reporting(TcpView, flags["packets"], flags["pcap"], flags["tcp_info"])
-    return flags["tcp_view"]
+    return run_reporting(TcpView, flags["packets"], flags["pcap"], flags["tcp_info"])
 
 
 def _truncate(path: str) -> None:
@@ -349,7 +369,7 @@ def _truncate(path: str) -> None:
         raise OutputError(f"cannot write the head to {path}: {error.strerror}") from None
 
 
-def _options(flags: dict) -> Options:
+def _connection_options(flags: dict) -> Options:
     families = {"4": socket.AF_INET, "6": socket.AF_INET6, None: socket.AF_UNSPEC}
     return Options(
         connect_timeout=flags["connect_timeout"],
@@ -364,9 +384,9 @@ def _options(flags: dict) -> Options:
     )
 
 
-def _targets(urls: list[URL], flags: dict) -> list[str | None]:
+def _targets(urls: list[URL], options: GetOptions) -> list[str | None]:
     """The file each URL's body goes to (None: stdout): -o in order, else -O, else stdout."""
-    outputs = list(flags["outputs"])
+    outputs = list(options.outputs)
     if len(outputs) > len(urls):
         click.echo(
             f"rawhttp: warning: {len(outputs)} -o for {len(urls)} URL(s): "
@@ -378,36 +398,13 @@ def _targets(urls: list[URL], flags: dict) -> list[str | None]:
         if index < len(outputs):
             name = None if outputs[index] == "-" else outputs[index]
         else:
-            name = remote_name(url.target) if flags["remote_name"] else None
-        if name is not None and flags["output_dir"]:
-            name = os.path.join(flags["output_dir"], name)
-        if name is not None and flags["no_clobber"]:
+            name = remote_name(url.target) if options.remote_name else None
+        if name is not None and options.output_dir:
+            name = os.path.join(options.output_dir, name)
+        if name is not None and options.no_clobber:
             name = unclobbered(name)
         targets.append(name)
     return targets
-
-
-class Views:
-    """The views of one transfer the flags ask for (`show.VIEWS`), all fed by the same events,
-    besides the warnings and the head on stdout that every transfer has."""
-
-    def __init__(self, target: str | None, flags: dict):
-        from rawhttp.show import views_for
-
-        self.views, self.needs_body = views_for(flags, target)
-        listeners: list = [] if flags["silent"] else [print_warning]
-        if not (flags["body_only"] or flags["show_code"]):
-            listeners.append(HeadPrinter(sys.stdout.buffer, flags["color"]))
-        self.emit = _fanout(listeners + [_guarded(view) for view in self.views])
-        self.to_stdout = not flags["show_code"]
-
-    def after(self) -> None:
-        for view in self.views:
-            getattr(view, "finish", lambda: None)()
-
-    def error(self, error: RawHTTPError) -> None:
-        for view in self.views:
-            getattr(view, "error", lambda _: None)(error)
 
 
 def make_folder(path: str) -> None:
@@ -418,62 +415,78 @@ def make_folder(path: str) -> None:
         raise OutputError(f"cannot create {path}: {error.strerror}") from None
 
 
-def _fetch(session: Session, url: URL, target: str | None, keep_alive: bool, flags) -> int:
-    """One URL, start to end; returns its exit code after reporting any failure."""
-    views = Views(target, flags)
-    session.emit = views.emit
-    try:
-        if target is not None and flags["output_dir"]:
-            make_folder(flags["output_dir"])
-        decode = flags["compressed"]
-        if target is not None:
-            sink = Download(target, resume=flags["resume"], decode=decode, emit=views.emit)
-        else:
-            out = StdoutSink(sys.stdout.buffer) if views.to_stdout else Discard()
-            sink = Destination(out, decode=decode, emit=views.emit)
-        status, reason = _transfer(session, url, sink, keep_alive, views.needs_body, flags)
-        flags["status"] = status
-        views.after()
-        if flags["fail"] and status >= 400:
-            raise HTTPStatusError(f"the server answered {status} {reason}")
-    except RawHTTPError as error:
-        views.error(error)
-        if not flags["silent"] or flags["show_error"]:
-            report(error)
-        return error.exit_code
-    except KeyboardInterrupt:
-        click.echo("rawhttp: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    return 0
+class Transfer:
+    """One URL, start to end: its views, its sink, the request and the body's road."""
 
+    def __init__(
+        self,
+        session: Session,
+        url: URL,
+        target: str | None,
+        keep_alive: bool,
+        options: GetOptions,
+        fields: list[tuple[str, str]],
+    ):
+        self.session, self.url, self.target = session, url, target
+        self.keep_alive, self.options, self.fields = keep_alive, options, fields
 
-def _request_headers(sink: Destination, flags) -> list[tuple[str, str | None]]:
-    needed = sink.request_headers()  # Accept-Encoding first, Range last, as before
-    codings = [item for item in needed if item[0] == "Accept-Encoding"]
-    rest = [item for item in needed if item[0] != "Accept-Encoding"]
-    return [*codings, *flags["plan"].headers, *flags["curl_headers"], *flags["headers"], *rest]
+    def run(self) -> tuple[int, int | None]:
+        """The exit code, after reporting any failure, and the final status if one came."""
+        options = self.options
+        views = Views(self.target, options.views)
+        self.session.emit = views.emit
+        status = None
+        try:
+            if self.target is not None and options.output_dir:
+                make_folder(options.output_dir)
+            sink = self._sink(views)
+            status, reason = self._transfer(sink, views.needs_body)
+            views.after()
+            if options.fail and status >= 400:
+                raise HTTPStatusError(f"the server answered {status} {reason}")
+        except RawHTTPError as error:
+            views.error(error)
+            if not options.silent or options.show_error:
+                report(error)
+            return error.exit_code, status
+        except KeyboardInterrupt:
+            click.echo("rawhttp: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        return 0, status
 
+    def _sink(self, views: Views) -> Destination:
+        decode = self.options.compressed
+        if self.target is not None:
+            return Download(self.target, resume=self.options.resume, decode=decode, emit=views.emit)
+        out = StdoutSink(sys.stdout.buffer) if views.to_stdout else Discard()
+        return Destination(out, decode=decode, emit=views.emit)
 
-def _transfer(
-    session: Session, url: URL, sink: Destination, keep_alive: bool, needs_body: bool, flags
-) -> tuple[int, str]:
-    """One fetch into `sink` (a `download.Destination`, which decides from the head where the
-    body goes); on any failure it is aborted, so no partial FILE remains."""
-    try:
-        with session.stream(
-            url,
-            flags["plan"].method,
-            _request_headers(sink, flags),
-            body=flags["plan"].body,
-            follow_redirects=flags["follow"],
-            max_redirects=flags["max_redirs"],
-            keep_alive=keep_alive,
-        ) as response:
-            # A view that shows the body's bytes needs them to pass through Python; otherwise
-            # a body saved to a file may be moved by the kernel (splice).
-            response.copy_body_to(sink.start(response), splice=not needs_body)
-        sink.finish()
-    except BaseException:
-        sink.abort()
-        raise
-    return response.status, response.reason
+    def _request_headers(self, sink: Destination) -> list[tuple[str, str | None]]:
+        needed = sink.request_headers()  # Accept-Encoding first, Range last, as before
+        codings = [item for item in needed if item[0] == "Accept-Encoding"]
+        rest = [item for item in needed if item[0] != "Accept-Encoding"]
+        plan = self.options.plan
+        return [*codings, *plan.headers, *self.fields, *self.options.headers, *rest]
+
+    def _transfer(self, sink: Destination, needs_body: bool) -> tuple[int, str]:
+        """One fetch into `sink` (a `download.Destination`, which decides from the head where
+        the body goes); on any failure it is aborted, so no partial FILE remains."""
+        options = self.options
+        try:
+            with self.session.stream(
+                self.url,
+                options.plan.method,
+                self._request_headers(sink),
+                body=options.plan.body,
+                follow_redirects=options.follow,
+                max_redirects=options.max_redirs,
+                keep_alive=self.keep_alive,
+            ) as response:
+                # A view that shows the body's bytes needs them to pass through Python;
+                # otherwise a body saved to a file may be moved by the kernel (splice).
+                response.copy_body_to(sink.start(response), splice=not needs_body)
+            sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+        return response.status, response.reason

@@ -1,86 +1,111 @@
 """Views of a transfer's events (see `rawhttp.events`): each turns events into text for a user.
 
-`VIEWS` is the one table of them: the `rawhttp get` flag that turns a view on, the function
+`VIEWS` is the one table of them: the `ViewOptions` field that turns a view on, the function
 that makes it (importing its module only then, so a plain GET loads none), and whether it
 reads the body's bytes, which rules out the splice fast path (the kernel moving the body
 straight to the file). Adding a view is one row here and one module. A view is a listener
 (called with each event); it may also have `finish()` (after a transfer) and `error(error)`.
+`Views` fans each event out to the views one transfer has, and guards the transfer from them:
+a view that fails is dropped with a warning, the transfer goes on.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
+
+from rawhttp import events
+from rawhttp.errors import RawHTTPError
+
+
+class ViewOptions(NamedTuple):
+    """What a user asked to see of each transfer (`rawhttp get`'s view flags, typed once)."""
+
+    progress: bool = True  # a progress bar, on a terminal, for a body saved to a file
+    verbose: bool = False
+    trace: str | None = None  # "text" or "hex"
+    timing: str | None = None  # "text" or "json"
+    explain: bool = False
+    show_code: bool = False
+    write_out: str | None = None
+    dump_header: str | None = None
+    color: str = "auto"
+    silent: bool = False
+    body_only: bool = False
+    user_headers: tuple[str, ...] = ()  # the -H names, which --explain marks as the user's
+    insecure: bool = False  # for --show-code's program
+    cafile: str | None = None
+    tcp_view: object = None  # --packets, --pcap, --tcp-info: one view for the whole command
 
 
 class View(NamedTuple):
-    flag: str  # the click name of the `rawhttp get` option
-    make: Callable[[dict, str | None], object | None]  # (flags, output file) -> a listener
+    flag: str  # the ViewOptions field that turns it on
+    make: Callable[[ViewOptions, str | None], object | None]  # (options, file) -> listener
     needs_body: bool
 
 
-def _progress(flags: dict, target: str | None):
-    if target is None or flags.get("silent") or not sys.stderr.isatty():
+def _progress(options: ViewOptions, target: str | None):
+    if target is None or options.silent or not sys.stderr.isatty():
         return None
     from rawhttp.show.progress import Progress
 
     return Progress()
 
 
-def _palette(flags: dict):
+def _palette(options: ViewOptions):
     """The colours for a view on stderr, as `--color` and the terminal decide (show.color)."""
     from rawhttp.show.color import Palette
 
-    return Palette.for_stream(flags.get("color") or "auto", sys.stderr)
+    return Palette.for_stream(options.color, sys.stderr)
 
 
-def _verbose(flags: dict, target: str | None):
+def _verbose(options: ViewOptions, target: str | None):
     from rawhttp.show.verbose import Verbose
 
-    return Verbose(palette=_palette(flags))
+    return Verbose(palette=_palette(options))
 
 
-def _trace(flags: dict, target: str | None):
+def _trace(options: ViewOptions, target: str | None):
     from rawhttp.show.trace import Trace
 
-    return Trace(style=flags["trace"], palette=_palette(flags))
+    return Trace(style=options.trace, palette=_palette(options))
 
 
-def _timing(flags: dict, target: str | None):
+def _timing(options: ViewOptions, target: str | None):
     from rawhttp.show.timing import Timing
 
-    return Timing(style=flags["timing"])
+    return Timing(style=options.timing)
 
 
-def _explain(flags: dict, target: str | None):
+def _explain(options: ViewOptions, target: str | None):
     from rawhttp.show.explain import Explain
 
-    return Explain(user_headers=[name for name, _ in flags["headers"]])
+    return Explain(user_headers=list(options.user_headers))
 
 
-def _write_out(flags: dict, target: str | None):
+def _write_out(options: ViewOptions, target: str | None):
     from rawhttp.show.writeout import WriteOut
 
-    return WriteOut(flags["write_out"])
+    return WriteOut(options.write_out)
 
 
-def _dump_header(flags: dict, target: str | None):
+def _dump_header(options: ViewOptions, target: str | None):
     from rawhttp.show.dumpheader import DumpHeader
 
-    return DumpHeader(flags["dump_header"])
+    return DumpHeader(options.dump_header)
 
 
-def _code(flags: dict, target: str | None):
+def _code(options: ViewOptions, target: str | None):
     from rawhttp.show.code import ShowCode
 
-    return ShowCode(insecure=flags.get("insecure", False), cafile=flags.get("cacert"))
+    return ShowCode(insecure=options.insecure, cafile=options.cafile)
 
 
-def _tcp_view(flags: dict, target: str | None):
+def _tcp_view(options: ViewOptions, target: str | None):
     # --packets, --pcap, --tcp-info: one show.packets.TcpView for the whole command, made by
     # `rawhttp get` before the first transfer (its capture must open first, or nothing is sent).
-    return flags["tcp_view"]
+    return options.tcp_view
 
 
 VIEWS = (
@@ -96,13 +121,85 @@ VIEWS = (
 )
 
 
-def views_for(flags: dict, target: str | None) -> tuple[list, bool]:
-    """The views the flags ask for, and whether any of them needs the body's bytes."""
+def views_for(options: ViewOptions, target: str | None) -> tuple[list, bool]:
+    """The views the options ask for, and whether any of them needs the body's bytes."""
     made, needs_body = [], False
     for view in VIEWS:
-        if flags.get(view.flag):
-            listener = view.make(flags, target)
+        if getattr(options, view.flag):
+            listener = view.make(options, target)
             if listener is not None:
                 made.append(listener)
                 needs_body = needs_body or view.needs_body
     return made, needs_body
+
+
+def print_warning(event: events.Event) -> None:
+    """Warnings are printed whatever the views: `rawhttp: warning: ...` on stderr."""
+    if isinstance(event, events.Warned):
+        print(f"rawhttp: warning: {event.message}", file=sys.stderr, flush=True)
+
+
+class HeadPrinter:
+    """Writes each response head to stdout exactly as received, 1xx and redirect hops too;
+    on a terminal (`--color`) painted, which adds escape codes and changes no byte."""
+
+    def __init__(self, out: BinaryIO, color: str = "never"):
+        from rawhttp.show.color import Palette
+
+        self.out = out
+        self.palette = Palette.for_stream(color, out)
+
+    def __call__(self, event: events.Event) -> None:
+        from rawhttp.sinks import write_stream
+
+        if isinstance(event, events.HeadReceived):
+            write_stream(self.out, self.palette.head(event.head.raw))
+
+
+def guarded(view: Callable[[events.Event], None]) -> Callable[[events.Event], None]:
+    """A view never fails a transfer: its first exception is one warning, then it is dropped.
+    (rawhttp's own errors still pass: a view writing to a closed stdout is exit 23.)"""
+    broken: list[Exception] = []
+
+    def listen(event: events.Event) -> None:
+        if broken:
+            return
+        try:
+            view(event)
+        except RawHTTPError:
+            raise
+        except Exception as exc:  # any bug in a view must not end the transfer
+            broken.append(exc)
+            name = type(view).__name__
+            print(
+                f"rawhttp: warning: the {name} view failed and stopped: {exc!r}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return listen
+
+
+class Views:
+    """The views of one transfer the options ask for, all fed by the same events, besides
+    the warnings and the head on stdout that every transfer has."""
+
+    def __init__(self, target: str | None, options: ViewOptions):
+        self.views, self.needs_body = views_for(options, target)
+        listeners: list = [] if options.silent else [print_warning]
+        if not (options.body_only or options.show_code):
+            listeners.append(HeadPrinter(sys.stdout.buffer, options.color))
+        self._listeners = listeners + [guarded(view) for view in self.views]
+        self.to_stdout = not options.show_code
+
+    def emit(self, event: events.Event) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    def after(self) -> None:
+        for view in self.views:
+            getattr(view, "finish", lambda: None)()
+
+    def error(self, error: RawHTTPError) -> None:
+        for view in self.views:
+            getattr(view, "error", lambda _: None)(error)
