@@ -109,14 +109,44 @@ class Reused(Event):
     remote: tuple[str, int]
 
 
+class TLSRecord(Event):
+    """One TLS record went out to the socket or came in from it (`direction` "out" or "in"):
+    its header's fields, the header's 5 bytes, and `offset`, where the record starts in that
+    direction's stream of TLS bytes (the TCP payload), so a view can find its segments."""
+
+    direction: str
+    content_type: int
+    version: int
+    length: int
+    header: bytes
+    offset: int
+
+
+class TLSMessage(Event):
+    """A TLS message as OpenSSL wrote or read it: a handshake message (`content_type` 22,
+    `msg_type` its type), an alert (21; `msg_type` is level * 256 + description, as curl
+    numbers them) or a change_cipher_spec (20). `data` is the message in the clear, even one
+    that travelled encrypted (TLS 1.3's Certificate, say). `version` is the record's version
+    as OpenSSL names it (TLSv1.2...)."""
+
+    direction: str
+    version: str
+    content_type: int
+    msg_type: int
+    data: bytes
+
+
 class TLSEstablished(Event):
     """The TLS handshake finished: the version and cipher suite chosen, the ALPN protocol the
-    server picked (None if it picked none), and the TCP socket under it (for --tcp-info)."""
+    server picked (None if it picked none), the TCP socket under it (for --tcp-info), the
+    server's certificate (DER) and whether it was verified (not with -k)."""
 
     version: str
     cipher: str
     sock: object = None
     alpn: str | None = None
+    certificate: bytes | None = None
+    verified: bool = True
 
 
 class Sent(Event):
