@@ -157,7 +157,7 @@ class RecordReader:
             if len(self._buffer) < wanted:
                 break
             if self._header is None:
-                self._start(records)
+                self._start(records, view[pos : pos + _QUOTED_BYTES])
             else:
                 records.append(self._finish(bytes(self._buffer)))
         return records
@@ -171,10 +171,14 @@ class RecordReader:
         received = self._fields[2] - self._skipping if self._skipping else len(self._buffer)
         return HEADER_SIZE + received
 
-    def _start(self, records: list[Record]) -> None:
-        """The buffer holds a whole header: check it, then keep, skip or finish its payload."""
+    def _start(self, records: list[Record], following: memoryview) -> None:
+        """The buffer holds a whole header: check it, then keep, skip or finish its payload.
+        `following` is what came after it, quoted if the header shows the peer is not TLS."""
         header = bytes(self._buffer)
-        self._fields = parse_header(header, self.max_length)
+        try:
+            self._fields = parse_header(header, self.max_length)
+        except NotTLSError:
+            raise NotTLSError(_not_tls_message(header + bytes(following))) from None
         self._header = header
         self._buffer.clear()
         content_type, _, length = self._fields
