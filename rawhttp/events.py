@@ -110,15 +110,14 @@ class Reused(Event):
 
 
 class TLSRecord(Event):
-    """One TLS record went out to the socket or came in from it (`direction` "out" or "in"):
-    its header's fields, the header's 5 bytes, and `offset`, where the record starts in that
-    direction's stream of TLS bytes (the TCP payload), so a view can find its segments."""
+    """One TLS record went out to the socket or came in from it (`direction` "OUT" or "IN",
+    curl's words): `seen` is a `tls.Seen`, the record (header fields, its 5 header bytes) and
+    what a wire observer can read in it (handshake messages, an alert, or only ciphertext);
+    `offset` is where the record starts in that direction's stream of TLS bytes (the TCP
+    payload), so a view can find the segments that carried it."""
 
     direction: str
-    content_type: int
-    version: int
-    length: int
-    header: bytes
+    seen: object
     offset: int
 
 

@@ -55,6 +55,7 @@ class TLSOptions(NamedTuple):
     ciphers: str | None = None  # --ciphers, OpenSSL's cipher list (TLS 1.2 and below)
     alpn: tuple[str, ...] = ("http/1.1",)  # --alpn; () offers none (curl's --no-alpn)
     keylog: str | None = None  # --keylog (SSLKEYLOGFILE otherwise, read by ssl itself)
+    watch: bool = False  # a view shows the records and messages: read them (costs CPU)
 
 
 def client_context(options) -> ssl.SSLContext:
@@ -87,7 +88,8 @@ def client_context(options) -> ssl.SSLContext:
 
 def handshake(sock, url: URL, options, emit: Listener, remote, context) -> TLSStream:
     """The TLS layer over a connected socket: a TLSStream once the handshake is done."""
-    stream = TLSStream(sock, url, options, emit, remote, context)
+    watched = options.tls is not None and options.tls.watch
+    stream = (WatchedTLSStream if watched else TLSStream)(sock, url, options, emit, remote, context)
     try:
         stream.handshake()
     except BaseException:
@@ -141,6 +143,8 @@ class TLSStream(Stream):
                 cipher=self.ssl.cipher()[0],
                 sock=self.sock,
                 alpn=self.ssl.selected_alpn_protocol(),
+                certificate=self.ssl.getpeercert(binary_form=True),
+                verified=self.ssl.context.verify_mode != ssl.CERT_NONE,
             )
         )
 
@@ -173,6 +177,7 @@ class TLSStream(Stream):
         if data:
             assert self.sock is not None
             self.sock.sendall(data)
+            self._moved("OUT", data, self.cipher_sent)
             self.cipher_sent += len(data)
 
     def _fill(self) -> bytes:
@@ -180,11 +185,15 @@ class TLSStream(Stream):
         assert self.sock is not None
         data = self.sock.recv(CIPHER_READ)
         if data:
+            self._moved("IN", data, self.cipher_received)
             self._incoming.write(data)
             self.cipher_received += len(data)
         else:
             self._incoming.write_eof()
         return data
+
+    def _moved(self, direction: str, data: bytes, offset: int) -> None:
+        """TLS bytes went out or came in: nothing to do unless a view watches (below)."""
 
     def _send(self, data: bytes) -> None:
         self.ssl.write(data)
@@ -242,3 +251,85 @@ class TLSStream(Stream):
                 self.sock.settimeout(0)
                 self._flush()
         super().close(by)
+
+
+class WatchedTLSStream(TLSStream):
+    """A TLSStream whose records and messages are read as they pass, for the views: every
+    record is a `TLSRecord` event (what a wire observer sees, read by `rawhttp.tls`), every
+    handshake message, alert and change_cipher_spec a `TLSMessage` (what OpenSSL wrote or
+    read, TLS 1.3's encrypted ones included).
+
+    The messages come from OpenSSL's message callback, which CPython has but keeps private
+    (`SSLContext._msg_callback`, the hook curl's -v uses through OpenSSL): this class is the
+    one place rawhttp touches it. Where it is missing, the messages are those the records
+    showed in the clear, so TLS 1.3's encrypted ones are named by their records only.
+    """
+
+    def __init__(self, sock, url: URL, options, emit: Listener, remote, context):
+        from rawhttp.tls import TLSObserver
+
+        self.observer = TLSObserver()
+        self.hooked = hasattr(context, "_msg_callback")
+        if self.hooked:
+            context._msg_callback = self._message
+        super().__init__(sock, url, options, emit, remote, context)
+
+    def _moved(self, direction: str, data: bytes, offset: int) -> None:
+        from rawhttp.tls import TLSDecodeError
+
+        try:
+            seen = self.observer.feed(direction, data)
+        except TLSDecodeError as error:  # shown, never fatal: OpenSSL judges the bytes
+            self.emit(events.Noted(f"TLS records ({direction}) cannot be read further: {error}"))
+            self._moved = super()._moved  # type: ignore[method-assign]
+            return
+        for item in seen:
+            self.emit(events.TLSRecord(direction=direction, seen=item, offset=offset))
+            offset += len(item.record.header) + item.record.length
+            if not self.hooked:
+                self._messages_seen(item)
+
+    def _messages_seen(self, seen) -> None:
+        """Without OpenSSL's callback: the messages a record showed in the clear."""
+        from rawhttp.tls.names import ALERT, CHANGE_CIPHER_SPEC, HANDSHAKE, version_name
+
+        version = version_name(seen.version)
+        kind = seen.record.content_type
+        if kind == CHANGE_CIPHER_SPEC and not seen.encrypted:
+            self._emit_message(seen.direction, version, kind, 1, seen.record.payload)
+        elif seen.alert is not None:
+            alert = seen.alert
+            self._emit_message(seen.direction, version, ALERT, alert.code, seen.record.payload)
+        for message in seen.messages:
+            header = bytes([message.msg_type]) + len(message.body).to_bytes(3, "big")
+            self._emit_message(
+                seen.direction, version, HANDSHAKE, message.msg_type, header + message.body
+            )
+
+    def _message(self, conn, direction, version, content_type, msg_type, data) -> None:
+        """OpenSSL's message callback: one message handled (or a record header, skipped)."""
+        kind = int(content_type)
+        if kind not in (20, 21, 22):  # 256, 257: OpenSSL's record-header pseudo types
+            return
+        number = 1 if kind == 20 else int(msg_type)  # change_cipher_spec's one byte is 1
+        if kind == 21 and len(data) == 2:
+            number = data[0] * 256 + data[1]  # curl's number for an alert: level and reason
+        name = "OUT" if direction == "write" else "IN"
+        self._emit_message(name, _version_name(version), kind, number, bytes(data))
+
+    def _emit_message(self, direction, version, content_type, msg_type, data) -> None:
+        self.emit(
+            events.TLSMessage(
+                direction=direction,
+                version=version,
+                content_type=content_type,
+                msg_type=msg_type,
+                data=data,
+            )
+        )
+
+
+def _version_name(version) -> str:
+    """OpenSSL's record version as -v names it: TLSVersion.TLSv1_3 -> "TLSv1.3"."""
+    name = getattr(version, "name", str(version))
+    return name.replace("_", ".")
