@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import NamedTuple
 
 from rawhttp import events
 from rawhttp.errors import ConnectError, RawHTTPError, ResolveError, Timeout
@@ -28,6 +29,17 @@ BUFSIZE = 1024 * 1024
 LOOPBACKS = ((socket.AF_INET6, ("::1", 0, 0, 0)), (socket.AF_INET, ("127.0.0.1", 0)))
 
 
+class TLSOptions(NamedTuple):
+    """What the client asks of TLS, as curl's options name it."""
+
+    min_version: str | None = None  # --tlsv1.2, --tlsv1.3: the lowest version offered
+    max_version: str | None = None  # --tls-max
+    ciphers: str | None = None  # --ciphers, OpenSSL's cipher list (TLS 1.2 and below)
+    alpn: tuple[str, ...] = ("http/1.1",)  # --alpn; () offers none (curl's --no-alpn)
+    keylog: str | None = None  # --keylog (SSLKEYLOGFILE otherwise, read by ssl itself)
+    watch: bool = False  # a view shows the records and messages: read them (costs CPU)
+
+
 class Options:
     """How patient and how strict a transfer is; the CLI's flags map onto these."""
 
@@ -42,7 +54,7 @@ class Options:
         http_version: str = "HTTP/1.1",
         family: int = socket.AF_UNSPEC,
         resolve: dict[tuple[str, int], str] | None = None,
-        tls: object = None,
+        tls: TLSOptions | None = None,
     ):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -54,7 +66,7 @@ class Options:
         self.family = family
         # curl's --resolve: (host, port) -> address to use instead of asking DNS.
         self.resolve = resolve if resolve is not None else {}
-        # A `tlsstream.TLSOptions` (versions, ciphers, ALPN, key log, who watches the records).
+        # For https: versions, ciphers, ALPN, key log, whether a view watches the records.
         self.tls = tls
 
     def __repr__(self) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import ssl
 import time
-from typing import NamedTuple
 
 from rawhttp import events
+from rawhttp.dial import TLSOptions
 from rawhttp.errors import (
     CAFileError,
     CertificateError,
@@ -45,17 +45,6 @@ VERIFY_REASONS = {
 
 # The versions --tlsv1.2, --tlsv1.3 and --tls-max name, as curl spells them.
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-
-
-class TLSOptions(NamedTuple):
-    """What the client asks of TLS, as curl's options name it."""
-
-    min_version: str | None = None  # --tlsv1.2, --tlsv1.3: the lowest version offered
-    max_version: str | None = None  # --tls-max
-    ciphers: str | None = None  # --ciphers, OpenSSL's cipher list (TLS 1.2 and below)
-    alpn: tuple[str, ...] = ("http/1.1",)  # --alpn; () offers none (curl's --no-alpn)
-    keylog: str | None = None  # --keylog (SSLKEYLOGFILE otherwise, read by ssl itself)
-    watch: bool = False  # a view shows the records and messages: read them (costs CPU)
 
 
 def client_context(options) -> ssl.SSLContext:

@@ -16,7 +16,7 @@ from rawhttp.cli.bodies import Plan
 from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
 from rawhttp.cli.curl import CurlFields, GetCommand, curl_headers, with_retries
 from rawhttp.client import Session
-from rawhttp.dial import BUFSIZE, Options
+from rawhttp.dial import BUFSIZE, Options, TLSOptions
 from rawhttp.download import Destination, Download
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
 from rawhttp.show import ViewOptions, Views
@@ -238,6 +238,35 @@ class GetOptions(NamedTuple):
     type=click.Path(exists=True, dir_okay=False),
     help="HTTPS: trust the CA certificates in this PEM file.",
 )
+@click.option("--tlsv1.2", "tls_min", flag_value="1.2", help="HTTPS: TLS 1.2 or later.")
+@click.option("--tlsv1.3", "tls_min", flag_value="1.3", help="HTTPS: TLS 1.3 only.")
+@click.option(
+    "--tls-max",
+    type=click.Choice(["1.2", "1.3"]),
+    metavar="VERSION",
+    help="HTTPS: offer no TLS version above VERSION (1.2 or 1.3).",
+)
+@click.option(
+    "--ciphers", metavar="LIST", help="HTTPS: the TLS 1.2 cipher suites to offer (OpenSSL's list)."
+)
+@click.option(
+    "--alpn",
+    metavar="PROTOCOLS",
+    default="http/1.1",
+    show_default=True,
+    help="HTTPS: the ALPN protocols offered, comma-separated.",
+)
+@click.option("--no-alpn", is_flag=True, help="HTTPS: offer no ALPN protocol.")
+@click.option(
+    "--keylog",
+    metavar="FILE",
+    help="HTTPS: append the TLS secrets to FILE (NSS key log, as SSLKEYLOGFILE) for Wireshark.",
+)
+@click.option(
+    "--cert-chain",
+    metavar="FILE",
+    help="HTTPS: write the certificates the server sent to FILE, as PEM.",
+)
 @click.option("--fail", is_flag=True, help="Exit 22 on a status >= 400 (the body is still saved).")
 @click.option("-A", "--user-agent", metavar="NAME", help="Send User-Agent: NAME.")
 @click.option("-e", "--referer", metavar="URL", help="Send Referer: URL.")
@@ -326,6 +355,8 @@ def get_options(flags: dict) -> GetOptions:
             user_headers=tuple(name for name, _ in flags["headers"]),
             insecure=flags["insecure"],
             cafile=flags["cacert"],
+            cert_chain=flags["cert_chain"],
+            keylog=flags["keylog"],
         ),
         curl=CurlFields(
             flags["user_agent"],
@@ -381,6 +412,20 @@ def _connection_options(flags: dict) -> Options:
         http_version="HTTP/1.0" if flags["http10"] else "HTTP/1.1",
         family=families[flags["family"]],
         resolve=flags["resolve"],
+        tls=_tls_options(flags),
+    )
+
+
+def _tls_options(flags: dict):
+    """What TLS is asked to do; watched (its records read) when a view shows them."""
+    watchers = ("verbose", "trace", "explain", "timing", "packets", "pcap", "cert_chain")
+    return TLSOptions(
+        min_version=flags["tls_min"],
+        max_version=flags["tls_max"],
+        ciphers=flags["ciphers"],
+        alpn=() if flags["no_alpn"] else tuple(p for p in flags["alpn"].split(",") if p),
+        keylog=flags["keylog"],
+        watch=any(flags[name] for name in watchers),
     )
 
 

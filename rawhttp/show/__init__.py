@@ -36,6 +36,8 @@ class ViewOptions(NamedTuple):
     user_headers: tuple[str, ...] = ()  # the -H names, which --explain marks as the user's
     insecure: bool = False  # for --show-code's program
     cafile: str | None = None
+    cert_chain: str | None = None  # --cert-chain FILE
+    keylog: str | None = None  # --keylog FILE, which -v names
     tcp_view: object = None  # --packets, --pcap, --tcp-info: one view for the whole command
 
 
@@ -63,7 +65,7 @@ def _palette(options: ViewOptions):
 def _verbose(options: ViewOptions, target: str | None):
     from rawhttp.show.verbose import Verbose
 
-    return Verbose(palette=_palette(options))
+    return Verbose(palette=_palette(options), keylog=options.keylog)
 
 
 def _trace(options: ViewOptions, target: str | None):
@@ -102,6 +104,12 @@ def _code(options: ViewOptions, target: str | None):
     return ShowCode(insecure=options.insecure, cafile=options.cafile)
 
 
+def _cert_chain(options: ViewOptions, target: str | None):
+    from rawhttp.show.certchain import CertChain
+
+    return CertChain(options.cert_chain)
+
+
 def _tcp_view(options: ViewOptions, target: str | None):
     # --packets, --pcap, --tcp-info: one show.packets.TcpView for the whole command, made by
     # `rawhttp get` before the first transfer (its capture must open first, or nothing is sent).
@@ -117,6 +125,7 @@ VIEWS = (
     View("show_code", _code, needs_body=False),
     View("write_out", _write_out, needs_body=False),
     View("dump_header", _dump_header, needs_body=False),
+    View("cert_chain", _cert_chain, needs_body=False),
     View("tcp_view", _tcp_view, needs_body=False),
 )
 

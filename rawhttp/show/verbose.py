@@ -21,10 +21,14 @@ SHOW_BODY = 256
 class Verbose:
     """A listener: call it with each event of a transfer."""
 
-    def __init__(self, out: TextIO | None = None, palette: Palette = OFF):
+    def __init__(
+        self, out: TextIO | None = None, palette: Palette = OFF, keylog: str | None = None
+    ):
         self.out = out or sys.stderr
         self.palette = palette
+        self.keylog = keylog
         self.body_sent = 0
+        self.chain: tuple[bytes, ...] = ()
 
     def __call__(self, event: events.Event) -> None:
         for line in self.lines(event):
@@ -52,8 +56,27 @@ class Verbose:
     def _Reused(self, e: events.Reused) -> list[str]:
         return [f"* Reusing connection to {_hostport(*e.remote)}"]
 
+    def _TLSMessage(self, e: events.TLSMessage) -> list[str]:
+        from rawhttp.show.tlsnotes import CERTIFICATE, message_lines
+
+        if e.direction == "IN" and e.msg_type == CERTIFICATE and e.content_type == 22:
+            self.chain = _chain(e)
+        return message_lines(e)
+
     def _TLSEstablished(self, e: events.TLSEstablished) -> list[str]:
-        return [f"* TLS handshake done: {e.version}, cipher {e.cipher}"]
+        from rawhttp.show.tlsnotes import established_lines, keylog_path
+
+        return established_lines(e, keylog_path(self.keylog))
+
+    def error(self, error) -> None:
+        """A certificate that was not trusted: show it, so the reason can be seen in it."""
+        from rawhttp.errors import CertificateError
+
+        if isinstance(error, CertificateError) and self.chain:
+            from rawhttp.show.tlsnotes import certificate_lines
+
+            for line in certificate_lines(self.chain[0], verified=None):
+                print(self.palette.paint("note", line), file=self.out)
 
     def _Sent(self, e: events.Sent) -> list[str]:
         lines = bytes(e.data).decode("latin-1").split("\r\n")[:-1]
@@ -110,6 +133,17 @@ class Verbose:
         if e.kept:
             return ["* Connection kept open for the next request"]
         return [f"* Connection closed by the {e.by}"]
+
+
+def _chain(e: events.TLSMessage) -> tuple[bytes, ...]:
+    """The certificates of a Certificate message (none if it cannot be read)."""
+    from rawhttp.tls import TLSDecodeError
+    from rawhttp.tls.messages import parse_certificate
+
+    try:
+        return parse_certificate(e.data[4:], tls13=e.version == "TLSv1.3").certificates
+    except TLSDecodeError:
+        return ()
 
 
 def _is_text(data: bytes) -> bool:
