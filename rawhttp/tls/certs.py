@@ -142,8 +142,8 @@ def to_pem(cert: bytes) -> str:
 def _summarize(cert: bytes) -> CertificateSummary:
     """The walk over RFC 5280's structure; a missing field surfaces as IndexError."""
     tbs, algorithm, signature = der.parse(cert).expect(der.SEQUENCE, "Certificate").children()
-    signature.bit_string()
     fields = tbs.expect(der.SEQUENCE, "tbsCertificate").children()
+    signature.bit_string()
     version = 0
     if fields[0].tag == der.context(0):
         (version_element,) = fields.pop(0).children()
