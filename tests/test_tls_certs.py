@@ -217,6 +217,7 @@ def test_to_pem_round_trips(all_certs):
         pem = to_pem(cert)
         assert pem.startswith("-----BEGIN CERTIFICATE-----\n")
         assert ssl.PEM_cert_to_DER_cert(pem) == cert
+        assert pem == ssl.DER_cert_to_PEM_cert(cert)
 
 
 def test_serial_hex_is_whole_bytes():
