@@ -7,12 +7,17 @@ bytes into the other, recording them, with no socket at all. The other TLS tests
 
 from __future__ import annotations
 
+import ast
+import doctest
+import importlib
+import pathlib
 import ssl
 from dataclasses import dataclass, field
 
 import pytest
 import trustme
 
+import rawhttp.tls
 from rawhttp.tls import NotTLSError, Record, RecordReader, TLSDecodeError, TLSObserver
 from rawhttp.tls.names import TLS10, TLS12, TLS13
 from rawhttp.tls.records import (
@@ -355,3 +360,36 @@ def test_observer_refuses_a_bad_change_cipher_spec():
 def test_observer_refuses_plain_http():
     with pytest.raises(NotTLSError, match="plain HTTP"):
         TLSObserver().feed("IN", b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+
+# --- the package's promises -----------------------------------------------------------------
+
+TLS_PACKAGE = pathlib.Path(rawhttp.tls.__file__).parent
+MODULES = sorted(path.stem for path in TLS_PACKAGE.glob("*.py"))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_sans_io_imports(module):
+    """No module of rawhttp.tls imports socket, ssl or selectors, nor rawhttp beyond errors."""
+    tree = ast.parse((TLS_PACKAGE / f"{module}.py").read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not imported & {"socket", "ssl", "selectors", "select"}
+    assert {m for m in imported if m.startswith("rawhttp")} <= {"rawhttp.errors", "rawhttp.tls"} | {
+        m for m in imported if m.startswith("rawhttp.tls.")
+    }
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_docstring_examples(module):
+    """The examples in the modules' docstrings are what a learner gets at a prompt."""
+    imported = importlib.import_module(
+        f"rawhttp.tls.{module}" if module != "__init__" else "rawhttp.tls"
+    )
+    failed, _ = doctest.testmod(imported)
+    assert failed == 0

@@ -17,8 +17,8 @@ raises `TLSDecodeError`, whatever its bytes.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
-import ssl
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,6 +80,10 @@ BASIC_CONSTRAINTS = "2.5.29.19"
 # GeneralName choices in a subjectAltName (RFC 5280 4.2.1.6): [2] dNSName, [7] iPAddress.
 _DNS_NAME = der.context(2, constructed=False)
 _IP_ADDRESS = der.context(7, constructed=False)
+# RFC 7468 section 2: the PEM armour of a certificate, and its line length.
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_PEM_END = "-----END CERTIFICATE-----"
+_PEM_LINE = 64
 # RFC 4514 section 2.4: characters escaped with a backslash in a string form of a name.
 _ESCAPED = set('"+,;<>\\')
 
@@ -135,15 +139,19 @@ def summarize(cert: bytes) -> CertificateSummary:
 
 
 def to_pem(cert: bytes) -> str:
-    """The PEM text of a DER certificate, as `openssl x509` writes it (for saving or pasting)."""
-    return ssl.DER_cert_to_PEM_cert(bytes(cert))
+    """The PEM text of a DER certificate (RFC 7468: base64 in 64-character lines between the
+    BEGIN and END lines), as `openssl x509` and `ssl.DER_cert_to_PEM_cert` write it. Written
+    out rather than imported from `ssl`, so this package never loads `socket`."""
+    text = base64.b64encode(bytes(cert)).decode("ascii")
+    lines = [text[i : i + _PEM_LINE] for i in range(0, len(text), _PEM_LINE)]
+    return "\n".join([_PEM_BEGIN, *lines, _PEM_END]) + "\n"
 
 
 def _summarize(cert: bytes) -> CertificateSummary:
     """The walk over RFC 5280's structure; a missing field surfaces as IndexError."""
     tbs, algorithm, signature = der.parse(cert).expect(der.SEQUENCE, "Certificate").children()
-    signature.bit_string()
     fields = tbs.expect(der.SEQUENCE, "tbsCertificate").children()
+    signature.bit_string()
     version = 0
     if fields[0].tag == der.context(0):
         (version_element,) = fields.pop(0).children()
