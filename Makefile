@@ -47,6 +47,7 @@ clean:
 bench:
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/upload_bench.py --rawhttp bench/.venv/bin/rawhttp >> bench/RESULTS.md
+	$(PYTHON) bench/tls_bench.py --rawhttp bench/.venv/bin/rawhttp >> bench/RESULTS.md
 
 bench-quick:
 	$(PYTHON) bench/run.py --quick

@@ -191,12 +191,26 @@ class TLSStream(Stream):
     def _recv_into(self, buffer: memoryview) -> int:
         while True:
             try:
-                return self.ssl.read(len(buffer), buffer)
+                count = self.ssl.read(len(buffer), buffer)
             except ssl.SSLWantReadError:
                 self._flush()  # a key update's answer, say
                 self._fill()
+                continue
             except ssl.SSLZeroReturnError:
                 return 0  # close_notify: the clean end of the TLS stream
+            return count + self._read_more(buffer[count:])
+
+    def _read_more(self, buffer: memoryview) -> int:
+        """Decrypt what is already here into the rest of the buffer: OpenSSL hands out one
+        record (16 KiB at most) per read, and a body loop turn per record would cost more
+        than the decryption. Stops at the first record not yet complete (never waits)."""
+        count = 0
+        while count < len(buffer) and self._incoming.pending:
+            try:
+                count += self.ssl.read(len(buffer) - count, buffer[count:])
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                break  # the rest on the next read (close_notify is seen again then)
+        return count
 
     def readable(self, timeout: float) -> bool:
         if self.ssl.pending() or self._incoming.pending:
