@@ -99,6 +99,9 @@ class TLSStream(Stream):
         self.ssl = context.wrap_bio(self._incoming, self._outgoing, server_hostname=url.host)
         self.cipher_sent = 0
         self.cipher_received = 0
+        # Ciphertext is received into one reused buffer: a fresh 256 KiB bytes object per
+        # recv is a fresh mapping of memory, paid for in page faults on every read.
+        self._cipher_buffer = memoryview(bytearray(CIPHER_READ))
 
     @property
     def can_splice(self) -> bool:
@@ -149,8 +152,8 @@ class TLSStream(Stream):
                 f"TLS handshake timed out after {self.options.connect_timeout:g} s "
                 "(a plain-HTTP server waits for a request and never answers a TLS hello)"
             ) from None
-        if first and data.startswith(b"HTTP/"):
-            line = data.split(b"\r\n", 1)[0].decode("latin-1")
+        if first and bytes(data[:5]) == b"HTTP/":
+            line = bytes(data).split(b"\r\n", 1)[0].decode("latin-1")
             raise TLSError(
                 f"handshake with {self.url.host} failed: port {self.url.port} answered in plain "
                 f"HTTP, not TLS ({line!r}): use http:// for this port"
@@ -170,13 +173,15 @@ class TLSStream(Stream):
             self.cipher_sent += len(data)
 
     def _fill(self) -> bytes:
-        """One recv of ciphertext, handed to OpenSSL; the server's FIN is handed on as EOF."""
+        """One recv of ciphertext, handed to OpenSSL; the server's FIN is handed on as EOF.
+        The bytes returned are a view of the reused buffer, valid until the next fill."""
         assert self.sock is not None
-        data = self.sock.recv(CIPHER_READ)
-        if data:
+        count = self.sock.recv_into(self._cipher_buffer)
+        data = self._cipher_buffer[:count]
+        if count:
             self._moved("IN", data, self.cipher_received)
             self._incoming.write(data)
-            self.cipher_received += len(data)
+            self.cipher_received += count
         else:
             self._incoming.write_eof()
         return data
