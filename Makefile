@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format clean demo bench bench-quick stress fuzz
+.PHONY: test test-fast lint format clean demo bench bench-quick stress fuzz
 
 INSTALL_LOG := $(VENV)/install.log
 
@@ -22,6 +22,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The fast set while working: everything but the tests marked slow (browsers, worksheets,
+# load, property runs, real-peer suites). CI and `make test` run them all.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

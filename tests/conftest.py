@@ -16,6 +16,24 @@ from dataclasses import dataclass, field
 
 import pytest
 
+# Whole modules that are slow by nature (a browser, every worksheet command, load, hypothesis
+# runs): marked `slow` here so that `make test-fast` (pytest -m "not slow") leaves them out.
+SLOW_MODULES = {
+    "test_browser_forms",
+    "test_browser_pages",
+    "test_worksheets",
+    "test_load",
+    "test_properties",
+    "test_server_model",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rpartition(".")[2] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 RESET = object()  # close with SO_LINGER 0: the peer sees a TCP RST
 HANG = object()  # keep the connection open, sending nothing, until the test ends
 PAUSE = 0.02

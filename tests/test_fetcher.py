@@ -66,7 +66,8 @@ def test_https_verified_with_cacert(https_server):
     result = cli(https_url(server), "--cacert", cafile, "--body-only", "-v")
     assert result.exit_code == 0, result.output
     assert result.stdout == "secure page"
-    assert "* TLS handshake done: TLSv1." in result.stderr
+    assert "* SSL connection using TLSv1." in result.stderr
+    assert "*  SSL certificate verify ok." in result.stderr
 
 
 def test_https_untrusted_is_60(https_server):
