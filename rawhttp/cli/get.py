@@ -90,6 +90,12 @@ class GetOptions(NamedTuple):
 )
 @click.option("-O", "--remote-name", is_flag=True, help="Name the file after the URL path.")
 @click.option(
+    "-g",
+    "--globoff",
+    is_flag=True,
+    help="Take [ ] { } in URLs literally (else [1-9], [a-z], {a,b} make several URLs).",
+)
+@click.option(
     "--output-dir",
     type=click.Path(file_okay=False),
     help="Folder for -o/-O files, created (with its parents) when missing.",
@@ -309,9 +315,10 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
 
     try:
         options = get_options(flags)
-        parsed = [parse_url(url) for url in urls]
+        globbed = [_expand(url, flags["globoff"]) for url in urls]
+        parsed = [parse_url(one.url) for each in globbed for one in each]
         parsed = [with_query(url, options.plan.query, flags["upload_file"]) for url in parsed]
-        targets = _targets(parsed, options)
+        targets = _targets(globbed, parsed, options)
     except RawHTTPError as error:
         report(error)
         sys.exit(error.exit_code)
@@ -429,19 +436,34 @@ def _tls_options(flags: dict):
     )
 
 
-def _targets(urls: list[URL], options: GetOptions) -> list[str | None]:
-    """The file each URL's body goes to (None: stdout): -o in order, else -O, else stdout."""
+def _expand(url: str, globoff: bool) -> list:
+    """The URLs one argument stands for (curl's globbing, unless -g)."""
+    from rawhttp.fetch.globbing import Expanded, expand
+
+    return [Expanded(url, ())] if globoff else expand(url)
+
+
+def _targets(globbed: list[list], urls: list[URL], options: GetOptions) -> list[str | None]:
+    """The file each URL's body goes to (None: stdout): an argument's -o (in order, with
+    `#N` standing for its Nth glob's value), else -O, else stdout."""
+    from rawhttp.fetch.globbing import fill
+
     outputs = list(options.outputs)
-    if len(outputs) > len(urls):
+    if len(outputs) > len(globbed):
         click.echo(
-            f"rawhttp: warning: {len(outputs)} -o for {len(urls)} URL(s): "
-            f"{', '.join(outputs[len(urls) :])} not used",
+            f"rawhttp: warning: {len(outputs)} -o for {len(globbed)} URL(s): "
+            f"{', '.join(outputs[len(globbed) :])} not used",
             err=True,
         )
+    names = [
+        (outputs[index] if index < len(outputs) else None, one.values)
+        for index, each in enumerate(globbed)
+        for one in each
+    ]
     targets: list[str | None] = []
-    for index, url in enumerate(urls):
-        if index < len(outputs):
-            name = None if outputs[index] == "-" else outputs[index]
+    for (output, values), url in zip(names, urls, strict=True):
+        if output is not None:
+            name = None if output == "-" else fill(output, values)
         else:
             name = remote_name(url.target) if options.remote_name else None
         if name is not None and options.output_dir:
