@@ -110,7 +110,9 @@ def _observed(flight: Flight) -> list[str]:
     """What a passive observer reads in a flight, and why the flight is there."""
     lines = []
     for hello in flight.hellos:
-        lines.append(f"{type(hello).__name__}: {hello_summary(hello)}")
+        retry = getattr(hello, "hello_retry_request", False)
+        name = "HelloRetryRequest" if retry else type(hello).__name__
+        lines.append(f"{name}: {hello_summary(hello)}")
         if getattr(hello, "server_name", None):
             lines.append(
                 f"  the SNI {hello.server_name} is in the clear: any observer on the path "
@@ -118,7 +120,7 @@ def _observed(flight: Flight) -> list[str]:
             )
         if getattr(hello, "key_shares", ()):
             lines.append("  it carries a key share, so a TLS 1.3 server can make the keys at once")
-        if getattr(hello, "hello_retry_request", False):
+        if retry:
             lines.append(
                 "  HelloRetryRequest: the key share offered does not suit the server: the "
                 "client must say ClientHello again, one more round trip"
