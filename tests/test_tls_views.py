@@ -325,3 +325,29 @@ def test_a_plain_transfer_with_views_loads_no_tls_view_code(raw_server):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_request_on_a_kept_tls_connection_is_still_shown_decrypted():
+    """Each URL has its own views, and the second may ride the first's TLS connection: no
+    TLS record is seen then, the https URL says the bytes are TLS's."""
+    import io
+
+    from rawhttp.show.explain import Explain
+    from rawhttp.show.trace import Trace
+
+    out = io.StringIO()
+    views = [Trace(out=out), Explain(out=out)]
+    for event in (
+        events.RequestStarted(url="https://localhost:8443/b", method="GET"),
+        events.Reused(remote=("127.0.0.1", 8443)),
+        events.RequestHeadSent(data=b"GET /b HTTP/1.1\r\nHost: localhost\r\n\r\n", offset=96),
+        events.Received(data=b"HTTP/1.1 204 No Content\r\n\r\n", offset=300),
+    ):
+        for view in views:
+            view(event)
+    views[0](events.Closed(by="client"))
+    text = out.getvalue()
+    assert "tls write() -> 36 bytes at offset 96 (decrypted" in text
+    assert "tls read() -> 27 bytes at offset 300 (decrypted" in text
+    assert "36 bytes went into TLS (sent encrypted" in text
+    assert "send()" not in text and "recv()" not in text

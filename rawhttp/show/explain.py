@@ -90,6 +90,7 @@ class Explain:
         self.tcp = None  # show.tcpnotes.TcpNotes, made at the first connect
         self.tls = None  # show.tlsstory.TLSStory, made at a connection's first TLS record
         self.connected_at: float | None = None
+        self.https = False  # the request goes over TLS: reads and writes are TLS's
         # Who closed and why is only said when it is known: a close by rawhttp before the
         # whole response is held back until error() names the failure.
         self.whole = False
@@ -110,6 +111,7 @@ class Explain:
         self.recv_calls = 0
         self.whole = self.redirecting = False
         self.framing = ""
+        self.https = e.url.startswith("https:")
         self.say(f"== {e.method} {e.url}")
 
     def _Resolved(self, e: events.Resolved) -> None:
@@ -163,14 +165,14 @@ class Explain:
             self.tcp.tls(e)
 
     def _wrote(self, count: int) -> str:
-        if self.tls is None:
+        if not self.https:
             return f"send() wrote {count} bytes"
         return f"{count} bytes went into TLS (sent encrypted, in application data records)"
 
     @property
     def _reads(self) -> str:
         """What one read is called: recv() on a plain socket, a TLS read of decrypted bytes."""
-        return "recv() call(s)" if self.tls is None else "TLS read(s) of decrypted bytes"
+        return "TLS read(s) of decrypted bytes" if self.https else "recv() call(s)"
 
     def _say_lines(self, lines: list[str]) -> None:
         for line in lines:
@@ -228,7 +230,7 @@ class Explain:
         self.say(f"the read loop stopped: {e.reason}")
         chunks = f" in {e.chunks} chunk(s)" if e.chunks is not None else ""
         self.say(f"body: {e.received} bytes{chunks}", 1)
-        called = "recv() was called" if self.tls is None else "the TLS layer was read"
+        called = "the TLS layer was read" if self.https else "recv() was called"
         self.say(f"{called} {self.recv_calls} time(s) in all", 1)
         if e.extra:
             self.say(f"{e.extra} byte(s) came after the end of the message and were ignored", 1)
@@ -250,7 +252,7 @@ class Explain:
             end = "; close() ours"
             if not self.whole and self.framing != "close":
                 end = ", before the response was complete; close() ours"
-            if self.tls is not None:
+            if self.https:
                 self.say(f"the TLS read returned 0 bytes: the server's close_notify{end}")
             else:
                 self.say(f"recv() returned 0 bytes: the server closed its side (FIN){end}")

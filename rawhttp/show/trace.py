@@ -41,7 +41,8 @@ class Trace:
         self.start: float | None = None
         self.reads = 0
         self._pending: tuple[float, bytes, int] | None = None
-        self.tls: TLSLines | None = None  # while the connection is TLS
+        self.tls: TLSLines | None = None  # the TLS lines of the connection, once it has any
+        self.https = False  # the request goes over TLS: its bytes are shown decrypted
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.HeadReceived) and self._pending is not None:
@@ -50,6 +51,7 @@ class Trace:
         self._flush()
         if isinstance(event, events.RequestStarted):
             self.start = event.at if self.start is None else self.start
+            self.https = event.url.startswith("https:")
         elif isinstance(event, events.Sent):
             self._call("send", event.at, len(event.data), event.offset)
             self._dump(bytes(event.data), event.offset)
@@ -59,7 +61,7 @@ class Trace:
         elif isinstance(event, events.Closed) and event.by == "server":
             self.reads += 1
             note = "(0 bytes: the server closed its side of the connection)"
-            if self.tls is None:
+            if not self.https:
                 self._call("recv", event.at, 0, None)
             else:
                 self._line(event.at, self.palette.paint("call", "tls read()") + " -> 0 bytes")
@@ -97,7 +99,7 @@ class Trace:
     def _call(self, name: str, at: float, count: int, offset: int | None) -> None:
         paint = self.palette.paint
         where = f" at offset {paint('offset', str(offset))}" if offset is not None else ""
-        if self.tls is not None and offset is not None:
+        if self.https and offset is not None:
             name = "tls write" if name == "send" else "tls read"
             where += " " + paint("note", DECRYPTED[name])
         self._line(at, f"{paint('call', name + '()')} -> {count} bytes{where}")
