@@ -11,7 +11,7 @@ that send() wrote or recv() read), its 5-byte header split out and named, then w
 observer can read in it (the handshake messages of a plaintext record, the hellos' fields) or
 only "N bytes encrypted" (and its first bytes, with `--trace=hex`). The messages OpenSSL
 decrypted are lines of their own, and the HTTP bytes are the `tls write()` and `tls read()`
-lines, labelled decrypted: they are what went into OpenSSL and came out of it (`show.tls`).
+lines, labelled decrypted: what went into OpenSSL and came out of it (`TLSLines` below).
 """
 
 from __future__ import annotations
