@@ -114,11 +114,13 @@ class TLSRecord(Event):
     curl's words): `seen` is a `tls.Seen`, the record (header fields, its 5 header bytes) and
     what a wire observer can read in it (handshake messages, an alert, or only ciphertext);
     `offset` is where the record starts in that direction's stream of TLS bytes (the TCP
-    payload), so a view can find the segments that carried it."""
+    payload), so a view can find the segments that carried it; `excerpt` is the first bytes
+    of its payload (up to 16: ciphertext, for --trace=hex, since `seen` keeps none)."""
 
     direction: str
     seen: object
     offset: int
+    excerpt: bytes = b""
 
 
 class TLSMessage(Event):

@@ -32,6 +32,11 @@ from rawhttp.url import URL
 # plus its overhead) is about 16.6 KiB, and 256 KiB holds many, so a fast body needs few calls.
 CIPHER_READ = 256 * 1024
 
+# A TLS record's header: type, version, length (RFC 8446 5.1).
+RECORD_HEADER = 5
+# The first payload bytes of each record a watched stream keeps, for --trace=hex's excerpt.
+EXCERPT = 16
+
 # OpenSSL verify codes worth naming in plain words (X509_V_ERR_*).
 VERIFY_REASONS = {
     10: "expired",
@@ -277,6 +282,10 @@ class WatchedTLSStream(TLSStream):
         from rawhttp.tls import TLSObserver
 
         self.observer = TLSObserver()
+        # Per direction: where the next record starts, and the first payload bytes of a
+        # record that began in an earlier chunk (recv and sendall cut records anywhere).
+        self._starts = {"OUT": 0, "IN": 0}
+        self._carried = {"OUT": b"", "IN": b""}
         self.hooked = hasattr(context, "_msg_callback")
         if self.hooked:
             context._msg_callback = self._message
@@ -291,11 +300,38 @@ class WatchedTLSStream(TLSStream):
             self.emit(events.Noted(f"TLS records ({direction}) cannot be read further: {error}"))
             self._moved = super()._moved  # type: ignore[method-assign]
             return
+        start = self._starts[direction]
         for item in seen:
-            self.emit(events.TLSRecord(direction=direction, seen=item, offset=offset))
-            offset += len(item.record.header) + item.record.length
+            excerpt = self._excerpt(direction, data, offset, start, item.record.length)
+            self.emit(
+                events.TLSRecord(direction=direction, seen=item, offset=start, excerpt=excerpt)
+            )
+            start += len(item.record.header) + item.record.length
             if not self.hooked:
                 self._messages_seen(item)
+        self._starts[direction] = start
+        self._carry(direction, data, offset, start)
+
+    def _excerpt(self, direction: str, data: bytes, chunk: int, start: int, length: int) -> bytes:
+        """The first EXCERPT payload bytes of the record at `start`, which ends in `data` (at
+        `chunk` in the stream): the record reader keeps no application data, --trace=hex
+        shows a little of it."""
+        payload = start + RECORD_HEADER
+        kept = self._carried[direction] if payload < chunk else b""
+        begin = max(payload - chunk, 0)
+        return kept + data[begin : begin + min(EXCERPT, length) - len(kept)]
+
+    def _carry(self, direction: str, data: bytes, chunk: int, start: int) -> None:
+        """Keep the first payload bytes of the record at `start` that `data` holds, since the
+        record ends in a later chunk."""
+        payload = start + RECORD_HEADER
+        if payload >= chunk + len(data):
+            self._carried[direction] = b""
+        elif payload >= chunk:
+            self._carried[direction] = data[payload - chunk : payload - chunk + EXCERPT]
+        else:  # the same record as before, still unfinished
+            kept = self._carried[direction]
+            self._carried[direction] = kept + data[: EXCERPT - len(kept)]
 
     def _messages_seen(self, seen) -> None:
         """Without OpenSSL's callback: the messages a record showed in the clear."""

@@ -88,6 +88,9 @@ class Explain:
         self.request_count = 0
         self.connect_at: float | None = None
         self.tcp = None  # show.tcpnotes.TcpNotes, made at the first connect
+        self.tls = None  # show.tlsstory.TLSStory, made at a connection's first TLS record
+        self.connected_at: float | None = None
+        self.https = False  # the request goes over TLS: reads and writes are TLS's
         # Who closed and why is only said when it is known: a close by rawhttp before the
         # whole response is held back until error() names the failure.
         self.whole = False
@@ -108,6 +111,7 @@ class Explain:
         self.recv_calls = 0
         self.whole = self.redirecting = False
         self.framing = ""
+        self.https = e.url.startswith("https:")
         self.say(f"== {e.method} {e.url}")
 
     def _Resolved(self, e: events.Resolved) -> None:
@@ -127,6 +131,7 @@ class Explain:
         self.say(f"that connect failed: {e.reason}", 1)
 
     def _Connected(self, e: events.Connected) -> None:
+        self.connected_at, self.tls = e.at, None
         (la, lp), (ra, rp) = e.local, e.remote
         self.say("connected. The connection is this 4-tuple:")
         self.say(f"local  {la} port {lp} (an ephemeral port the kernel chose)", 1)
@@ -141,15 +146,42 @@ class Explain:
     def _Reused(self, e: events.Reused) -> None:
         self.say(f"reusing the open connection to {e.remote[0]} port {e.remote[1]} (keep-alive)")
 
+    def _story(self):
+        if self.tls is None:
+            from rawhttp.show.tlsstory import TLSStory
+
+            self.tls = TLSStory(self.connected_at)
+        return self.tls
+
+    def _TLSRecord(self, e: events.TLSRecord) -> None:
+        self._say_lines(self._story().record(e))
+
+    def _TLSMessage(self, e: events.TLSMessage) -> None:
+        self._say_lines(self._story().message(e))
+
     def _TLSEstablished(self, e: events.TLSEstablished) -> None:
-        self.say(f"TLS handshake done over the socket: {e.version}, cipher {e.cipher}")
+        self._say_lines(self._story().established(e))
         if self.tcp is not None:
             self.tcp.tls(e)
+
+    def _wrote(self, count: int) -> str:
+        if not self.https:
+            return f"send() wrote {count} bytes"
+        return f"{count} bytes went into TLS (sent encrypted, in application data records)"
+
+    @property
+    def _reads(self) -> str:
+        """What one read is called: recv() on a plain socket, a TLS read of decrypted bytes."""
+        return "TLS read(s) of decrypted bytes" if self.https else "recv() call(s)"
+
+    def _say_lines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.say(line)
 
     def _RequestHeadSent(self, e: events.RequestHeadSent) -> None:
         lines = bytes(e.data).decode("latin-1").split("\r\n")[:-2]
         method, target, version = [*lines[0].split(" "), "", ""][:3]
-        self.say(f"send() wrote {len(e.data)} bytes: the request head, lines ending in \\r\\n")
+        self.say(f"{self._wrote(len(e.data))}: the request head, lines ending in \\r\\n")
         self.say(f"request line: {lines[0]}", 1)
         self.say(f"method  {method}: what to do", 2)
         self.say(f"target  {target}: the path and query on that host", 2)
@@ -163,9 +195,7 @@ class Explain:
         self.say(f"an empty line (\\r\\n) ends the head; {_body_framing(headers)}", 1)
 
     def _RequestBodySent(self, e: events.RequestBodySent) -> None:
-        self.say(
-            f"send() wrote {len(e.data)} bytes of the request body (from byte {e.body_offset})"
-        )
+        self.say(f"{self._wrote(len(e.data))} of the request body (from byte {e.body_offset})")
 
     def _ContinueAwaited(self, e: events.ContinueAwaited) -> None:
         self.say(f"the body waits: recv() for up to {e.timeout:g} s for 100 Continue first")
@@ -181,7 +211,7 @@ class Explain:
 
     def _HeadReceived(self, e: events.HeadReceived) -> None:
         head = e.head
-        self.say(f"after {self.recv_calls} recv() call(s), the response head is complete")
+        self.say(f"after {self.recv_calls} {self._reads}, the response head is complete")
         self.say(f"({len(head.raw)} bytes; it ends at offset {e.end} of what was received)", 1)
         self.say(f"status line: {head.http_version} {head.status} {head.reason}", 1)
         meaning = STATUS_CLASSES.get(head.status // 100, "not a standard class")
@@ -200,7 +230,8 @@ class Explain:
         self.say(f"the read loop stopped: {e.reason}")
         chunks = f" in {e.chunks} chunk(s)" if e.chunks is not None else ""
         self.say(f"body: {e.received} bytes{chunks}", 1)
-        self.say(f"recv() was called {self.recv_calls} time(s) in all", 1)
+        called = "the TLS layer was read" if self.https else "recv() was called"
+        self.say(f"{called} {self.recv_calls} time(s) in all", 1)
         if e.extra:
             self.say(f"{e.extra} byte(s) came after the end of the message and were ignored", 1)
 
@@ -221,7 +252,10 @@ class Explain:
             end = "; close() ours"
             if not self.whole and self.framing != "close":
                 end = ", before the response was complete; close() ours"
-            self.say(f"recv() returned 0 bytes: the server closed its side (FIN){end}")
+            if self.https:
+                self.say(f"the TLS read returned 0 bytes: the server's close_notify{end}")
+            else:
+                self.say(f"recv() returned 0 bytes: the server closed its side (FIN){end}")
         elif self.whole:
             self.say("rawhttp called close(): it has the whole response")
         elif self.redirecting:
@@ -252,6 +286,8 @@ class Explain:
 
     def error(self, error: RawHTTPError) -> None:
         """An error, explained: its layer, the errno name, and one plain sentence."""
+        if self.tls is not None:
+            self._say_lines(self.tls.story())  # a handshake that failed: how far it went
         self._say_close(error)
         layer = LAYER_NAMES.get(error.layer, error.layer.upper())
         name = getattr(error, "errno_name", None)

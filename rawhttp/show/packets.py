@@ -6,6 +6,10 @@ order, when the connection is over: direction, flags, relative sequence and ackn
 numbers, payload length, window, the options of each SYN, and what each segment is for (the
 three-way handshake, the first data segment, the response, who sends the first FIN, the last
 ACK). Then the connection's state in `/proc/net/tcp`: the side that closed first in TIME_WAIT.
+Over TLS each data segment is named by the TLS records it carries (from the `TLSRecord`
+events' offsets, which are offsets in the TCP byte stream): "TLS ServerHello, ChangeCipherSpec,
+application data (encrypted) x4", or "... 1/3 of a record" for a record cut across segments;
+the send and recv rows are then the HTTP bytes that went into TLS and came out of it.
 
 `--tcp-info` reads the kernel's counters for the socket (`getsockopt(TCP_INFO)`) after connect,
 after each send, after the last recv and before close: on the timeline with `--packets`, as
@@ -20,6 +24,7 @@ Only `check_capture` at the start may stop a command (exit 2), before anything i
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import socket
 import sys
@@ -86,9 +91,17 @@ class Annotator:
     side's first one (unwrapped past 4 GiB); windows are scaled once both SYNs offered it.
     """
 
-    def __init__(self, client: Address, tls: bool = False, words: tuple[str, str] = HTTP_WORDS):
+    def __init__(
+        self,
+        client: Address,
+        tls: bool = False,
+        words: tuple[str, str] = HTTP_WORDS,
+        records: TLSRecords | None = None,
+    ):
         self.client = client
         self.tls = tls
+        self.records = records  # the TLS records of both directions, if known
+        self.spans: list[tuple[bool, int, int]] = []  # (client's?, start, end) of new data
         self.words = words  # what each side's data is called
         self.sides = {True: _Side(), False: _Side()}  # True: the client's direction
         self.connected = False
@@ -162,10 +175,46 @@ class Annotator:
             return f"retransmission of {span}"
         first = not (me.data or self.sides[not mine].data)
         me.data = True
+        self.spans.append((mine, start, start + s.payload))
         role = self.words[0] if mine else self.words[1]
-        if self.tls:
+        if self.records is not None:
+            role = self.records.describe(mine, start, start + s.payload) or "TLS bytes,"
+        elif self.tls:
             role = "TLS ClientHello," if first else "TLS records (encrypted),"
         return f"first data segment: {role} {span}" if first else f"{role} {span}"
+
+
+class TLSRecords:
+    """The TLS records of one connection by where they lie in each direction's TCP byte
+    stream, and the data segments that carried them (`spans`, from a first pass of an
+    Annotator over the same frames), so a segment can say which records it carries."""
+
+    def __init__(self, records: dict[bool, list[tuple[int, int, str]]], spans) -> None:
+        self.records = records  # client's direction? -> [(start, end, label)] in order
+        self.spans: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
+        for mine, start, end in spans:
+            self.spans[mine].append((start, end))
+
+    def describe(self, mine: bool, start: int, end: int) -> str:
+        """ "TLS ServerHello, application data (encrypted) x4," for the bytes start..end."""
+        from rawhttp.show.tlsrecords import counted
+
+        records = self.records[mine]
+        first = bisect.bisect_right([r[1] for r in records], start)
+        parts = []
+        for low, high, label in records[first:]:
+            if low >= end:
+                break
+            if start <= low and high <= end:
+                parts.append(label)
+            else:
+                parts.append(f"{label} {self._piece(mine, low, high, start)} of a record")
+        return f"TLS {counted(parts)}," if parts else ""
+
+    def _piece(self, mine: bool, low: int, high: int, start: int) -> str:
+        """ "2/3": which of the segments that carried the record low..high starts at start."""
+        carriers = [s for s, e in self.spans[mine] if s < high and e > low]
+        return f"{carriers.index(start) + 1 if start in carriers else '?'}/{len(carriers)}"
 
 
 def _unwrap(relative: int, near: int) -> int:
@@ -190,10 +239,21 @@ def options_text(segment: Segment) -> str:
 
 
 def segment_rows(
-    frames: list[Frame], client: Address, tls: bool = False, words: tuple[str, str] = HTTP_WORDS
+    frames: list[Frame],
+    client: Address,
+    tls: bool = False,
+    words: tuple[str, str] = HTTP_WORDS,
+    records: dict[bool, list[tuple[int, int, str]]] | None = None,
 ) -> list[Row]:
-    """The timeline rows of one connection's frames (in capture order)."""
-    annotator = Annotator(client, tls, words)
+    """The timeline rows of one connection's frames (in capture order); `records` are its TLS
+    records by direction (True: the client's), with their places in the byte stream."""
+    known = None
+    if records is not None:
+        scout = Annotator(client)  # a first pass: where each data segment lies
+        for frame in frames:
+            scout.describe(frame.segment)
+        known = TLSRecords(records, scout.spans)
+    annotator = Annotator(client, tls, words, known)
     rows = []
     for frame in frames:
         columns, notes = annotator.describe(frame.segment)
@@ -322,6 +382,8 @@ class _Connection:
         self.local: Address | None = None
         self.sock: socket.socket | None = None
         self.tls = False
+        # The TLS records each way (True: the client's), as (start, end, label) in the stream.
+        self.records: dict[bool, list[tuple[int, int, str]]] = {True: [], False: []}
         self.capture: Capture | None = None
         self.rows: list[Row] = []
         self.before_close: tuple[tcpinfo.TcpInfo, float] | None = None
@@ -422,16 +484,32 @@ class TcpView:
             self.conn.sock, self.conn.tls = e.sock, True
             self.conn.call(e.at, f"TLS handshake done ({e.version}): what follows is encrypted")
 
+    def _TLSRecord(self, e: events.TLSRecord) -> None:
+        if self.conn is not None:
+            from rawhttp.show.tlsrecords import record_label
+
+            self.conn.tls = True
+            end = e.offset + len(e.seen.record.header) + e.seen.record.length
+            self.conn.records[e.direction == "OUT"].append((e.offset, end, record_label(e.seen)))
+
     def _Sent(self, e: events.Sent) -> None:
         if self.conn is not None:
             span = f"bytes {e.offset}-{e.offset + len(e.data) - 1}"
-            self.conn.call(e.at, f"send() -> {len(e.data)} bytes (sent {span})")
+            if self.conn.tls:
+                text = f"tls write() -> {len(e.data)} bytes of HTTP ({span}), sent encrypted"
+            else:
+                text = f"send() -> {len(e.data)} bytes (sent {span})"
+            self.conn.call(e.at, text)
             self._snapshot("after send()")
 
     def _Received(self, e: events.Received) -> None:
         if self.conn is not None:
             span = f"bytes {e.offset}-{e.offset + len(e.data) - 1}"
-            self.conn.call(e.at, f"recv() -> {len(e.data)} bytes (received {span})")
+            if self.conn.tls:
+                text = f"tls read() -> {len(e.data)} bytes of HTTP ({span}), decrypted"
+            else:
+                text = f"recv() -> {len(e.data)} bytes (received {span})"
+            self.conn.call(e.at, text)
 
     def _BodyDone(self, e: events.BodyDone) -> None:
         if self.conn is None:
@@ -445,7 +523,9 @@ class TcpView:
     def _Closing(self, e: events.Closing) -> None:
         if self.conn is None:
             return
-        if e.by == "server":
+        if e.by == "server" and self.conn.tls:
+            self.conn.call(e.at, "tls read() -> 0 bytes: the server's close_notify")
+        elif e.by == "server":
             self.conn.call(e.at, "recv() -> 0 bytes: the server's FIN, the end of its stream")
         info = self._snapshot("before close()", always=self.capturing, at=e.at)
         if info is not None:
@@ -522,7 +602,8 @@ class TcpView:
             f"-- TCP segments of {_address(client)} (client) <-> {_address(conn.remote)} "
             f"(server), captured on {cap.interface}: {len(frames)} segment(s) --"
         )
-        rows = [*segment_rows(frames, client, conn.tls), *conn.rows]
+        records = conn.records if conn.tls else None
+        rows = [*segment_rows(frames, client, conn.tls, records=records), *conn.rows]
         lines = [title, *LEGEND, COLUMNS, *timeline(rows, conn.start)]
         if conn.before_close is not None and conn.local is not None:
             info, until = conn.before_close

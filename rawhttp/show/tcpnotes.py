@@ -49,8 +49,10 @@ class TcpNotes:
         return lines
 
     def tls(self, e: events.TLSEstablished) -> None:
+        # TLS runs in memory over the same TCP socket (tlsstream.py): the kernel's counters
+        # are that socket's, and a close_notify is data to it, not a FIN.
         if e.sock is not None:
-            self.sock = e.sock  # the TLS socket replaces the plain one
+            self.sock = e.sock
 
     def closing(self, e: events.Closing) -> list[str]:
         info = tcpinfo.read(self.sock) if self.sock is not None else None

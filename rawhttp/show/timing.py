@@ -2,6 +2,11 @@
 
 Every figure is read off the transfer's events, measured from `RequestStarted` (for a redirect,
 from the start of the last hop) and cumulative, as curl's `time_*` values are.
+
+Over TLS the handshake is split into its flights (`show.tlsrecords`): each client flight when
+its last record was sent, each server flight when its last record came, with the round trip
+it answered (from the client's last record to the server's first); in JSON as `tls_flights`
+and `tls_round_trips`, which a plain-HTTP transfer does not have.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Timing:
         self.head_bytes = 0
         self.body_bytes = 0
         self.reused = False  # on a kept connection: no DNS, connect or TLS this time
+        self.flights = None  # show.tlsrecords.Flights of the TLS handshake, if any
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.RequestStarted):
@@ -47,6 +53,8 @@ class Timing:
             return
         if self.start is None:
             return
+        if isinstance(event, (events.TLSRecord, events.TLSMessage)):
+            self._tls(event)
         for name, _, kind in MILESTONES:
             # The request is sent when its last piece is (a body may follow the head).
             if isinstance(event, kind) and (name not in self.marks or name == "request_sent"):
@@ -58,6 +66,38 @@ class Timing:
             self.head_bytes += len(event.head.raw)
         elif isinstance(event, events.BodyDone):
             self.body_bytes = event.received
+
+    def _tls(self, event: events.Event) -> None:
+        """Handshake records and messages, until the handshake is done."""
+        if "tls_handshake" in self.marks:
+            return
+        if self.flights is None:
+            from rawhttp.show.tlsrecords import Flights
+
+            self.flights = Flights()
+        self.flights(event)
+
+    def tls_steps(self) -> list[tuple[str, float, str]]:
+        """(label, seconds since the start, what) for each flight of the TLS handshake."""
+        steps: list[tuple[str, float, str]] = []
+        if self.flights is None or self.start is None:
+            return steps
+        trips, previous = 0, None
+        for flight in self.flights.flights:
+            what = ", ".join(flight.messages + flight.decrypted) or flight.text()
+            if flight.direction == "OUT":
+                label = "TLS hello" if "ClientHello" in flight.messages else "TLS finish"
+                what = f"> {what}"
+            else:
+                trips += 1
+                label = f"TLS round {trips}"
+                what = f"< {what}"
+                if previous is not None and previous.direction == "OUT":
+                    wait = (flight.first - previous.last) * 1000
+                    what += f" ({wait:.3f} ms after the client's flight)"
+            steps.append((label, flight.last - self.start, what))
+            previous = flight
+        return steps
 
     def report(self) -> dict:
         """The figures in seconds, None where a step did not happen (no TLS on http)."""
@@ -74,6 +114,20 @@ class Timing:
             body_bytes=self.body_bytes,
             mean_rate=self.body_bytes / total if total else None,
         )
+        if self.flights is not None and self.start is not None:
+            result["tls_flights"] = [
+                {
+                    "direction": flight.direction.lower(),
+                    "first": flight.first - self.start,
+                    "last": flight.last - self.start,
+                    "bytes": flight.size,
+                    "messages": flight.messages + flight.decrypted,
+                }
+                for flight in self.flights.flights
+            ]
+            result["tls_round_trips"] = [
+                answer.first - sent.last for sent, answer in self.flights.round_trips()
+            ]
         return result
 
     def finish(self) -> None:
@@ -89,6 +143,9 @@ class Timing:
             print(json.dumps(data), file=out)
             return
         for name, label, _ in MILESTONES:
+            if name == "tls_handshake":
+                for step, at, what in self.tls_steps():
+                    print(f"  {step:<14}{at * 1000:10.3f} ms  {what}", file=out)
             value = data[name]
             shown = f"{value * 1000:10.3f} ms" if value is not None else f"{'-':>10}"
             if value is None and self.reused and name in SKIPPED_WHEN_REUSED:

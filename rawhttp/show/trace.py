@@ -5,6 +5,13 @@ request started), then its bytes: as text with `\\r` and `\\n` shown (`--trace`)
 dump (`--trace=hex`). Where a head ends inside a read, a marker line is drawn at that exact
 offset: TCP delivers a byte stream, and reads do not line up with messages. On a terminal
 (`--color`) the offsets, the written-out CR and LF, other escaped bytes and that marker stand out.
+
+Over TLS the socket carries records: each is a line (direction, size, offset in the TLS bytes
+that send() wrote or recv() read), its 5-byte header split out and named, then what an
+observer can read in it (the handshake messages of a plaintext record, the hellos' fields) or
+only "N bytes encrypted" (and its first bytes, with `--trace=hex`). The messages OpenSSL
+decrypted are lines of their own, and the HTTP bytes are the `tls write()` and `tls read()`
+lines, labelled decrypted: what went into OpenSSL and came out of it (`TLSLines` below).
 """
 
 from __future__ import annotations
@@ -16,6 +23,11 @@ from rawhttp import events
 from rawhttp.show.color import OFF, Palette
 
 HEX_WIDTH = 16
+# What the HTTP lines of a TLS connection are: OpenSSL's side of the records, not the socket's.
+DECRYPTED = {
+    "tls write": "(decrypted: the HTTP that the TLS record above carries)",
+    "tls read": "(decrypted: the HTTP that the TLS records above carried)",
+}
 
 
 class Trace:
@@ -29,6 +41,8 @@ class Trace:
         self.start: float | None = None
         self.reads = 0
         self._pending: tuple[float, bytes, int] | None = None
+        self.tls: TLSLines | None = None  # the TLS lines of the connection, once it has any
+        self.https = False  # the request goes over TLS: its bytes are shown decrypted
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.HeadReceived) and self._pending is not None:
@@ -37,6 +51,7 @@ class Trace:
         self._flush()
         if isinstance(event, events.RequestStarted):
             self.start = event.at if self.start is None else self.start
+            self.https = event.url.startswith("https:")
         elif isinstance(event, events.Sent):
             self._call("send", event.at, len(event.data), event.offset)
             self._dump(bytes(event.data), event.offset)
@@ -45,9 +60,25 @@ class Trace:
             self._pending = (event.at, bytes(event.data), event.offset)
         elif isinstance(event, events.Closed) and event.by == "server":
             self.reads += 1
-            self._call("recv", event.at, 0, None)
             note = "(0 bytes: the server closed its side of the connection)"
+            if not self.https:
+                self._call("recv", event.at, 0, None)
+            else:
+                self._line(event.at, self.palette.paint("call", "tls read()") + " -> 0 bytes")
+                note = "(0 bytes: the server's close_notify ended the TLS stream)"
             self._write("    " + self.palette.paint("note", note))
+        elif isinstance(event, events.Connecting):
+            self.tls = None
+        elif isinstance(event, (events.TLSRecord, events.TLSMessage, events.TLSEstablished)):
+            self._tls(event)
+
+    def _tls(self, event: events.Event) -> None:
+        if self.tls is None:
+            self.tls = TLSLines(hex=self.style == "hex", palette=self.palette)
+        for at, head, lines in self.tls.lines(event):
+            self._line(at, head)
+            for line in lines:
+                self._write("    " + line)
 
     def _flush(self, split: int | None = None) -> None:
         if self._pending is None:
@@ -66,11 +97,16 @@ class Trace:
             self._dump(data[cut:], split)
 
     def _call(self, name: str, at: float, count: int, offset: int | None) -> None:
-        elapsed = (at - self.start) * 1000 if self.start is not None else 0.0
         paint = self.palette.paint
         where = f" at offset {paint('offset', str(offset))}" if offset is not None else ""
-        when = paint("time", f"[{elapsed:9.3f} ms]")
-        self._write(f"{when} {paint('call', name + '()')} -> {count} bytes{where}")
+        if self.https and offset is not None:
+            name = "tls write" if name == "send" else "tls read"
+            where += " " + paint("note", DECRYPTED[name])
+        self._line(at, f"{paint('call', name + '()')} -> {count} bytes{where}")
+
+    def _line(self, at: float, text: str) -> None:
+        elapsed = (at - self.start) * 1000 if self.start is not None else 0.0
+        self._write(f"{self.palette.paint('time', f'[{elapsed:9.3f} ms]')} {text}")
 
     def _dump(self, data: bytes, offset: int) -> None:
         if self.style == "hex":
@@ -82,6 +118,70 @@ class Trace:
 
     def _write(self, line: str) -> None:
         print(line, file=self.out)
+
+
+class TLSLines:
+    """The trace's lines for TLS events: (time, call line, lines under it) for each."""
+
+    def __init__(self, hex: bool = False, palette: Palette = OFF):
+        from rawhttp.show.tlsrecords import Secrecy
+
+        self.hex = hex
+        self.palette = palette
+        self.secrecy = Secrecy()
+
+    def lines(self, event: events.Event) -> list[tuple[float, str, list[str]]]:
+        if isinstance(event, events.TLSRecord):
+            self.secrecy.record(event)
+            return [self._record(event)]
+        if isinstance(event, events.TLSMessage) and self.secrecy.encrypted(event):
+            return [self._decrypted(event)]
+        if isinstance(event, events.TLSEstablished):
+            note = "the HTTP bytes go inside application data records from here"
+            return [(event.at, f"TLS handshake done: {event.version}, {event.cipher}; {note}", [])]
+        return []
+
+    def _record(self, e: events.TLSRecord) -> tuple[float, str, list[str]]:
+        from rawhttp.show.tlsrecords import hello_summary, message_title
+
+        record, paint = e.seen.record, self.palette.paint
+        size = len(record.header) + record.length
+        how = "send() wrote" if e.direction == "OUT" else "recv() read"
+        where = f"at offset {paint('offset', str(e.offset))} of the TLS bytes {how}"
+        head = f"{paint('call', 'TLS record ' + e.direction.lower())} {size} bytes {where}"
+        fields = (
+            f"type {record.content_type} {record.type_name}, "
+            f"version {record.version:#06x} {record.version_name}, length {record.length}"
+        )
+        lines = [f"header {record.header.hex(' ')} = {fields}"]
+        if e.seen.encrypted:
+            lines.append(self._ciphertext(record.length, e.excerpt))
+        elif e.seen.alert is not None:
+            lines.append(f"alert: {e.seen.alert}")
+        for message in e.seen.messages:
+            length = len(message.body) + 4
+            text = f"{message_title(message.msg_type, message.fields)} ({message.msg_type})"
+            lines.append(f"handshake message {text}, {length} bytes")
+            if message.msg_type in (1, 2) and message.fields is not None:
+                lines.append(f"  {hello_summary(message.fields)}")
+        if self.hex and record.payload:
+            lines += hex_lines(record.payload, e.offset + len(record.header), self.palette)
+        return e.at, head, lines
+
+    def _ciphertext(self, length: int, excerpt: bytes) -> str:
+        text = self.palette.paint("note", f"{length} bytes encrypted")
+        if self.hex and excerpt:
+            more = " ..." if len(excerpt) < length else ""
+            text += f": {excerpt.hex(' ')}{more}"
+        return text
+
+    def _decrypted(self, e: events.TLSMessage) -> tuple[float, str, list[str]]:
+        from rawhttp.show.tlsrecords import message_name
+
+        did = "encrypted" if e.direction == "OUT" else "decrypted"
+        where = "the next record out" if e.direction == "OUT" else "the records above"
+        head = f"{self.palette.paint('call', 'OpenSSL ' + did)} {message_name(e)}"
+        return e.at, f"{head}, {len(e.data)} bytes ({e.version}, in {where})", []
 
 
 def text_lines(data: bytes, palette: Palette = OFF) -> list[str]:
