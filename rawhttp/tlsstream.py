@@ -319,7 +319,7 @@ class WatchedTLSStream(TLSStream):
         payload = start + RECORD_HEADER
         kept = self._carried[direction] if payload < chunk else b""
         begin = max(payload - chunk, 0)
-        return kept + data[begin : begin + min(EXCERPT, length) - len(kept)]
+        return kept + bytes(data[begin : begin + min(EXCERPT, length) - len(kept)])
 
     def _carry(self, direction: str, data: bytes, chunk: int, start: int) -> None:
         """Keep the first payload bytes of the record at `start` that `data` holds, since the
@@ -328,10 +328,10 @@ class WatchedTLSStream(TLSStream):
         if payload >= chunk + len(data):
             self._carried[direction] = b""
         elif payload >= chunk:
-            self._carried[direction] = data[payload - chunk : payload - chunk + EXCERPT]
+            self._carried[direction] = bytes(data[payload - chunk : payload - chunk + EXCERPT])
         else:  # the same record as before, still unfinished
             kept = self._carried[direction]
-            self._carried[direction] = kept + data[: EXCERPT - len(kept)]
+            self._carried[direction] = kept + bytes(data[: EXCERPT - len(kept)])
 
     def _messages_seen(self, seen) -> None:
         """Without OpenSSL's callback: the messages a record showed in the clear."""
