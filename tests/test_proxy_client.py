@@ -605,3 +605,39 @@ def test_a_407_despite_credentials_says_they_were_not_accepted(raw_server):
     said = "407 Proxy Authentication Required: the proxy did not accept the credentials given"
     assert said in result.stderr
     assert result.stdout.startswith("HTTP/1.1 407 Proxy Authentication Required\n")
+
+
+def test_timing_counts_the_first_byte_of_the_origin_not_of_the_proxy():
+    from rawhttp.show.timing import Timing
+    from rawhttp.wire import parse_response_head
+
+    head = parse_response_head(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    timing = Timing()
+    for event in [
+        events.RequestStarted("http://a.test/", "GET", at=0.0),
+        events.Received(b"HTTP/1.1 200 Connection established\r\n\r\n", 0, at=1.0),
+        events.TunnelAnswered(head, at=1.0),
+        events.Received(b"HTTP/1.1 200 OK\r\n", 39, at=2.0),
+    ]:
+        timing(event)
+    assert timing.report()["first_byte"] == 2.0
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_show_code_writes_a_program_that_goes_through_the_proxy(
+    tinyproxy, tls_origin, echo_server, tmp_path, scheme
+):
+    origin_port = tls_origin.port if scheme == "https" else echo_server.port
+    port = tinyproxy(connect_ports=(origin_port,))
+    url = f"{scheme}://localhost:{origin_port}/via"
+    result = run("--show-code", "-x", f"127.0.0.1:{port}", "--cacert", tls_origin.cafile, url)
+    assert result.exit_code == 0, result.output
+    program = tmp_path / "through.py"
+    program.write_text(result.stdout)
+    assert f"HOST, PORT = '127.0.0.1', {port}" in result.stdout
+    ran = subprocess.run(
+        [sys.executable, str(program)], capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("HTTP/1.1 200 OK")
+    assert ("secret" if scheme == "https" else "GET /via HTTP/1.1") in ran.stdout
