@@ -641,3 +641,12 @@ def test_show_code_writes_a_program_that_goes_through_the_proxy(
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.startswith("HTTP/1.1 200 OK")
     assert ("secret" if scheme == "https" else "GET /via HTTP/1.1") in ran.stdout
+
+
+def test_dump_header_has_the_proxy_answer_first_as_curl(raw_server, tmp_path):
+    established = b"HTTP/1.1 200 Connection established\r\n\r\n"
+    proxy = raw_server([established + OK])
+    heads = tmp_path / "heads"
+    result = run("-p", "-x", proxy.url, "-D", str(heads), "http://origin.test/")
+    assert result.exit_code == 0, result.output
+    assert heads.read_bytes() == established + OK[: OK.index(b"\r\n\r\n") + 4]
