@@ -11,8 +11,9 @@ curl's rules (lib/proxy.c):
 - The environment: for http:// URLs `http_proxy`, lower case only (httpoxy: a CGI program
   gets a `Proxy:` request header as `HTTP_PROXY`); for https:// `https_proxy`, then
   `HTTPS_PROXY`; then `all_proxy`, `ALL_PROXY`. An empty variable counts as unset.
-- `--noproxy LIST` replaces `no_proxy`/`NO_PROXY` (lower case first). A list is names and
-  addresses separated by commas or blanks; `*` alone means every host. A name matches itself
+- `--noproxy LIST` replaces `no_proxy`/`NO_PROXY` (lower case first), which apply to the
+  proxy of `-x` too. A list is names and addresses separated by commas or blanks; `*`
+  alone means every host. A name matches itself
   and its subdomains, with or without a leading dot (`example.com` and `.example.com` both
   match `www.example.com`, never `badexample.com`); an address or a CIDR range (`10.0.0.0/8`,
   `::1/128`) matches a URL whose host is an address in it (not a name that resolves to one).
