@@ -358,9 +358,8 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
         options = options._replace(views=options.views._replace(tcp_view=tcp_view))
         for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
             following = parsed[index + 1] if index + 1 < len(parsed) else None
-            keep_alive = following is not None and session.reuse_key(
-                following
-            ) == session.reuse_key(url)
+            key = session.reuse_key  # the origin, or a forwarding proxy's address
+            keep_alive = following is not None and key(following) == key(url)
             fields = run_reporting(curl_headers, options.curl, url.host, url.target)
             transfer = Transfer(session, url, target, keep_alive, options, fields)
             code = with_retries(transfer.run, options, options.plan.idempotent) or code
