@@ -7,6 +7,11 @@ EOF); it follows redirects (`request.redirected` decides the next request) and k
 connections open between requests to one origin (`Session`). The socket calls themselves, and
 the translation of OS errors, are in `streams.py`; resolving, connecting and TLS in `dial.py`.
 
+Through a proxy (`proxy.route`, once per request, so per redirect hop too): a forwarding
+proxy is sent the absolute-form target (`GET http://host/path HTTP/1.1`) and
+`Proxy-Authorization`, never the origin; a kept connection to it carries requests to any
+origin. Through a tunnel the origin gets the usual request and the proxy saw only CONNECT.
+
 A body saved to a file without anyone looking at its bytes takes a faster road,
 `Response.copy_body_to`: `os.splice` moves it from the socket through a pipe into the file
 inside the kernel, never copying it into Python (see `Stream.splice_into`).
@@ -29,6 +34,8 @@ from rawhttp.errors import (
     ProtocolError,
     TooManyRedirects,
 )
+from rawhttp.proxy import Route
+from rawhttp.proxy import route as proxy_route
 from rawhttp.request import Body, Request, body_headers, redirected
 from rawhttp.streams import Listener, Stream
 from rawhttp.url import URL, parse_url
@@ -340,6 +347,9 @@ class Session:
         self.emit = on_event or _ignore
         self.connect = connect
         self._idle: Stream | None = None
+        # What the kept connection was dialled for (`reuse_key`), and the request's in flight.
+        self._idle_key: tuple | None = None
+        self._key: tuple | None = None
 
     def _relay(self, event: events.Event) -> None:
         """What connections emit goes to the listener of the moment: `rawhttp get A B` gives
@@ -366,17 +376,22 @@ class Session:
                 )
             )
         if reusable and conn.keep_alive:
-            self._idle = conn
+            self._idle, self._idle_key = conn, self._key
             conn.emit(events.Closed(by="client", kept=True))
         else:
             conn.close(by="client" if conn.sock is not None else "server")
 
-    def _take_idle(self, request: Request) -> Stream | None:
+    def reuse_key(self, url: URL) -> tuple:
+        """What a kept connection must have been dialled for to carry a request to `url`:
+        its origin, or through a forwarding proxy the proxy (any origin), see `proxy.Route`."""
+        return proxy_route(url, self.options.proxy).key(url)
+
+    def _take_idle(self, request: Request, key: tuple) -> Stream | None:
         conn, self._idle = self._idle, None
         if conn is None:
             return None
-        if conn.url.origin != request.url.origin or not request.idempotent:
-            if conn.url.origin == request.url.origin:
+        if self._idle_key != key or not request.idempotent:
+            if self._idle_key == key:
                 self.emit(
                     events.Noted(
                         f"{request.method} is not retried if a kept connection "
@@ -395,27 +410,54 @@ class Session:
     def open_response(self, request: Request) -> Response:
         """Send one request and read up to its final head, on a kept or a new connection."""
         self.emit(events.RequestStarted(url=str(request.url), method=request.method))
-        conn = self._take_idle(request)
-        if conn is not None:
-            conn.start_transfer(request.url)
-            self.emit(events.Reused(remote=conn.remote))
-            try:
-                return self._exchange(conn, request)
-            except (EmptyReply, NetworkError) as exc:
-                if conn.received_this_transfer:
-                    raise
-                # The server closed the kept connection between requests: start afresh, once.
-                self.emit(events.ConnectFailed(*conn.remote, reason=f"kept connection: {exc}"))
-        conn = self.connect(request.url, self.options, self._relay)
-        return self._exchange(conn, request)
+        via = self._route(request.url)
+        self._key = via.key(request.url)
+        response = self._kept_exchange(request, via)
+        if response is None:
+            conn = self.connect(request.url, self.options, self._relay)
+            response = self._exchange(conn, request, via)
+        if via.forwards and response.status == 407:
+            self.emit(events.Noted("the proxy answered 407: it wants credentials (-U)"))
+        return response
 
-    def _exchange(self, conn: Stream, request: Request) -> Response:
-        headers = request.headers
-        conn.keep_alive = "keep-alive" in [v.lower() for v in headers.get_list("Connection")]
+    def _kept_exchange(self, request: Request, via: Route) -> Response | None:
+        """The request on the kept connection, if it fits and still works; None if not."""
+        conn = self._take_idle(request, self._key)
+        if conn is None:
+            return None
+        conn.start_transfer(request.url)
+        self.emit(events.Reused(remote=conn.remote))
         try:
-            head = build_request(
-                request.method, request.url.target, headers, self.options.http_version
-            )
+            return self._exchange(conn, request, via)
+        except (EmptyReply, NetworkError) as exc:
+            if conn.received_this_transfer:
+                raise
+            # The server closed the kept connection between requests: start afresh, once.
+            self.emit(events.ConnectFailed(*conn.remote, reason=f"kept connection: {exc}"))
+        return None
+
+    def _route(self, url: URL) -> Route:
+        """The proxy rules for this URL (each redirect hop asks again), said in events."""
+        via = proxy_route(url, self.options.proxy)
+        if via.proxy is not None:
+            proxy = via.proxy
+            self.emit(events.ProxyChosen(proxy.address, proxy.source, proxy.text, via.tunnel))
+        elif via.skipped is not None:
+            value, source, entry = via.skipped
+            self.emit(events.ProxySkipped(url.host, value, source, entry, via.no_proxy_source))
+        return via
+
+    def _exchange(self, conn: Stream, request: Request, via: Route) -> Response:
+        headers, target = request.headers, request.url.target
+        conn.keep_alive = "keep-alive" in [v.lower() for v in headers.get_list("Connection")]
+        if via.forwards:
+            assert via.proxy is not None
+            # RFC 9112 3.2.2: a proxy is sent the absolute form; only it gets these fields.
+            headers, target = Headers(headers.items()), str(request.url)
+            for name, value in via.proxy.fields():
+                headers.set(name, value)
+        try:
+            head = build_request(request.method, target, headers, self.options.http_version)
             conn.send(head, events.RequestHeadSent)
             pending = _send_body(conn, request) if request.body is not None else b""
             reader = ResponseReader(request.method)
@@ -611,10 +653,18 @@ def send_raw(
             response = Response(url, reader, conn, early, on_done=lambda *_: None)
             response.read()
             responses.append(response)
+            if tunnel_opened(response):
+                break  # what follows is the origin's, through the tunnel: not an answer here
             pending = response.leftover
     finally:
         conn.close()
     return responses
+
+
+def tunnel_opened(response: Response) -> bool:
+    """A 2xx to CONNECT: the proxy opened a tunnel, and the answer has no body (RFC 9110
+    9.3.6); the bytes after its head are the origin's."""
+    return response.method.upper() == "CONNECT" and 200 <= response.status < 300
 
 
 def get(

@@ -5,6 +5,11 @@ the TCP handshake) -> the layers the URL needs (TLS for https, run by `tlsstream
 memory buffers so every record is seen). Each step and each attempt is an `events` event, and
 each failure a `rawhttp.errors` class with curl's exit code (6 resolve, 7 connect, 28 timeout,
 35 handshake, 60 certificate, 77 CA file). After dialling, the stream is the only I/O.
+
+Through a proxy (`Options.proxy`, the route decided by `proxy.route`), the host resolved and
+connected is the proxy's (5 and 7 when it fails); a tunnel (https, or -p) adds one layer
+between connect and TLS, the CONNECT exchange of `tunnel.py`. A forwarding proxy adds none:
+the stream goes to the proxy, and `client.py` writes the request for it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,16 @@ import time
 from typing import NamedTuple
 
 from rawhttp import events
-from rawhttp.errors import ConnectError, RawHTTPError, ResolveError, Timeout
+from rawhttp.errors import (
+    ConnectError,
+    ProxyConnectError,
+    ProxyResolveError,
+    RawHTTPError,
+    ResolveError,
+    Timeout,
+)
+from rawhttp.proxy import Proxy, Settings
+from rawhttp.proxy import route as proxy_route
 from rawhttp.streams import Listener, Stream, from_os
 from rawhttp.url import URL
 
@@ -55,6 +69,7 @@ class Options:
         family: int = socket.AF_UNSPEC,
         resolve: dict[tuple[str, int], str] | None = None,
         tls: TLSOptions | None = None,
+        proxy: Settings | None = None,
     ):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -68,6 +83,8 @@ class Options:
         self.resolve = resolve if resolve is not None else {}
         # For https: versions, ciphers, ALPN, key log, whether a view watches the records.
         self.tls = tls
+        # -x, -U, --noproxy, -p, --proxy-header and the proxy variables; None: always direct.
+        self.proxy = proxy
 
     def __repr__(self) -> str:
         return f"Options({self.__dict__!r})"
@@ -89,12 +106,46 @@ def dial(url: URL, options: Options, emit: Listener) -> Stream:
 
         context = tlsstream.client_context(options)
     deadline = time.monotonic() + options.max_time if options.max_time is not None else None
-    sock, remote = connect(url, options, emit, deadline)
+    via = proxy_route(url, options.proxy)
+    if via.proxy is None:
+        sock, remote = connect(url, options, emit, deadline)
+    else:
+        sock, remote = _connect_proxy(via.proxy, options, emit, deadline)
+    stream = Stream(sock, url, options, emit, remote)
+    if via.tunnel:
+        stream.early = _tunnel(stream, url, via.proxy)
     if context is None:
-        return Stream(sock, url, options, emit, remote)
+        return stream
     from rawhttp import tlsstream
 
-    return tlsstream.handshake(sock, url, options, emit, remote, context)
+    # The TLS layer takes over the socket (and the tunnel's early bytes) from the plain one.
+    return tlsstream.handshake(sock, url, options, emit, remote, context, stream.early)
+
+
+def _tunnel(stream: Stream, url: URL, through: Proxy) -> bytes:
+    """The CONNECT layer (tunnel.py): the bytes that followed the proxy's 2xx."""
+    from rawhttp.tunnel import open_tunnel
+
+    try:
+        return open_tunnel(stream, url, through)
+    except BaseException:
+        stream.close()
+        raise
+
+
+def _connect_proxy(
+    through: Proxy, options: Options, emit: Listener, deadline: float | None
+) -> tuple[socket.socket, tuple[str, int]]:
+    """Connect to the proxy: its failures are the proxy's (curl's 5 and 7, not 6 and 7)."""
+    why = f"(the proxy, from {through.source})"
+    try:
+        return connect(through.url, options, emit, deadline)
+    except ResolveError as exc:
+        raise ProxyResolveError(f"{exc} {why}") from None
+    except ConnectError as exc:
+        error = ProxyConnectError(f"{exc} {why}")
+        error.errno_name = exc.errno_name
+        raise error from None
 
 
 def connect(

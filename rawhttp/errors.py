@@ -172,3 +172,45 @@ class CaptureUnavailable(RawHTTPError):
 
     exit_code = 2
     layer = "capture"
+
+
+class ProxyError(NetworkError):
+    """Going through an HTTP proxy failed: the proxy's own fault or answer, not the origin's.
+    The base is curl's receive failure (56): the proxy closed or garbled its CONNECT answer."""
+
+    exit_code = 56
+    layer = "proxy"
+
+
+class InvalidProxy(ProxyError):
+    """`-x` or a proxy variable cannot be used: bad syntax, or a scheme other than http://
+    (curl answers both with its "could not resolve proxy", exit 5)."""
+
+    exit_code = 5
+
+
+class ProxyResolveError(ProxyError):
+    """The proxy's host name does not resolve (curl's exit 5, not 6: the proxy, not the host)."""
+
+    exit_code = 5
+
+
+class ProxyConnectError(ProxyError):
+    """The proxy does not accept the TCP connection (curl's exit 7)."""
+
+    exit_code = 7
+
+
+class TunnelRefused(ProxyError):
+    """The proxy answered CONNECT with a status other than 2xx (403: that port is not
+    allowed, 502: the origin cannot be reached...). `head` and `body` are its answer, shown
+    in full. Exit 56, as curl's "CONNECT tunnel failed"."""
+
+    def __init__(self, message: str, head=None, body: bytes = b""):
+        super().__init__(message)
+        self.head = head
+        self.body = body
+
+
+class ProxyAuthRequired(TunnelRefused):
+    """The proxy answered CONNECT with 407: it wants credentials (-U USER:PASSWORD)."""

@@ -250,3 +250,38 @@ class Closed(Event):
 
     by: str
     kept: bool = False
+
+
+class ProxyChosen(Event):
+    """The request goes through an HTTP proxy: `proxy` its host:port, `source` why (-x, or
+    the variable it came from), `value` as written there (a password hidden), `tunnel`
+    whether a CONNECT tunnel is opened (https, -p) or the proxy forwards the request."""
+
+    proxy: str
+    source: str
+    value: str
+    tunnel: bool
+
+
+class ProxySkipped(Event):
+    """A proxy would have been used, but an entry of NO_PROXY (or --noproxy) names the host:
+    `value` the proxy as written, `source` where it came from, `entry` the entry that matched,
+    `rules_source` the variable (or --noproxy) that listed it."""
+
+    host: str
+    value: str
+    source: str
+    entry: str
+    rules_source: str
+
+
+class TunnelRequestSent(Sent):
+    """The `CONNECT host:port` request went to the proxy, before anything to the origin."""
+
+
+class TunnelAnswered(Event):
+    """The proxy's answer to CONNECT: a 2xx opens the tunnel (the head has no body; `extra`
+    bytes came after it, already the origin's), anything else refuses it."""
+
+    head: ResponseHead
+    extra: int = 0

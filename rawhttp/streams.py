@@ -57,6 +57,9 @@ class Stream:
         # While a response head is read, every read shares this deadline (see `reading_head`).
         self.head_deadline: float | None = None
         self._head_from = 0
+        # Bytes already received for this stream by the layer below (what a proxy sent after
+        # its 200 to CONNECT): the first reads return them before reading the socket.
+        self.early = b""
         self.start_transfer(url)
         sock.settimeout(self.remaining(options.read_timeout))
 
@@ -83,7 +86,7 @@ class Stream:
     def can_splice(self) -> bool:
         """Whether body bytes can move socket -> pipe -> file in the kernel: not through TLS,
         whose bytes must be decrypted in the program, and only where splice(2) exists."""
-        return hasattr(os, "splice")
+        return hasattr(os, "splice") and not self.early
 
     def remaining(self, timeout: float) -> float:
         """`timeout`, or less if --max-time ends sooner (then a Timeout if it has ended)."""
@@ -130,6 +133,10 @@ class Stream:
 
     def _recv_into(self, buffer: memoryview) -> int:
         assert self.sock is not None
+        if self.early:
+            count = min(len(buffer), len(self.early))
+            buffer[:count], self.early = self.early[:count], self.early[count:]
+            return count
         return self.sock.recv_into(buffer)
 
     def splice_into(self, sink: SpliceSink, count: int) -> int:

@@ -80,11 +80,16 @@ def client_context(options) -> ssl.SSLContext:
     return context
 
 
-def handshake(sock, url: URL, options, emit: Listener, remote, context) -> TLSStream:
-    """The TLS layer over a connected socket: a TLSStream once the handshake is done."""
+def handshake(
+    sock, url: URL, options, emit: Listener, remote, context, early: bytes = b""
+) -> TLSStream:
+    """The TLS layer over a connected socket: a TLSStream once the handshake is done.
+    `early` is ciphertext the layer below already received (a proxy's tunnel)."""
     watched = options.tls is not None and options.tls.watch
     stream = (WatchedTLSStream if watched else TLSStream)(sock, url, options, emit, remote, context)
     try:
+        if early:
+            stream.take_early(early)
         stream.handshake()
     except BaseException:
         stream.close()
@@ -167,6 +172,12 @@ class TLSStream(Stream):
             raise TLSError(
                 f"handshake with {self.url.host} failed: the server closed the connection"
             )
+
+    def take_early(self, data: bytes) -> None:
+        """Ciphertext received before this layer existed: OpenSSL reads it first."""
+        self._moved("IN", data, self.cipher_received)
+        self._incoming.write(data)
+        self.cipher_received += len(data)
 
     def _flush(self) -> None:
         """Send the ciphertext OpenSSL has written, if any."""

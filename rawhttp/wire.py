@@ -439,8 +439,11 @@ class Framing(NamedTuple):
 
 
 def response_framing(request_method: str, status: int, headers: Headers) -> Framing:
-    """Decide once, from the head, where the response body ends."""
+    """Decide once, from the head, where the response body ends. A 2xx to CONNECT has no
+    body whatever its fields say (RFC 9110 section 9.3.6): what follows is the tunnel."""
     if request_method.upper() == "HEAD" or 100 <= status < 200 or status in (204, 304):
+        return Framing("none")
+    if request_method.upper() == "CONNECT" and 200 <= status < 300:
         return Framing("none")
     return _framing_from_fields(headers, default=Framing("close"))
 

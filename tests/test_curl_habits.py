@@ -122,7 +122,6 @@ def test_retry_never_repeats_a_post(raw_server):
     ("option", "hint"),
     [
         ("--cookie-jar", "no cookie jar"),
-        ("-x", "no proxy"),
         ("--http2", "HTTP/1.1"),
         ("--data-raw", "--data-binary"),
     ],

@@ -18,8 +18,6 @@ from rawhttp.errors import InputError
 CURL_HINTS = {
     "--cookie-jar": "rawhttp keeps no cookie jar: read Set-Cookie in the head, send -b NAME=VALUE",
     "-c": "rawhttp keeps no cookie jar: read Set-Cookie in the head, send -b NAME=VALUE",
-    "--proxy": "rawhttp connects directly (no proxy): it is about the bytes of one connection",
-    "-x": "rawhttp connects directly (no proxy): it is about the bytes of one connection",
     "--http2": "rawhttp speaks HTTP/1.1 (and --http1.0) only",
     "--http3": "rawhttp speaks HTTP/1.1 (and --http1.0) only",
     "--data-raw": "use --data-binary (sent as given), or -d",

@@ -18,7 +18,13 @@ from rawhttp.cli.curl import CurlFields, GetCommand, curl_headers, with_retries
 from rawhttp.client import Session
 from rawhttp.dial import BUFSIZE, Options, TLSOptions
 from rawhttp.download import Destination, Download
-from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
+from rawhttp.errors import (
+    HTTPStatusError,
+    InvalidRequest,
+    OutputError,
+    RawHTTPError,
+    TunnelRefused,
+)
 from rawhttp.show import ViewOptions, Views
 from rawhttp.show.color import MODES as COLOR_MODES
 from rawhttp.sinks import Discard, StdoutSink, remote_name, unclobbered
@@ -237,6 +243,31 @@ class GetOptions(NamedTuple):
     callback=_resolve_option,
     help="Connect to ADDR for HOST:PORT instead of asking DNS.",
 )
+@click.option(
+    "-x",
+    "--proxy",
+    metavar="[http://][USER:PASSWORD@]HOST[:PORT]",
+    help="Go through this HTTP proxy (port 1080 if none); -x '' ignores the proxy variables.",
+)
+@click.option(
+    "-U", "--proxy-user", metavar="USER:PASSWORD", help="Basic credentials for the proxy only."
+)
+@click.option(
+    "--noproxy",
+    metavar="LIST",
+    help="Hosts reached directly (NO_PROXY's rules, replacing it); '*' means every host.",
+)
+@click.option(
+    "-p", "--proxytunnel", is_flag=True, help="Through the proxy, CONNECT even for http:// URLs."
+)
+@click.option(
+    "--proxy-header",
+    "proxy_headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    callback=_header_option,
+    help="Add a header to what the proxy alone is sent (CONNECT, or a forwarded request).",
+)
 @click.option("--http1.0", "http10", is_flag=True, help="Send an HTTP/1.0 request.")
 @click.option("-k", "--insecure", is_flag=True, help="HTTPS: do not verify the certificate.")
 @click.option(
@@ -306,10 +337,11 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
     The response head goes to stdout exactly as received, then the body (or to -o FILE).
     URLs on the same host and port share one kept-alive connection.
     Exit codes follow curl's: 0 a whole response (any status), 2 usage error, 3 bad URL,
-    6 DNS, 7 connect, 8 bad response, 18 partial body, 22 --fail, 23 write error, 26 cannot
-    read the body to send, 28 timeout, 33 cannot resume, 35 TLS, 47 redirects, 52 empty reply,
-    56 reset, 60 untrusted certificate, 61 bad compressed body, 65 body cannot be sent again
-    (a redirect or retry of a piped body), 77 cannot read --cacert, 130 Ctrl-C.
+    5 proxy name or -x, 6 DNS, 7 connect (the proxy too), 8 bad response, 18 partial body,
+    22 --fail, 23 write error, 26 cannot read the body to send, 28 timeout, 33 cannot resume,
+    35 TLS, 47 redirects, 52 empty reply, 56 reset or CONNECT refused, 60 untrusted
+    certificate, 61 bad compressed body, 65 body cannot be sent again (a redirect or retry of
+    a piped body), 77 cannot read --cacert, 130 Ctrl-C.
     """
     from rawhttp.cli.bodies import with_query
 
@@ -333,7 +365,8 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
         options = options._replace(views=options.views._replace(tcp_view=tcp_view))
         for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
             following = parsed[index + 1] if index + 1 < len(parsed) else None
-            keep_alive = following is not None and following.origin == url.origin
+            key = session.reuse_key  # the origin, or a forwarding proxy's address
+            keep_alive = following is not None and key(following) == key(url)
             fields = run_reporting(curl_headers, options.curl, url.host, url.target)
             transfer = Transfer(session, url, target, keep_alive, options, fields)
             code = with_retries(transfer.run, options, options.plan.idempotent) or code
@@ -420,6 +453,24 @@ def _connection_options(flags: dict) -> Options:
         family=families[flags["family"]],
         resolve=flags["resolve"],
         tls=_tls_options(flags),
+        proxy=_proxy_settings(flags),
+    )
+
+
+def _proxy_settings(flags: dict):
+    """-x, -U, --noproxy, -p, --proxy-header, and the proxy variables as they are now."""
+    from rawhttp.proxy import from_environment
+
+    if flags["proxy_user"] is not None and ":" not in flags["proxy_user"]:
+        raise click.BadParameter("give USER:PASSWORD (rawhttp does not prompt)", param_hint="'-U'")
+    headers = tuple((name, value or "") for name, value in flags["proxy_headers"])
+    return from_environment(
+        os.environ,
+        proxy=flags["proxy"],
+        user=flags["proxy_user"],
+        noproxy=flags["noproxy"],
+        tunnel=flags["proxytunnel"],
+        headers=headers,
     )
 
 
@@ -474,6 +525,16 @@ def _targets(globbed: list[list], urls: list[URL], options: GetOptions) -> list[
     return targets
 
 
+def _show_refusal(error: RawHTTPError) -> None:
+    """A proxy's refusal of CONNECT (403, 407...) is the only answer that came: its head and
+    body go to stdout as any response's would, before the error line."""
+    if isinstance(error, TunnelRefused) and error.head is not None:
+        ending = b"\n" if error.body and not error.body.endswith(b"\n") else b""
+        with contextlib.suppress(OSError):  # stdout gone: the error line still says it
+            sys.stdout.buffer.write(error.head.raw + error.body + ending)
+            sys.stdout.buffer.flush()
+
+
 def make_folder(path: str) -> None:
     """--output-dir: created if missing, as curl's --create-dirs does."""
     try:
@@ -513,6 +574,8 @@ class Transfer:
                 raise HTTPStatusError(f"the server answered {status} {reason}")
         except RawHTTPError as error:
             views.error(error)
+            if not options.silent:
+                _show_refusal(error)
             if not options.silent or options.show_error:
                 report(error)
             return error.exit_code, status

@@ -8,7 +8,7 @@ from typing import TextIO
 import click
 
 from rawhttp.cli.common import run_reporting
-from rawhttp.client import send_raw
+from rawhttp.client import send_raw, tunnel_opened
 from rawhttp.dial import BUFSIZE, Options
 from rawhttp.errors import OutputError
 from rawhttp.show.color import MODES, Palette
@@ -77,7 +77,8 @@ def send_command(address: str, source, raw: bool, style: str, hex_dump: bool, **
 
     Reads FILE (or stdin). Bare LF line ends become CRLF and a missing final empty line is
     added, unless --raw: then the bytes go as written, to see what servers make of them.
-    The reply is read until the server closes or every request in FILE was answered.
+    The reply is read until the server closes or every request in FILE was answered, or
+    a proxy answers a CONNECT with 2xx: the tunnel is open, and nothing more is read.
     Every send() and recv() is shown on stdout as `get --trace` shows it; the count of
     responses on stderr. Exit codes as for `get` (7 connect, 28 timeout...).
     """
@@ -94,6 +95,12 @@ def send_command(address: str, source, raw: bool, style: str, hex_dump: bool, **
     statuses = ", ".join(f"{r.status} {r.reason}" for r in responses)
     run_reporting(out.flush)
     click.echo(f"* {len(responses)} response(s): {statuses}", err=True)
+    if responses and tunnel_opened(responses[-1]):
+        click.echo(
+            "* The tunnel is open: what would follow is the origin's (a TLS handshake for "
+            "https), not an answer of the proxy; not read further",
+            err=True,
+        )
 
 
 class Stdout:

@@ -6,6 +6,7 @@ response read the way HTTP/1.1 frames it: the head up to its empty line, 1xx hea
 and the body by Content-Length, by chunks, or until the server closes (RFC 9112 section 6.3).
 The program handles all three; a comment says which one rawhttp's response used. It prints
 the head and the body, or saves the body's exact bytes to the file named on its command line.
+Through a proxy it connects to the proxy, and for a tunnel sends the CONNECT first.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def read_until_close(sock, buffer):
         buffer += data
 
 
-with socket.create_connection((HOST, PORT), timeout=10) as sock:{ssl_wrap}
+with socket.create_connection((HOST, PORT), timeout=10) as sock:{tunnel}{ssl_wrap}
     sock.sendall(REQUEST)  # the request head (and body), byte for byte
     head, rest = read_head(sock, b"")
     status = int(head.split(" ")[1])
@@ -128,7 +129,13 @@ SSL_INSECURE = (
     "\n    context.check_hostname = False  # -k: the certificate is not checked"
     "\n    context.verify_mode = ssl.CERT_NONE"
 )
-SSL_SOCKET = "\n    sock = context.wrap_socket(sock, server_hostname=HOST)"
+SSL_SOCKET = "\n    sock = context.wrap_socket(sock, server_hostname={origin!r})"
+# Through a tunnel: the CONNECT first, and its answer's head (a 2xx has no body).
+TUNNEL = """
+    sock.sendall({connect!r})  # ask the proxy for a tunnel
+    answer, _ = read_head(sock, b"")
+    if not answer.split(" ")[1].startswith("2"):
+        sys.exit("the proxy refused the tunnel: " + answer.split("\\r\\n")[0])"""
 
 # How each framing is named in the program's comment.
 FRAMINGS = {
@@ -154,12 +161,19 @@ class ShowCode:
         self.request: bytes | None = None
         self.framing = "close"
         self._requests = 0
+        self.proxy: tuple[str, int] | None = None  # where the program connects instead
+        self.connect: bytes | None = None  # the CONNECT request of a tunnel
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.RequestStarted):
             self._requests += 1
             if self.url is None:
                 self.url, self.method = parse_url(event.url), event.method
+        elif isinstance(event, events.ProxyChosen) and self._requests == 1:
+            host, _, port = event.proxy.rpartition(":")
+            self.proxy = (host.strip("[]"), int(port))
+        elif isinstance(event, events.TunnelRequestSent) and self._requests == 1:
+            self.connect = bytes(event.data)
         elif isinstance(event, events.Sent) and self._requests == 1:
             kept = self.request or b""
             self.request = (kept + bytes(event.data))[:MAX_EMBEDDED]
@@ -179,11 +193,13 @@ class ShowCode:
             return "# rawhttp --show-code: no request was sent, so there is no program to show\n"
         with_close = self.request.replace(b"Connection: keep-alive\r\n", b"Connection: close\r\n")
         lines = [f"    {line!r}" for line in with_close.splitlines(keepends=True)]
+        host, port = self.proxy or (self.url.host, self.url.port)
         return TEMPLATE.format(
             method=self.method,
             url=self.url,
-            host=self.url.host,
-            port=self.url.port,
+            host=host,
+            port=port,
+            tunnel=TUNNEL.format(connect=self.connect) if self.connect else "",
             request_lines="\n".join(lines),
             framing=FRAMINGS.get(self.framing, self.framing),
             ssl_import=SSL_IMPORT if self.url.scheme == "https" else "",
@@ -195,4 +211,4 @@ class ShowCode:
         lines = SSL_WRAP.format(cafile=cafile)
         if self.insecure:
             lines += SSL_INSECURE
-        return lines + SSL_SOCKET
+        return lines + SSL_SOCKET.format(origin=self.url.host)

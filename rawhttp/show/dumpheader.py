@@ -1,5 +1,5 @@
-"""`-D/--dump-header FILE`: every head received (1xx and redirect hops too), exactly as it
-came, written to FILE (`-` for stdout), as curl's option does."""
+"""`-D/--dump-header FILE`: every head received (1xx, redirect hops and a proxy's answer to
+CONNECT too), exactly as it came, written to FILE (`-` for stdout), as curl's option does."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class DumpHeader:
         self.file = None
 
     def __call__(self, event: events.Event) -> None:
-        if not isinstance(event, events.HeadReceived):
+        if not isinstance(event, (events.HeadReceived, events.TunnelAnswered)):
             return
         try:
             if self.file is None:

@@ -346,6 +346,12 @@ def explain_error(error: RawHTTPError, errno_name: str | None) -> str:
         "EmptyReply": "the server accepted the connection and closed it without answering",
         "IncompleteBody": "the connection ended before the framing said the body was complete",
         "InvalidURL": "the URL could not be understood, so nothing was sent",
+        "InvalidProxy": "the proxy (-x or a proxy variable) cannot be used: http:// ones only",
+        "ProxyResolveError": "DNS has no address for the proxy's name: nothing was sent",
+        "ProxyConnectError": "the proxy did not accept the TCP connection: nothing was sent",
+        "ProxyAuthRequired": "the proxy wants credentials first (407): give them with -U",
+        "TunnelRefused": "the proxy would not open a tunnel to that host and port",
+        "ProxyError": "the proxy failed during CONNECT: no byte reached the origin",
     }
     for cls in type(error).__mro__:
         if cls.__name__ in plain:

@@ -62,6 +62,8 @@ class Timing:
         if isinstance(event, (events.Connected, events.Reused)):
             self.remote = event.remote
             self.reused = isinstance(event, events.Reused)
+        elif isinstance(event, events.TunnelAnswered):
+            self.marks.pop("first_byte", None)  # that was the proxy's: the origin's is next
         elif isinstance(event, events.HeadReceived):
             self.head_bytes += len(event.head.raw)
         elif isinstance(event, events.BodyDone):

@@ -129,6 +129,32 @@ class Verbose:
     def _Redirecting(self, e: events.Redirecting) -> list[str]:
         return [f"* Following {e.status} to {e.location} ({e.method})"]
 
+    def _ProxyChosen(self, e: events.ProxyChosen) -> list[str]:
+        if e.source == "-x":
+            why = f"* Uses proxy {e.value!r} (-x)"
+        else:
+            why = f"* Uses proxy env variable {e.source} == {e.value!r}"  # curl's words
+        how = "a CONNECT tunnel" if e.tunnel else "it forwards the request (absolute-form target)"
+        return [why, f"* Through proxy {e.proxy}: {how}"]
+
+    def _ProxySkipped(self, e: events.ProxySkipped) -> list[str]:
+        return [
+            f"* Not using proxy {e.value!r} (from {e.source}) for {e.host}: "
+            f"{e.rules_source} entry {e.entry!r} matches it"
+        ]
+
+    _TunnelRequestSent = _Sent
+
+    def _TunnelAnswered(self, e: events.TunnelAnswered) -> list[str]:
+        lines = ["< " + line for line in e.head.raw.decode("latin-1").split("\r\n")[:-1]]
+        if 200 <= e.head.status < 300:
+            lines.append(f"* CONNECT tunnel established, response {e.head.status}")
+            if e.extra:
+                lines.append(f"* {e.extra} bytes came after it: the origin's, kept for it")
+        else:
+            lines.append(f"* CONNECT refused by the proxy, response {e.head.status}")
+        return lines
+
     def _Closed(self, e: events.Closed) -> list[str]:
         if e.kept:
             return ["* Connection kept open for the next request"]
