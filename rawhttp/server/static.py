@@ -60,6 +60,9 @@ _END_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY
 # What open(2) says when nothing is there: 404; any other error is a 403, as nginx answers.
 _NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG})
 LEADS_OUT = "that path leads outside the served folder"
+# Names the server keeps for itself (the private folder of upload part files): no request
+# target names them (404, as if absent) and listings leave them out.
+PRIVATE_PREFIX = ".rawhttp-"
 
 
 def check_method(method: str) -> None:
@@ -102,6 +105,8 @@ def path_segments(path: str) -> list[str]:
             raise StatusPage(400, "'..' in the path")
         if any(char in segment for char in "/\\\x00"):
             raise StatusPage(400, "percent-encoded '/', '\\' or NUL in the path")
+        if segment.startswith(PRIVATE_PREFIX):
+            raise StatusPage(404, "nothing at that path")
         if segment not in ("", "."):
             segments.append(segment)
     return segments
@@ -186,7 +191,11 @@ class StaticFiles:
         with are links, the others say they are not served."""
         try:
             with os.scandir(folder.fd) as entries:
-                items = sorted(self._listing_item(folder.names, entry) for entry in entries)
+                items = sorted(
+                    self._listing_item(folder.names, entry)
+                    for entry in entries
+                    if not entry.name.startswith(PRIVATE_PREFIX)
+                )
         except OSError as exc:
             raise StatusPage(403, f"cannot list this folder: {exc.strerror}") from None
         rows = [row for *_, row in items] or [EMPTY_ROW]
