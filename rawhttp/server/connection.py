@@ -9,8 +9,9 @@ minimum body rate, a client not reading) with what is "too slow" to keep at the 
 
 A handler may say more than "answer this": `check(exchange)` refuses a request from its head
 alone (before a body is read or 100 Continue sent), `body_limit(exchange)` its largest body,
-`open_body(exchange)` where the body goes (`write`, `discard`), and `keeps_request = True` asks
-for the exact bytes received (`exchange.raw`), as the echo page shows them.
+`open_body(exchange)` where the body goes (`write`, `discard`), and `keeps_request = N` asks
+for the first N bytes of the request exactly as received (`exchange.raw`; `exchange.raw_size`
+counts them all), as the echo page shows them: bounded, so a large body is never kept twice.
 It never touches a socket: a driver (`loop.py`, `threads.py`) feeds it and sends `outbox`.
 
 Nothing a request does may end a driver: an exception from a handler, from where its body goes
@@ -78,7 +79,8 @@ class ServerConnection:
         self.reader = RequestReader()
         self.body_limit = MAX_REQUEST_BODY
         self.refusal: StatusPage | None = None  # answered once the body has been dropped
-        self._raw: bytearray | None = None  # the message's bytes, for `keeps_request`
+        self._raw: bytearray | None = None  # the message's first bytes, for `keeps_request`
+        self._raw_size = 0  # all of the message's bytes received so far (when kept)
         self.answer_begun = False  # a driver has taken an action of the current answer
 
     @property
@@ -88,10 +90,13 @@ class ServerConnection:
     def receive(self, data: bytes | memoryview) -> None:
         """Bytes from the client (the driver reads only while `reading`)."""
         self.last_progress = self.clock()
-        if self.state == "idle" and getattr(self.handler(), "keeps_request", False):
-            self._raw = bytearray()
+        if self.state == "idle" and getattr(self.handler(), "keeps_request", 0):
+            self._raw, self._raw_size = bytearray(), 0
         if self._raw is not None:
-            self._raw += data
+            room = self.handler().keeps_request - len(self._raw)
+            if room > 0:
+                self._raw += data[:room]
+            self._raw_size += len(data)
         try:
             for event in self.reader.feed(data):
                 self._on_event(event)
@@ -154,7 +159,8 @@ class ServerConnection:
         exchange = self.exchange
         assert exchange is not None and exchange.request is not None
         if self._raw is not None:
-            exchange.raw = bytes(self._raw[: len(self._raw) - len(self.reader.rest)])
+            exchange.raw_size = self._raw_size - len(self.reader.rest)
+            exchange.raw = bytes(self._raw[: exchange.raw_size])
             self._raw = None
         try:
             check_host(exchange.request)

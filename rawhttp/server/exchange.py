@@ -81,7 +81,8 @@ class Exchange:
         self.status: int | None = None
         self.body_bytes = 0  # what the log line reports, as the Common Log Format does
         self.actions: list[Action] = []
-        self.raw = b""  # the request's bytes as received, for handlers with keeps_request
+        self.raw = b""  # the request's first bytes as received, for handlers with keeps_request
+        self.raw_size = 0  # how many bytes the request had in all
         self.sink = None  # where the request body went (the handler's open_body), if anywhere
 
     def begin(self, request: RequestHead) -> None:

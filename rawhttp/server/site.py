@@ -22,7 +22,7 @@ class Site:
         self.files = files
         self.echo = echo
         self.upload = upload
-        self.keeps_request = echo is not None
+        self.keeps_request = echo.keeps_request if echo is not None else 0
 
     def route(self, exchange: Exchange) -> Handler:
         assert exchange.request is not None
