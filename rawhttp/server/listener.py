@@ -269,6 +269,7 @@ class Server:
             self._thread = None
         self.driver.join(time.monotonic() + JOIN_TIMEOUT)
         self.listener.close()
+        getattr(self.handler, "close", lambda: None)()  # (the upload's private folder)
 
     def __enter__(self) -> Server:
         return self.start()

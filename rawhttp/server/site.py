@@ -58,3 +58,8 @@ class Site:
 
     def __call__(self, exchange: Exchange) -> None:
         self.route(exchange)(exchange)
+
+    def close(self) -> None:
+        """The server stops: the upload's private folder goes."""
+        if self.upload is not None:
+            self.upload.close()

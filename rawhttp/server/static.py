@@ -2,7 +2,8 @@
 
 Owns the path rules (nothing outside the root is ever served: not through `..`, encoded dots or
 slashes, backslashes, NUL bytes, nor symlinks pointing out), index.html and folder listings,
-MIME types, Last-Modified / If-Modified-Since, one byte range per request, and sending the bytes
+MIME types, validators (ETag, Last-Modified) and preconditions (`preconditions.py`), one byte
+range per request, and sending the bytes
 with `socket.sendfile`. A file is opened first and the opened file is what gets checked: `Walk`
 opens the path one name at a time from the root and follows symlinks itself, so a link swapped
 in while a request is answered cannot lead out. The scenarios reuse `StaticFiles.find` and
@@ -20,13 +21,13 @@ import re
 import stat
 import time
 from collections.abc import Sequence
-from datetime import timezone
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, unquote
 
 from rawhttp.server.exchange import Exchange, StatusPage
 from rawhttp.server.pages import html_page, takes_html
+from rawhttp.server.preconditions import evaluate, file_validators, range_applies
 from rawhttp.wire import Headers
 
 INDEX = "index.html"
@@ -461,27 +462,27 @@ def describe(fd: int, name: str, info: os.stat_result) -> _Described:
 
 
 def send_file(exchange: Exchange, fd: int, name: str) -> None:
-    """An open file whole (200), one byte range of it (206), or 304 if the client's copy is
-    current; `name` gives its type. The caller closes `fd`."""
+    """An open file whole (200), one byte range of it (206), or 304 / 412 as its preconditions
+    decide (`preconditions.evaluate`); `name` gives its type. The caller closes `fd`."""
     assert exchange.request is not None
     request = exchange.request.headers
     info = os.fstat(fd)
-    size, mtime = info.st_size, int(info.st_mtime)
+    size = info.st_size
     described = describe(fd, name, info)
     last_modified = described.last_modified
-    if not_modified(request, mtime):
-        exchange.send_head(304, Headers([("Last-Modified", last_modified)]))
+    current = file_validators(info)
+    validators = [("ETag", current.etag), ("Last-Modified", last_modified)]
+    decided = evaluate(exchange.request.method, request, current, time.time())
+    if decided == 304:
+        exchange.send_head(304, Headers(validators))
         return
-    headers = Headers(
-        [
-            ("Content-Type", described.content_type),
-            ("Last-Modified", last_modified),
-            ("Accept-Ranges", "bytes"),
-        ]
-    )
+    if decided == 412:
+        raise StatusPage(412, "a precondition of the request does not hold for this file")
+    headers = Headers([("Content-Type", described.content_type), *validators])
+    headers.add("Accept-Ranges", "bytes")
     span = None
     if exchange.request.method == "GET":  # RFC 9110 section 14.2: Range is for GET only
-        span = requested_range(request, size, last_modified)
+        span = requested_range(request, size, range_applies(request, current, last_modified))
     start, end = span or (0, size - 1)
     if span:
         headers.add("Content-Range", f"bytes {start}-{end}/{size}")
@@ -500,34 +501,15 @@ def send_file(exchange: Exchange, fd: int, name: str) -> None:
         exchange.send_file(fd, start, count)
 
 
-def not_modified(request: Headers, mtime: int) -> bool:
-    """If-Modified-Since at or after the file's time (whole seconds, as Last-Modified has).
-    An unparsable date is ignored, and so is the field when If-None-Match is present
-    (RFC 9110 section 13.1.3)."""
-    value = request.get("If-Modified-Since")
-    if value is None or "If-None-Match" in request:
-        return False
-    try:
-        since = parsedate_to_datetime(value)
-    except (TypeError, ValueError, OverflowError):  # Overflow: a 20-digit year or zone
-        return False
-    if since.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always GMT
-        since = since.replace(tzinfo=timezone.utc)
-    if since.timestamp() > time.time():
-        return False  # a date later than our clock is invalid, so ignored (RFC 9110 13.1.3)
-    return mtime <= since.timestamp()
-
-
-def requested_range(request: Headers, size: int, last_modified: str) -> tuple[int, int] | None:
+def requested_range(request: Headers, size: int, applies: bool = True) -> tuple[int, int] | None:
     """The (first, last) byte positions asked for by Range, or None to send the whole file.
 
     One range only: several ranges, a syntax we do not understand, or an If-Range that does not
-    match our Last-Modified all get the whole file, which RFC 9110 section 14.2 allows.
+    match (`applies` False) all get the whole file, which RFC 9110 section 14.2 allows.
     Unsatisfiable ranges get 416 with the real size.
     """
     value = request.get("Range")
-    if_range = request.get("If-Range")
-    if value is None or (if_range is not None and if_range != last_modified):
+    if value is None or not applies:
         return None
     match = _BYTE_RANGE_RE.fullmatch(value)
     if match is None or match.groups() == ("", ""):
