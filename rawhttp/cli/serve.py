@@ -14,6 +14,7 @@ import click
 from rawhttp.cli.common import report
 from rawhttp.errors import RawHTTPError
 from rawhttp.server import SCENARIOS, Server, sample_site
+from rawhttp.server.auth import BasicAuth, read_auth_file
 from rawhttp.server.connection import (
     BODY_GRACE,
     HEAD_TIMEOUT,
@@ -28,6 +29,7 @@ from rawhttp.server.listener import (
     MODELS,
     raise_open_files_limit,
 )
+from rawhttp.server.site import PLAIN, SiteOptions
 from rawhttp.server.upload import MAX_UPLOAD
 from rawhttp.wire import MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 
@@ -115,6 +117,32 @@ LIMITS_HELP = (
     show_default=True,
     help="Event-loop processes sharing the port (SO_REUSEPORT); 0 means one per core.",
 )
+# --- the HTTP lab: authentication, caching, CORS (kept as one block) ---------------------------
+@click.option(
+    "--auth",
+    "auth_pairs",
+    metavar="USER:PASSWORD",
+    multiple=True,
+    help="Require HTTP Basic authentication (RFC 7617) with these credentials (repeatable); "
+    "401 with WWW-Authenticate otherwise.",
+)
+@click.option(
+    "--auth-file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Like --auth, one USER:PASSWORD per line.",
+)
+@click.option(
+    "--cache-control",
+    metavar="VALUE",
+    help="Send Cache-Control: VALUE with files (max-age=60, no-cache...).",
+)
+@click.option(
+    "--cors",
+    metavar="ORIGIN",
+    help="Let pages from ORIGIN (or *) fetch from this server: answer CORS preflights and "
+    "add Access-Control-Allow-Origin.",
+)
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
     """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
 
@@ -129,13 +157,22 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
         return
     if scenario and replay:
         raise click.UsageError("--scenario and --replay cannot be used together")
-    if (scenario or replay) and (options["echo"] or options["upload"]):
-        raise click.UsageError("--echo and --upload are for serving a folder, not a scenario")
+    site = site_options(
+        options.pop("auth_pairs"),
+        options.pop("auth_file"),
+        options.pop("cache_control"),
+        options.pop("cors"),
+    )
+    if (scenario or replay) and (options["echo"] or options["upload"] or site != PLAIN):
+        raise click.UsageError(
+            "--echo, --upload, --auth, --cache-control and --cors are for serving a folder, "
+            "not a scenario"
+        )
     if options["model"] == "threads" and options["workers"] != 1:
         raise click.UsageError("--workers is for --model events")
     raise_open_files_limit()
     try:
-        server = Server(directory, scenario=scenario, replay=replay, **options)
+        server = Server(directory, scenario=scenario, replay=replay, site=site, **options)
     except RawHTTPError as error:
         report(error)
         sys.exit(error.exit_code)
@@ -158,6 +195,22 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
 
 
 serve_command.help = f"{inspect.cleandoc(serve_command.help or '')}\n\n{LIMITS_HELP}"
+
+
+def site_options(
+    pairs: tuple[str, ...], auth_file: str | None, cache_control: str | None, cors: str | None
+) -> SiteOptions:
+    """The lab options as one value; a credential without a colon is a usage error."""
+    credentials = list(pairs)
+    if auth_file:
+        try:
+            credentials += read_auth_file(auth_file)
+        except (OSError, UnicodeDecodeError) as error:
+            raise click.BadParameter(str(error), param_hint="--auth-file") from None
+    if any(":" not in pair for pair in credentials):
+        raise click.BadParameter("each credential is USER:PASSWORD", param_hint="--auth")
+    auth = BasicAuth(credentials) if credentials else None
+    return SiteOptions(auth=auth, cache_control=cache_control, cors=cors)
 
 
 def is_loopback(address: str) -> bool:

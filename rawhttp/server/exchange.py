@@ -84,6 +84,7 @@ class Exchange:
         self.raw = b""  # the request's first bytes as received, for handlers with keeps_request
         self.raw_size = 0  # how many bytes the request had in all
         self.sink = None  # where the request body went (the handler's open_body), if anywhere
+        self.extra_fields: list[tuple[str, str]] = []  # added to the final head (CORS, caching)
 
     def begin(self, request: RequestHead) -> None:
         self.request = request
@@ -104,6 +105,8 @@ class Exchange:
         if status >= 200:
             self.status = status
             headers = Headers([("Server", SERVER), ("Date", http_date()), *headers])
+            for name, value in self.extra_fields:
+                headers.add(name, value)
             if not self.keep_alive:
                 headers.add("Connection", "close")
             elif self.request is not None and self.request.http_version == "HTTP/1.0":

@@ -21,7 +21,7 @@ from rawhttp.server.connection import Handler, Log, ServerConnection
 from rawhttp.server.echo import Echo
 from rawhttp.server.exchange import Exchange, StatusPage
 from rawhttp.server.scenarios import Replay, ScenarioHandler
-from rawhttp.server.site import Site
+from rawhttp.server.site import PLAIN, Site, SiteOptions
 from rawhttp.server.static import StaticFiles
 from rawhttp.server.upload import Upload
 
@@ -82,6 +82,7 @@ def make_handler(
     replay: str | None,
     echo: bool = False,
     upload: str | os.PathLike | None = None,
+    options: SiteOptions = PLAIN,
 ) -> Handler:
     """What answers requests: a replay file, a scenario, or the files under `root` (with the
     echo page and uploads beside them when asked)."""
@@ -91,7 +92,8 @@ def make_handler(
         return Replay(replay)
     if scenario:
         return ScenarioHandler(scenario, root)
-    return Site(StaticFiles(root), Echo() if echo else None, Upload(upload) if upload else None)
+    files, upload_handler = StaticFiles(root), Upload(upload) if upload else None
+    return Site(files, Echo() if echo else None, upload_handler, options)
 
 
 def listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
@@ -185,6 +187,7 @@ class Server:
         replay: str | None = None,
         echo: bool = False,
         upload: str | os.PathLike | None = None,
+        site: SiteOptions = PLAIN,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int | None = None,
         log: Log | None = None,
@@ -198,7 +201,7 @@ class Server:
         self.scenario = scenario
         self.replay = replay
         self.echo = echo
-        self.handler = make_handler(root, scenario, replay, echo, upload)
+        self.handler = make_handler(root, scenario, replay, echo, upload, site)
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections or MAX_CONNECTIONS[model]
         self.log = log or StderrLog()

@@ -129,6 +129,7 @@ class StaticFiles:
         self.root = os.path.realpath(root)
         if not os.path.isdir(self.root):
             raise NotADirectoryError(f"not a folder: {root}")
+        self.file_fields: list[tuple[str, str]] = []  # added to a file's answers (--cache-control)
 
     def __call__(self, exchange: Exchange) -> None:
         assert exchange.request is not None
@@ -136,7 +137,7 @@ class StaticFiles:
         found = self.open(exchange.request.target)
         if not found.is_folder:
             try:
-                send_file(exchange, found.fd, found.names[-1])
+                send_file(exchange, found.fd, found.names[-1], self.file_fields)
             finally:
                 os.close(found.fd)
             return
@@ -461,9 +462,10 @@ def describe(fd: int, name: str, info: os.stat_result) -> _Described:
     return found
 
 
-def send_file(exchange: Exchange, fd: int, name: str) -> None:
+def send_file(exchange: Exchange, fd: int, name: str, fields: Sequence = ()) -> None:
     """An open file whole (200), one byte range of it (206), or 304 / 412 as its preconditions
-    decide (`preconditions.evaluate`); `name` gives its type. The caller closes `fd`."""
+    decide (`preconditions.evaluate`); `name` gives its type, `fields` are added to the head.
+    The caller closes `fd`."""
     assert exchange.request is not None
     request = exchange.request.headers
     info = os.fstat(fd)
@@ -472,6 +474,7 @@ def send_file(exchange: Exchange, fd: int, name: str) -> None:
     last_modified = described.last_modified
     current = file_validators(info)
     validators = [("ETag", current.etag), ("Last-Modified", last_modified)]
+    validators += fields  # (Cache-Control: a 304 sends what its 200 would, RFC 9110 15.4.5)
     decided = evaluate(exchange.request.method, request, current, time.time())
     if decided == 304:
         exchange.send_head(304, Headers(validators))
