@@ -117,7 +117,7 @@ LIMITS_HELP = (
     show_default=True,
     help="Event-loop processes sharing the port (SO_REUSEPORT); 0 means one per core.",
 )
-# --- the HTTP lab: authentication, caching, CORS (kept as one block) ---------------------------
+# --- the HTTP lab: authentication, caching, CORS, compression (one block) -----------------------
 @click.option(
     "--auth",
     "auth_pairs",
@@ -143,6 +143,12 @@ LIMITS_HELP = (
     help="Let pages from ORIGIN (or *) fetch from this server: answer CORS preflights and "
     "add Access-Control-Allow-Origin.",
 )
+@click.option(
+    "--compress",
+    is_flag=True,
+    help="Gzip text files on the fly when Accept-Encoding allows (chunked, Vary: Accept-Encoding; "
+    "406 when no coding is acceptable).",
+)
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
     """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
 
@@ -162,11 +168,12 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
         options.pop("auth_file"),
         options.pop("cache_control"),
         options.pop("cors"),
+        options.pop("compress"),
     )
     if (scenario or replay) and (options["echo"] or options["upload"] or site != PLAIN):
         raise click.UsageError(
-            "--echo, --upload, --auth, --cache-control and --cors are for serving a folder, "
-            "not a scenario"
+            "--echo, --upload, --auth, --cache-control, --cors and --compress are for serving a "
+            "folder, not a scenario"
         )
     if options["model"] == "threads" and options["workers"] != 1:
         raise click.UsageError("--workers is for --model events")
@@ -198,7 +205,11 @@ serve_command.help = f"{inspect.cleandoc(serve_command.help or '')}\n\n{LIMITS_H
 
 
 def site_options(
-    pairs: tuple[str, ...], auth_file: str | None, cache_control: str | None, cors: str | None
+    pairs: tuple[str, ...],
+    auth_file: str | None,
+    cache_control: str | None,
+    cors: str | None,
+    compress: bool,
 ) -> SiteOptions:
     """The lab options as one value; a credential without a colon is a usage error."""
     credentials = list(pairs)
@@ -210,7 +221,7 @@ def site_options(
     if any(":" not in pair for pair in credentials):
         raise click.BadParameter("each credential is USER:PASSWORD", param_hint="--auth")
     auth = BasicAuth(credentials) if credentials else None
-    return SiteOptions(auth=auth, cache_control=cache_control, cors=cors)
+    return SiteOptions(auth=auth, cache_control=cache_control, cors=cors, compress=compress)
 
 
 def is_loopback(address: str) -> bool:

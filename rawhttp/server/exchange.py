@@ -41,6 +41,28 @@ http_date = _EverySecond(lambda now: formatdate(now, usegmt=True))
 log_time = _EverySecond(lambda now: time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now)))
 
 
+class _Counted:
+    """A stream's pieces, counted for the log line; `close` reaches the pieces (a generator
+    wrapping them would not pass it on if closed before its first piece)."""
+
+    def __init__(self, exchange: Exchange, pieces: Iterator[bytes]):
+        self.exchange = exchange
+        self.pieces = pieces
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        piece = next(self.pieces)
+        self.exchange.body_bytes += len(piece)
+        return piece
+
+    def close(self) -> None:
+        close = getattr(self.pieces, "close", None)
+        if close is not None:
+            close()
+
+
 class StatusPage(Exception):
     """Stop handling the request: answer `status` with a small HTML page saying `detail`.
 
@@ -144,12 +166,9 @@ class Exchange:
     def stream(self, pieces: Iterator[bytes]) -> None:
         """Body bytes made while they are sent (each piece already framed by the caller)."""
         if self.wants_body:
-            self.actions.append(Stream(self._counted(pieces)))
-
-    def _counted(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
-        for piece in pieces:
-            self.body_bytes += len(piece)
-            yield piece
+            self.actions.append(Stream(_Counted(self, pieces)))
+        elif hasattr(pieces, "close"):
+            pieces.close()
 
     def pause(self, seconds: float) -> None:
         self.actions.append(Pause(seconds))

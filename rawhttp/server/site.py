@@ -6,10 +6,10 @@ With `--echo`, a GET or HEAD of a file that exists is still served (so the sampl
 page loads), and everything else, any method at any path, is echoed back.
 
 `SiteOptions` adds what applies to every answer: Basic authentication (`auth.py`, checked from
-the head), a Cache-Control value on files, and CORS (`--cors ORIGIN`): a preflight OPTIONS
-(one with Access-Control-Request-Method) is answered 204 with the Access-Control-* fields,
-before authentication (browsers send preflights without credentials), and every other answer
-carries Access-Control-Allow-Origin.
+the head), a Cache-Control value on files, gzip for text files (`compress.py`), and CORS
+(`--cors ORIGIN`): a preflight OPTIONS (one with Access-Control-Request-Method) is answered 204
+with the Access-Control-* fields, before authentication (browsers send preflights without
+credentials), and every other answer carries Access-Control-Allow-Origin.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rawhttp.server.auth import BasicAuth
 from rawhttp.server.connection import MAX_REQUEST_BODY, Handler
 from rawhttp.server.echo import Echo
 from rawhttp.server.exchange import Exchange, StatusPage
-from rawhttp.server.static import StaticFiles, check_method
+from rawhttp.server.static import FileOptions, StaticFiles, check_method
 from rawhttp.server.upload import Upload
 from rawhttp.wire import Headers
 
@@ -36,6 +36,7 @@ class SiteOptions(NamedTuple):
     auth: BasicAuth | None = None
     cache_control: str | None = None
     cors: str | None = None  # an origin, or "*"
+    compress: bool = False  # gzip text files when Accept-Encoding allows (compress.py)
 
 
 PLAIN = SiteOptions()  # none of them
@@ -55,8 +56,8 @@ class Site:
         self.echo = echo
         self.upload = upload
         self.options = options
-        if options.cache_control is not None:  # on files' 200, 206 and 304 (RFC 9110 15.4.5)
-            files.file_fields = [("Cache-Control", options.cache_control)]
+        cache = [("Cache-Control", options.cache_control)] if options.cache_control else []
+        files.options = FileOptions(cache, options.compress)
         self.keeps_request = echo.keeps_request if echo is not None else 0
 
     def route(self, exchange: Exchange) -> Handler:

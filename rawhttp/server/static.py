@@ -25,6 +25,7 @@ from email.utils import formatdate
 from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, unquote
 
+from rawhttp.server import compress
 from rawhttp.server.exchange import Exchange, StatusPage
 from rawhttp.server.pages import html_page, takes_html
 from rawhttp.server.preconditions import evaluate, file_validators, range_applies
@@ -129,7 +130,7 @@ class StaticFiles:
         self.root = os.path.realpath(root)
         if not os.path.isdir(self.root):
             raise NotADirectoryError(f"not a folder: {root}")
-        self.file_fields: list[tuple[str, str]] = []  # added to a file's answers (--cache-control)
+        self.options = PLAIN_FILES
 
     def __call__(self, exchange: Exchange) -> None:
         assert exchange.request is not None
@@ -137,7 +138,7 @@ class StaticFiles:
         found = self.open(exchange.request.target)
         if not found.is_folder:
             try:
-                send_file(exchange, found.fd, found.names[-1], self.file_fields)
+                send_file(exchange, found.fd, found.names[-1], self.options)
             finally:
                 os.close(found.fd)
             return
@@ -462,9 +463,20 @@ def describe(fd: int, name: str, info: os.stat_result) -> _Described:
     return found
 
 
-def send_file(exchange: Exchange, fd: int, name: str, fields: Sequence = ()) -> None:
-    """An open file whole (200), one byte range of it (206), or 304 / 412 as its preconditions
-    decide (`preconditions.evaluate`); `name` gives its type, `fields` are added to the head.
+class FileOptions(NamedTuple):
+    """How files are answered beyond the defaults: fields added to each of a file's answers
+    (Cache-Control; a 304 sends them as its 200 would, RFC 9110 15.4.5), and --compress."""
+
+    fields: Sequence[tuple[str, str]] = ()
+    compress: bool = False
+
+
+PLAIN_FILES = FileOptions()
+
+
+def send_file(exchange: Exchange, fd: int, name: str, options: FileOptions = PLAIN_FILES) -> None:
+    """An open file whole (200), one byte range of it (206), gzipped (`compress.py`), or
+    304 / 412 as its preconditions decide (`preconditions.evaluate`); `name` gives its type.
     The caller closes `fd`."""
     assert exchange.request is not None
     request = exchange.request.headers
@@ -473,14 +485,26 @@ def send_file(exchange: Exchange, fd: int, name: str, fields: Sequence = ()) -> 
     described = describe(fd, name, info)
     last_modified = described.last_modified
     current = file_validators(info)
-    validators = [("ETag", current.etag), ("Last-Modified", last_modified)]
-    validators += fields  # (Cache-Control: a 304 sends what its 200 would, RFC 9110 15.4.5)
+    fields = list(options.fields)
+    coding = "identity"
+    if options.compress and compress.compressible(described.content_type):
+        fields.append(("Vary", "Accept-Encoding"))
+    if options.compress:
+        coding = negotiate(request, described.content_type)
+    if coding == "gzip":
+        current = current._replace(etag=compress.coded_etag(current.etag, coding))
+    validators = [("ETag", current.etag), ("Last-Modified", last_modified), *fields]
     decided = evaluate(exchange.request.method, request, current, time.time())
     if decided == 304:
         exchange.send_head(304, Headers(validators))
         return
     if decided == 412:
         raise StatusPage(412, "a precondition of the request does not hold for this file")
+    if coding == "gzip":
+        send_gzipped(
+            exchange, fd, size, Headers([("Content-Type", described.content_type), *validators])
+        )
+        return
     headers = Headers([("Content-Type", described.content_type), *validators])
     headers.add("Accept-Ranges", "bytes")
     span = None
@@ -502,6 +526,36 @@ def send_file(exchange: Exchange, fd: int, name: str, fields: Sequence = ()) -> 
     else:
         exchange.send(head)
         exchange.send_file(fd, start, count)
+
+
+def negotiate(request: Headers, content_type: str) -> str:
+    """The coding to send (`compress.choose_coding`): gzip is offered for text, never for a
+    Range request; 406 when the client accepts nothing offered."""
+    offered = compress.compressible(content_type) and "Range" not in request
+    accepted = request.get_all("Accept-Encoding")
+    coding = compress.choose_coding(", ".join(accepted) if accepted else None, offered)
+    if coding is None:
+        offer = "gzip or identity" if offered else "identity"
+        raise StatusPage(
+            406,
+            f"Accept-Encoding refuses every coding this file can be sent in ({offer})",
+            headers=[("Vary", "Accept-Encoding")],
+        )
+    return coding
+
+
+def send_gzipped(exchange: Exchange, fd: int, size: int, headers: Headers) -> None:
+    """The file gzipped while it is sent: chunked for HTTP/1.1, for HTTP/1.0 ended by closing
+    (the coded length is known only at the end)."""
+    headers.add("Content-Encoding", "gzip")
+    chunked = exchange.request.http_version == "HTTP/1.1"
+    if chunked:
+        headers.add("Transfer-Encoding", "chunked")
+    else:
+        exchange.keep_alive = False
+    exchange.send_head(200, headers)
+    if exchange.wants_body:
+        exchange.stream(compress.GzipPieces(os.dup(fd), size, chunked))
 
 
 def requested_range(request: Headers, size: int, applies: bool = True) -> tuple[int, int] | None:
