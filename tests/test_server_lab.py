@@ -117,3 +117,49 @@ def test_auth_without_a_colon_is_a_usage_error(site):
 def test_the_lab_options_are_for_a_folder_not_a_scenario(site):
     result = CliRunner().invoke(main, ["serve", "--scenario", "drip", "--cors", "*"])
     assert result.exit_code == 2
+
+
+# --- the access log: --log-format, --log, --quiet ----------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["common", "combined", "json"])
+def test_log_formats(site, style):
+    import json
+
+    lines: list[str] = []
+    with Server(site, log=lines.append, log_format=style) as server:
+        get(server, 'Referer: http://a/"x"', "User-Agent: lab/1")
+    line = lines[-1]
+    if style == "json":
+        entry = json.loads(line)
+        assert entry["status"] == 200 and entry["bytes"] == len(b"secret page\n")
+        assert entry["request"] == "GET /page.txt HTTP/1.1" and entry["user_agent"] == "lab/1"
+        assert entry["referer"] == 'http://a/"x"' and entry["client"] == "127.0.0.1"
+    else:
+        assert line.startswith("127.0.0.1 - - [") and '"GET /page.txt HTTP/1.1" 200 12' in line
+        combined = line.endswith('"http://a/\\x22x\\x22" "lab/1"')  # a quote cannot end a field
+        assert combined == (style == "combined")
+
+
+def test_log_file_and_quiet_from_the_command_line(site, tmp_path):
+    import signal
+
+    from test_server_model import start_serve
+
+    log = tmp_path / "access.log"
+    for options, where in [
+        (["--log", str(log), "--log-format", "json"], "file"),
+        (["--quiet"], ""),
+    ]:
+        process, port, _ = start_serve(site, *options)
+        try:
+            server = type("Address", (), {"host": "127.0.0.1", "port": int(port)})
+            assert get(server)[0].status == 200
+            process.send_signal(signal.SIGTERM)
+            _, errors = process.communicate(timeout=TIMEOUT)
+        finally:
+            process.kill()
+            process.communicate()
+        assert "GET /page.txt" not in errors  # not on stderr
+        if where == "file":
+            assert '"request": "GET /page.txt HTTP/1.1"' in log.read_text()

@@ -22,11 +22,14 @@ from rawhttp.server.connection import (
     MIN_BODY_RATE,
 )
 from rawhttp.server.echo import MAX_ECHO_BODY
+from rawhttp.server.exchange import LOG_FORMATS
 from rawhttp.server.listener import (
     EVICT_AFTER,
     IDLE_TIMEOUT,
     MAX_CONNECTIONS,
     MODELS,
+    FileLog,
+    quiet,
     raise_open_files_limit,
 )
 from rawhttp.server.site import PLAIN, SiteOptions
@@ -117,7 +120,7 @@ LIMITS_HELP = (
     show_default=True,
     help="Event-loop processes sharing the port (SO_REUSEPORT); 0 means one per core.",
 )
-# --- the HTTP lab: authentication, caching, CORS, compression (one block) -----------------------
+# --- the HTTP lab: authentication, caching, CORS, compression, the access log (one block) -------
 @click.option(
     "--auth",
     "auth_pairs",
@@ -149,6 +152,21 @@ LIMITS_HELP = (
     help="Gzip text files on the fly when Accept-Encoding allows (chunked, Vary: Accept-Encoding; "
     "406 when no coding is acceptable).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="common",
+    show_default=True,
+    help="The access log's lines: common (CLF), combined (and Referer, User-Agent), json.",
+)
+@click.option(
+    "--log",
+    "log_file",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="Append the access log to FILE instead of stderr (errors stay on stderr).",
+)
+@click.option("--quiet", is_flag=True, help="No access log (errors still go to stderr).")
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
     """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
 
@@ -175,6 +193,7 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
             "--echo, --upload, --auth, --cache-control, --cors and --compress are for serving a "
             "folder, not a scenario"
         )
+    options["access_log"] = access_log(options.pop("log_file"), options.pop("quiet"))
     if options["model"] == "threads" and options["workers"] != 1:
         raise click.UsageError("--workers is for --model events")
     raise_open_files_limit()
@@ -222,6 +241,19 @@ def site_options(
         raise click.BadParameter("each credential is USER:PASSWORD", param_hint="--auth")
     auth = BasicAuth(credentials) if credentials else None
     return SiteOptions(auth=auth, cache_control=cache_control, cors=cors, compress=compress)
+
+
+def access_log(path: str | None, silent: bool):
+    """Where the access lines go: nowhere (--quiet), a file (--log), or stderr (None)."""
+    if silent:
+        return quiet
+    if path is None:
+        return None
+    try:
+        return FileLog(path)
+    except OSError as error:
+        message = f"cannot open {path}: {error.strerror}"
+        raise click.BadParameter(message, param_hint="--log") from None
 
 
 def is_loopback(address: str) -> bool:

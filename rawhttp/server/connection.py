@@ -66,10 +66,15 @@ class ServerConnection:
         log: Log,
         idle_timeout: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        access: Log | None = None,
+        log_format: str = "common",
     ):
         self.client = client
         self.handler = handler  # looked up per request: tests swap a server's handler
-        self.log = log
+        self.log = log  # errors and notes
+        self.access = access or log  # one line per request, in `log_format`
+        self.log_format = log_format
         self.idle_timeout = idle_timeout
         self.clock = clock
         self.outbox: deque[Action] = deque()
@@ -190,7 +195,7 @@ class ServerConnection:
         """The driver sent the whole answer: log it, then read the next request or close."""
         exchange = self.exchange
         assert exchange is not None
-        self.log(exchange.log_line(self.client))
+        self.access(exchange.log_line(self.client, self.log_format))
         self.exchange = None
         if not exchange.keep_alive:
             self.close()
@@ -231,7 +236,7 @@ class ServerConnection:
         log the request that was being answered, if any."""
         if self.exchange is not None:
             if self.exchange.head_sent and why:
-                self.log(f"{self.exchange.log_line(self.client)} ({why})")
+                self.access(self.exchange.log_line(self.client, self.log_format, note=why))
             self.exchange.discard_body()
         self.exchange = None
         while self.outbox:

@@ -10,7 +10,9 @@ that adds a folder's trailing slash; the pages themselves are written by `pages.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate
@@ -39,6 +41,9 @@ class _EverySecond:
 
 http_date = _EverySecond(lambda now: formatdate(now, usegmt=True))
 log_time = _EverySecond(lambda now: time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now)))
+log_time_iso = _EverySecond(lambda now: time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)))
+# The access log's formats (`serve --log-format`).
+LOG_FORMATS = ("common", "combined", "json")
 
 
 class _Counted:
@@ -212,11 +217,41 @@ class Exchange:
         self.keep_alive = False
         self.actions.append(Reset())
 
-    def log_line(self, client: tuple) -> str:
-        """The Common Log Format: client, time, request line, status, body bytes ("-" if none)."""
-        when = log_time()
+    def log_line(self, client: tuple, style: str = "common", note: str = "") -> str:
+        """The access log line: `common` (the Common Log Format: client, time, request line,
+        status, body bytes or "-"), `combined` (nginx's and Apache's default: common, then the
+        Referer and User-Agent, quoted), or `json` (one object per line, the same facts named).
+        `note` says why an answer was cut short."""
         line = "-"
         if self.request is not None:
             line = self.request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
+        fields = self.request.headers if self.request is not None else None
+        referer = (fields.get("Referer") if fields else None) or "-"
+        agent = (fields.get("User-Agent") if fields else None) or "-"
+        if style == "json":
+            return json.dumps(
+                {
+                    "time": log_time_iso(),
+                    "client": client[0],
+                    "request": line,
+                    "status": self.status,
+                    "bytes": self.body_bytes,
+                    "referer": None if referer == "-" else referer,
+                    "user_agent": None if agent == "-" else agent,
+                    **({"note": note} if note else {}),
+                }
+            )
         size = self.body_bytes or "-"
-        return f'{client[0]} - - [{when}] "{line}" {self.status or "-"} {size}'
+        text = f'{client[0]} - - [{log_time()}] "{_quoted(line)}" {self.status or "-"} {size}'
+        if style == "combined":
+            text += f' "{_quoted(referer)}" "{_quoted(agent)}"'
+        return f"{text} ({note})" if note else text
+
+
+# What a quoted log field may not hold as is: the quote, the backslash, control bytes (nginx
+# writes them as \xHH too), so one line stays one line and its fields can be split.
+_UNSAFE_IN_LOG_RE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def _quoted(value: str) -> str:
+    return _UNSAFE_IN_LOG_RE.sub(lambda found: f"\\x{ord(found[0]):02x}", value)

@@ -69,6 +69,21 @@ class StderrLog:
         sys.stderr.flush()
 
 
+class FileLog:
+    """The access log in a file (`serve --log FILE`), appended to, a line at a time (O_APPEND:
+    the lines of several workers never interleave inside a line)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.file = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (server-long)
+
+    def __call__(self, line: str) -> None:
+        self.file.write(line + "\n")
+
+
+def quiet(line: str) -> None:
+    """The access log of `serve --quiet`: nowhere (errors still go to stderr)."""
+
+
 def flush_log(log: Log) -> None:
     """Write out what a buffered log holds (a plain callable writes as it goes)."""
     flush = getattr(log, "flush", None)
@@ -191,6 +206,8 @@ class Server:
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int | None = None,
         log: Log | None = None,
+        access_log: Log | None = None,
+        log_format: str = "common",
         model: str | None = None,
         workers: int = 1,
     ):
@@ -205,6 +222,8 @@ class Server:
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections or MAX_CONNECTIONS[model]
         self.log = log or StderrLog()
+        self.access_log = access_log  # None: the access lines go to `log` too
+        self.log_format = log_format
         self.model = model
         self.workers = (os.cpu_count() or 1) if workers == 0 else workers
         self.accepted = 0
@@ -247,7 +266,14 @@ class Server:
 
     def new_connection(self, client: tuple) -> ServerConnection:
         self.accepted += 1
-        return ServerConnection(client, lambda: self.handler, self.log, self.idle_timeout)
+        return ServerConnection(
+            client,
+            lambda: self.handler,
+            self.log,
+            self.idle_timeout,
+            access=self.access_log,
+            log_format=self.log_format,
+        )
 
     def serve_forever(self) -> None:
         """Serve until `close()` (or a signal, with workers), in the calling thread."""
