@@ -342,3 +342,40 @@ def test_no_page_prints_markup_it_was_sent(echo, request_bytes):
     head, page = ask_server(echo, request_bytes)
     assert head.status in (200, 404)
     assert b"<script" not in page and b"<b>" not in page and b"<i>" not in page
+
+
+def _started(pid: int) -> float:
+    """When a process started, in seconds since boot (/proc's field 22, in clock ticks)."""
+    with open(f"/proc/{pid}/stat") as file:
+        fields = file.read().rsplit(") ", 1)[1].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
+def test_a_worker_dying_again_at_once_is_replaced_no_faster_than_the_interval(site, server_model):
+    from rawhttp.server.workers import RESPAWN_INTERVAL
+
+    if server_model == "threads":
+        pytest.skip("--workers is for the events model")
+    process, _, _ = start_serve(site, "--workers", "2")
+    try:
+        known = set(children_of(process.pid, 2))
+        starts, victim = [], min(known)
+        for _ in range(3):  # one slot's worker, then its replacement, twice
+            os.kill(victim, signal.SIGKILL)
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline:
+                now = set(children_of(process.pid, 2))
+                fresh = now - known
+                if fresh and len(now) == 2:
+                    break
+                time.sleep(0.01)
+            (victim,) = fresh
+            starts.append(_started(victim))
+            known = now
+        tick = 1 / os.sysconf("SC_CLK_TCK")
+        assert starts[1] - starts[0] >= RESPAWN_INTERVAL - tick
+        assert starts[2] - starts[1] >= RESPAWN_INTERVAL - tick
+    finally:
+        process.kill()
+        process.communicate()
