@@ -225,6 +225,10 @@ class Exchange:
         line = "-"
         if self.request is not None:
             line = self.request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
+        if style == "common":  # the hot path: no more look-ups than it needs
+            size = self.body_bytes or "-"
+            text = f'{client[0]} - - [{log_time()}] "{_quoted(line)}" {self.status or "-"} {size}'
+            return f"{text} ({note})" if note else text
         fields = self.request.headers if self.request is not None else None
         referer = (fields.get("Referer") if fields else None) or "-"
         agent = (fields.get("User-Agent") if fields else None) or "-"
@@ -243,8 +247,7 @@ class Exchange:
             )
         size = self.body_bytes or "-"
         text = f'{client[0]} - - [{log_time()}] "{_quoted(line)}" {self.status or "-"} {size}'
-        if style == "combined":
-            text += f' "{_quoted(referer)}" "{_quoted(agent)}"'
+        text += f' "{_quoted(referer)}" "{_quoted(agent)}"'  # combined
         return f"{text} ({note})" if note else text
 
 
@@ -254,4 +257,6 @@ _UNSAFE_IN_LOG_RE = re.compile(r'["\\\x00-\x1f\x7f]')
 
 
 def _quoted(value: str) -> str:
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return value  # (the usual case, checked in C)
     return _UNSAFE_IN_LOG_RE.sub(lambda found: f"\\x{ord(found[0]):02x}", value)

@@ -112,8 +112,8 @@ def evaluate(method: str, fields: Headers, current: Validators | None, now: floa
 
 def _joined(fields: Headers, name: str) -> str | None:
     """A list field's repeats as one value (RFC 9110 section 5.3), None if absent."""
-    values = fields.get_all(name)
-    return ", ".join(values) if values else None
+    first = fields.get(name)  # (no list is copied in the usual case: the field is absent)
+    return first if first is None else ", ".join(fields.get_all(name))
 
 
 def range_applies(fields: Headers, current: Validators, last_modified: str) -> bool:

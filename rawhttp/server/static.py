@@ -28,7 +28,7 @@ from urllib.parse import quote, unquote
 from rawhttp.server import compress
 from rawhttp.server.exchange import Exchange, StatusPage
 from rawhttp.server.pages import html_page, takes_html
-from rawhttp.server.preconditions import evaluate, file_validators, range_applies
+from rawhttp.server.preconditions import Validators, evaluate, file_validators, range_applies
 from rawhttp.wire import Headers
 
 INDEX = "index.html"
@@ -444,10 +444,12 @@ def open_regular(path: str) -> BinaryIO:
 class _Described(NamedTuple):
     content_type: str
     last_modified: str
+    validators: Validators
 
 
-# What a file's name and first bytes say about it, by (device, inode, size, mtime, name): a
-# file served again unchanged is not sniffed and dated again. Bounded; emptied when full.
+# What a file's name, first bytes and stat say about it (type, date, ETag), by (device, inode,
+# size, mtime, name): a file served again unchanged is not sniffed, dated or tagged again.
+# Bounded; emptied when full.
 _DESCRIBED: dict[tuple, _Described] = {}
 DESCRIBED_MAX = 4096
 
@@ -459,7 +461,8 @@ def describe(fd: int, name: str, info: os.stat_result) -> _Described:
         if len(_DESCRIBED) >= DESCRIBED_MAX:
             _DESCRIBED.clear()
         kind = content_type(name, fd)
-        found = _DESCRIBED[key] = _Described(kind, formatdate(int(info.st_mtime), usegmt=True))
+        date = formatdate(int(info.st_mtime), usegmt=True)
+        found = _DESCRIBED[key] = _Described(kind, date, file_validators(info))
     return found
 
 
@@ -484,7 +487,7 @@ def send_file(exchange: Exchange, fd: int, name: str, options: FileOptions = PLA
     size = info.st_size
     described = describe(fd, name, info)
     last_modified = described.last_modified
-    current = file_validators(info)
+    current = described.validators
     fields = list(options.fields)
     coding = "identity"
     if options.compress and compress.compressible(described.content_type):
