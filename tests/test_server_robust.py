@@ -379,3 +379,31 @@ def test_a_worker_dying_again_at_once_is_replaced_no_faster_than_the_interval(si
     finally:
         process.kill()
         process.communicate()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="needs Linux's /proc")
+def test_out_of_descriptors_at_the_part_file_is_a_500_and_the_server_goes_on(site, server_model):
+    """A real EMFILE: the running server's open-file limit lowered (prlimit) so that the client's
+    socket is the last descriptor it may open, then raised again."""
+    import resource
+
+    uploads = site.parent / "up"
+    uploads.mkdir()
+    process, port, _ = start_serve(site, "--upload", str(uploads), "--model", server_model)
+    address = type("Address", (), {"host": "127.0.0.1", "port": int(port)})
+    try:
+        assert still_serving(address)  # the driver runs: every descriptor it keeps is open
+        opened = len(os.listdir(f"/proc/{process.pid}/fd"))
+        _, hard = resource.prlimit(process.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(process.pid, resource.RLIMIT_NOFILE, (opened + 1, hard))
+        assert put(address, "/a.bin", b"x" * 1000)[0].status == 500
+        resource.prlimit(process.pid, resource.RLIMIT_NOFILE, (hard, hard))
+        assert still_serving(address)
+        assert put(address, "/a.bin", b"x" * 1000)[0].status == 201
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+        process.communicate()
+    assert files_under(uploads) == ["a.bin"]
+    assert "Too many open files" in errors and "Traceback" not in errors
