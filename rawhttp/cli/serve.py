@@ -21,7 +21,7 @@ from rawhttp.server.connection import (
     MAX_REQUEST_BODY,
     MIN_BODY_RATE,
 )
-from rawhttp.server.echo import MAX_ECHO_BODY
+from rawhttp.server.echo import ECHO_SHOWN, MAX_ECHO_BODY
 from rawhttp.server.exchange import LOG_FORMATS
 from rawhttp.server.listener import (
     EVICT_AFTER,
@@ -47,9 +47,9 @@ LIMITS_HELP = (
     f"{HEAD_TIMEOUT:g} s and a body keep {MIN_BODY_RATE} bytes/s after {BODY_GRACE:g} s (else "
     f"408). A request head may have {MAX_HEAD_SIZE // 1024} KiB (431), its request line "
     f"{MAX_REQUEST_LINE // 1024} KiB (414), {MAX_HEADERS} header fields (431); a request body "
-    f"is read and dropped, up to {MAX_REQUEST_BODY // (1024 * 1024)} MiB (413; --echo shows "
-    f"up to {MAX_ECHO_BODY // (1024 * 1024)} MiB, --upload saves up to "
-    f"{MAX_UPLOAD // (1024 * 1024)} MiB). Listens on "
+    f"is read and dropped, up to {MAX_REQUEST_BODY // (1024 * 1024)} MiB (413; --echo takes "
+    f"up to {MAX_ECHO_BODY // (1024 * 1024)} MiB and shows its first {ECHO_SHOWN // 1024} KiB, "
+    f"--upload saves up to {MAX_UPLOAD // (1024 * 1024)} MiB). Listens on "
     "127.0.0.1 only, unless --host says otherwise (then a warning)."
 )
 
@@ -170,9 +170,10 @@ LIMITS_HELP = (
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
     """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
 
-    GET and HEAD of files, index.html or a listing for a folder, Range, If-Modified-Since,
-    keep-alive and pipelining; one log line per request on stderr (Common Log Format). Exit 7
-    if the address cannot be listened on; Ctrl-C or SIGTERM stops it (exit 0), workers too.
+    GET and HEAD of files, index.html or a listing for a folder, Range, ETag and every
+    precondition (If-Match, If-None-Match, If-Modified-Since...), keep-alive and pipelining;
+    one log line per request on stderr (Common Log Format). Exit 7 if the address cannot be
+    listened on; Ctrl-C or SIGTERM stops it (exit 0), workers too.
     """
     if scenario == "list":
         width = max(len(name) for name in SCENARIOS)

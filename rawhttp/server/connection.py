@@ -86,6 +86,7 @@ class ServerConnection:
         self.refusal: StatusPage | None = None  # answered once the body has been dropped
         self._raw: bytearray | None = None  # the message's first bytes, for `keeps_request`
         self._raw_size = 0  # all of the message's bytes received so far (when kept)
+        self._keep = 0  # how many of them to keep: the handler's `keeps_request`
         self.answer_begun = False  # a driver has taken an action of the current answer
 
     @property
@@ -95,10 +96,12 @@ class ServerConnection:
     def receive(self, data: bytes | memoryview) -> None:
         """Bytes from the client (the driver reads only while `reading`)."""
         self.last_progress = self.clock()
-        if self.state == "idle" and getattr(self.handler(), "keeps_request", 0):
-            self._raw, self._raw_size = bytearray(), 0
+        if self.state == "idle":
+            self._keep = getattr(self.handler(), "keeps_request", 0)
+            if self._keep:
+                self._raw, self._raw_size = bytearray(), 0
         if self._raw is not None:
-            room = self.handler().keeps_request - len(self._raw)
+            room = self._keep - len(self._raw)
             if room > 0:
                 self._raw += data[:room]
             self._raw_size += len(data)
