@@ -17,8 +17,8 @@ Any failure on the way (a full disk, a name too long, the folder gone) removes t
 Preconditions (RFC 9110 section 13.2.2, `preconditions.evaluate`) are checked twice: from the
 head, so a PUT bound to fail is refused before its body is read, and again when the body is
 whole, atomically with the rename: under a lock held by every PUT of this folder (a thread lock
-and flock(2) on a file in the private folder, so workers exclude each other too), the current
-file's validators are read, evaluated and the part renamed, so no other PUT can slip in between.
+and flock(2) on the private folder, so workers exclude each other too), the current file's
+validators are read, evaluated and the part renamed, so no other PUT can slip in between.
 `If-None-Match: *` (create only) also renames by link(2), which fails if the name exists, so
 even a writer that takes no lock cannot be overwritten. 201 for a new file, 204 for a replaced
 one (section 9.3.4), each with the new file's ETag.
