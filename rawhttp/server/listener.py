@@ -74,7 +74,8 @@ class FileLog:
     the lines of several workers never interleave inside a line)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.file = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (server-long)
+        # Open as long as the server runs (no `with`: it outlives this call).
+        self.file = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
 
     def __call__(self, line: str) -> None:
         self.file.write(line + "\n")

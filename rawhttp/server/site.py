@@ -31,7 +31,7 @@ CORS_METHODS = "GET, HEAD, POST, PUT, OPTIONS"
 
 
 class SiteOptions(NamedTuple):
-    """What `serve` adds to every answer of a folder: --auth, --cache-control, --cors."""
+    """What `serve` adds to the answers of a folder: --auth, --cache-control, --cors, --compress."""
 
     auth: BasicAuth | None = None
     cache_control: str | None = None
