@@ -36,6 +36,13 @@ MAX_HEAD_SIZE = 64 * 1024
 MAX_HEADERS = 100
 # A chunk-size line with its extensions: h11 and Node's llhttp cap it similarly (a few KiB).
 MAX_CHUNK_LINE = 1024
+# Significant hex digits of one chunk size: 16, so a size is below 2^64 (nginx refuses sizes past
+# 2^63 - 1, its off_t; h11 takes at most 20 digits). A larger one is 400 at once: read as a
+# number it would have the reader wait for bytes that never come.
+MAX_CHUNK_SIZE_DIGITS = 16
+# Significant digits of a Content-Length: 18 (below 10^18, an exabyte; int() would refuse past
+# 4,300 digits anyway). A server answers a longer one 413, as nginx does.
+MAX_LENGTH_DIGITS = 18
 # Redirects followed by -L: browsers stop at 20, curl at 30 since 8.3 (50 before).
 MAX_REDIRECTS = 20
 # Request line on the server side: nginx answers 414 past 8 KiB (large_client_header_buffers).
@@ -482,8 +489,8 @@ def parse_content_length(values: list[str]) -> int:
     members = [member.strip(" \t") for value in values for member in value.split(",")]
     if not all(_DIGITS_RE.fullmatch(member) for member in members):
         raise ProtocolError(f"invalid Content-Length {', '.join(values)!r}")
-    if any(len(member.lstrip("0")) > 18 for member in members):  # int() refuses 4300 digits
-        raise LimitExceeded("Content-Length of more than 18 digits")
+    if any(len(member.lstrip("0")) > MAX_LENGTH_DIGITS for member in members):
+        raise LimitExceeded(f"Content-Length of more than {MAX_LENGTH_DIGITS} digits", 413)
     numbers = {int(member.lstrip("0") or "0") for member in members}
     if len(numbers) != 1:
         raise ProtocolError(f"conflicting Content-Length values {', '.join(values)!r}")
@@ -663,6 +670,9 @@ class ChunkedDecoder:
                 message = f"chunk extensions over {MAX_CHUNK_EXTENSIONS} bytes in one body"
                 raise LimitExceeded(message, status=400)
             self.extensions.append(match.group(2).lstrip(b" \t").decode("latin-1"))
+        if len(match.group(1).lstrip(b"0")) > MAX_CHUNK_SIZE_DIGITS:
+            message = f"chunk size of more than {MAX_CHUNK_SIZE_DIGITS} hex digits (2^64 or more)"
+            raise LimitExceeded(message, 400)
         self._left = int(match.group(1), 16)
         if self._left:
             self.chunks += 1

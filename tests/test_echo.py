@@ -8,6 +8,7 @@ import http.client
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import ask_server, read_answer
@@ -181,12 +182,14 @@ def test_a_put_over_the_cap_is_refused_before_its_body(uploads):
 
 def test_a_put_cut_short_leaves_no_file_and_no_part(uploads):
     server, folder, _ = uploads
+    parts = Path(server.handler.upload.parts)
     with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
         sock.sendall(b"PUT /cut.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly this")
     lines = server.log.__self__  # the list the fixture's log appends to
     # The server logs the cut-short request once it has dropped it (and its part file).
     assert _wait_for(lambda: any("closed by the client inside a request" in x for x in lines), 10)
-    assert sorted(p.name for p in folder.iterdir()) == ["out", "sub"]
+    assert sorted(p.name for p in folder.iterdir() if p.name != parts.name) == ["out", "sub"]
+    assert list(parts.iterdir()) == []  # the private folder of part files is empty again
 
 
 def test_without_upload_a_put_is_405(site):

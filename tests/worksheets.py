@@ -54,6 +54,11 @@ VARIES = [
         "Date and Last-Modified: the clock, and when the sample files were checked out",
     ),
     (r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]", "[<date>]", "a log line's time"),
+    (
+        r'"[0-9a-f]{16}-',
+        '"<etag>-',
+        "an ETag's fingerprint of the file's inode and modification time, set by a checkout",
+    ),
     (r"\[ *\d+\.\d+ ms\]", "[<t> ms]", "--trace's times since the start"),
     (r"\b\d+(?:\.\d+)? ms\b", "<t> ms", "elapsed times"),
     (

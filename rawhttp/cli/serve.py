@@ -14,20 +14,25 @@ import click
 from rawhttp.cli.common import report
 from rawhttp.errors import RawHTTPError
 from rawhttp.server import SCENARIOS, Server, sample_site
+from rawhttp.server.auth import BasicAuth, read_auth_file
 from rawhttp.server.connection import (
     BODY_GRACE,
     HEAD_TIMEOUT,
     MAX_REQUEST_BODY,
     MIN_BODY_RATE,
 )
-from rawhttp.server.echo import MAX_ECHO_BODY
+from rawhttp.server.echo import ECHO_SHOWN, MAX_ECHO_BODY
+from rawhttp.server.exchange import LOG_FORMATS
 from rawhttp.server.listener import (
     EVICT_AFTER,
     IDLE_TIMEOUT,
     MAX_CONNECTIONS,
     MODELS,
+    FileLog,
+    quiet,
     raise_open_files_limit,
 )
+from rawhttp.server.site import PLAIN, SiteOptions
 from rawhttp.server.upload import MAX_UPLOAD
 from rawhttp.wire import MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 
@@ -42,9 +47,9 @@ LIMITS_HELP = (
     f"{HEAD_TIMEOUT:g} s and a body keep {MIN_BODY_RATE} bytes/s after {BODY_GRACE:g} s (else "
     f"408). A request head may have {MAX_HEAD_SIZE // 1024} KiB (431), its request line "
     f"{MAX_REQUEST_LINE // 1024} KiB (414), {MAX_HEADERS} header fields (431); a request body "
-    f"is read and dropped, up to {MAX_REQUEST_BODY // (1024 * 1024)} MiB (413; --echo shows "
-    f"up to {MAX_ECHO_BODY // (1024 * 1024)} MiB, --upload saves up to "
-    f"{MAX_UPLOAD // (1024 * 1024)} MiB). Listens on "
+    f"is read and dropped, up to {MAX_REQUEST_BODY // (1024 * 1024)} MiB (413; --echo takes "
+    f"up to {MAX_ECHO_BODY // (1024 * 1024)} MiB and shows its first {ECHO_SHOWN // 1024} KiB, "
+    f"--upload saves up to {MAX_UPLOAD // (1024 * 1024)} MiB). Listens on "
     "127.0.0.1 only, unless --host says otherwise (then a warning)."
 )
 
@@ -115,12 +120,60 @@ LIMITS_HELP = (
     show_default=True,
     help="Event-loop processes sharing the port (SO_REUSEPORT); 0 means one per core.",
 )
+# --- the HTTP lab: authentication, caching, CORS, compression, the access log (one block) -------
+@click.option(
+    "--auth",
+    "auth_pairs",
+    metavar="USER:PASSWORD",
+    multiple=True,
+    help="Require HTTP Basic authentication (RFC 7617) with these credentials (repeatable); "
+    "401 with WWW-Authenticate otherwise.",
+)
+@click.option(
+    "--auth-file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Like --auth, one USER:PASSWORD per line.",
+)
+@click.option(
+    "--cache-control",
+    metavar="VALUE",
+    help="Send Cache-Control: VALUE with files (max-age=60, no-cache...).",
+)
+@click.option(
+    "--cors",
+    metavar="ORIGIN",
+    help="Let pages from ORIGIN (or *) fetch from this server: answer CORS preflights and "
+    "add Access-Control-Allow-Origin.",
+)
+@click.option(
+    "--compress",
+    is_flag=True,
+    help="Gzip text files on the fly when Accept-Encoding allows (chunked, Vary: Accept-Encoding; "
+    "406 when no coding is acceptable).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="common",
+    show_default=True,
+    help="The access log's lines: common (CLF), combined (and Referer, User-Agent), json.",
+)
+@click.option(
+    "--log",
+    "log_file",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="Append the access log to FILE instead of stderr (errors stay on stderr).",
+)
+@click.option("--quiet", is_flag=True, help="No access log (errors still go to stderr).")
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
     """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
 
-    GET and HEAD of files, index.html or a listing for a folder, Range, If-Modified-Since,
-    keep-alive and pipelining; one log line per request on stderr (Common Log Format). Exit 7
-    if the address cannot be listened on; Ctrl-C or SIGTERM stops it (exit 0), workers too.
+    GET and HEAD of files, index.html or a listing for a folder, Range, ETag and every
+    precondition (If-Match, If-None-Match, If-Modified-Since...), keep-alive and pipelining;
+    one log line per request on stderr (Common Log Format). Exit 7 if the address cannot be
+    listened on; Ctrl-C or SIGTERM stops it (exit 0), workers too.
     """
     if scenario == "list":
         width = max(len(name) for name in SCENARIOS)
@@ -129,13 +182,24 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
         return
     if scenario and replay:
         raise click.UsageError("--scenario and --replay cannot be used together")
-    if (scenario or replay) and (options["echo"] or options["upload"]):
-        raise click.UsageError("--echo and --upload are for serving a folder, not a scenario")
+    site = site_options(
+        options.pop("auth_pairs"),
+        options.pop("auth_file"),
+        options.pop("cache_control"),
+        options.pop("cors"),
+        options.pop("compress"),
+    )
+    if (scenario or replay) and (options["echo"] or options["upload"] or site != PLAIN):
+        raise click.UsageError(
+            "--echo, --upload, --auth, --cache-control, --cors and --compress are for serving a "
+            "folder, not a scenario"
+        )
+    options["access_log"] = access_log(options.pop("log_file"), options.pop("quiet"))
     if options["model"] == "threads" and options["workers"] != 1:
         raise click.UsageError("--workers is for --model events")
     raise_open_files_limit()
     try:
-        server = Server(directory, scenario=scenario, replay=replay, **options)
+        server = Server(directory, scenario=scenario, replay=replay, site=site, **options)
     except RawHTTPError as error:
         report(error)
         sys.exit(error.exit_code)
@@ -158,6 +222,39 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
 
 
 serve_command.help = f"{inspect.cleandoc(serve_command.help or '')}\n\n{LIMITS_HELP}"
+
+
+def site_options(
+    pairs: tuple[str, ...],
+    auth_file: str | None,
+    cache_control: str | None,
+    cors: str | None,
+    compress: bool,
+) -> SiteOptions:
+    """The lab options as one value; a credential without a colon is a usage error."""
+    credentials = list(pairs)
+    if auth_file:
+        try:
+            credentials += read_auth_file(auth_file)
+        except (OSError, UnicodeDecodeError) as error:
+            raise click.BadParameter(str(error), param_hint="--auth-file") from None
+    if any(":" not in pair for pair in credentials):
+        raise click.BadParameter("each credential is USER:PASSWORD", param_hint="--auth")
+    auth = BasicAuth(credentials) if credentials else None
+    return SiteOptions(auth=auth, cache_control=cache_control, cors=cors, compress=compress)
+
+
+def access_log(path: str | None, silent: bool):
+    """Where the access lines go: nowhere (--quiet), a file (--log), or stderr (None)."""
+    if silent:
+        return quiet
+    if path is None:
+        return None
+    try:
+        return FileLog(path)
+    except OSError as error:
+        message = f"cannot open {path}: {error.strerror}"
+        raise click.BadParameter(message, param_hint="--log") from None
 
 
 def is_loopback(address: str) -> bool:

@@ -4,6 +4,8 @@ The package is split by job, each module small enough to read in one go. Handler
 data; drivers move the bytes:
 
 - `static`, `scenarios`: the handlers (files under the root; misbehaving on purpose; replay);
+  `site` routes a folder's requests to `static`, `echo` and `upload`, with what the lab adds:
+  `preconditions` (validators, 304/412), `compress` (gzip negotiation), `auth` (Basic);
 - `exchange`: one request and the answer a handler describes (the fields every answer has,
   the log line), as a list of `actions` (bytes, a file range, a pause, a reset, a close);
 - `connection`: one client connection, sans-IO: bytes in, answers out, deadlines, the cap's

@@ -9,13 +9,20 @@ minimum body rate, a client not reading) with what is "too slow" to keep at the 
 
 A handler may say more than "answer this": `check(exchange)` refuses a request from its head
 alone (before a body is read or 100 Continue sent), `body_limit(exchange)` its largest body,
-`open_body(exchange)` where the body goes (`write`, `discard`), and `keeps_request = True` asks
-for the exact bytes received (`exchange.raw`), as the echo page shows them.
+`open_body(exchange)` where the body goes (`write`, `discard`), and `keeps_request = N` asks
+for the first N bytes of the request exactly as received (`exchange.raw`; `exchange.raw_size`
+counts them all), as the echo page shows them: bounded, so a large body is never kept twice.
 It never touches a socket: a driver (`loop.py`, `threads.py`) feeds it and sends `outbox`.
+
+Nothing a request does may end a driver: an exception from a handler, from where its body goes
+(a full disk, a read-only one, no descriptor left) or from the connection itself costs that
+one request a 500 (507 for a full disk, RFC 4918's Insufficient Storage) and one log line; if
+bytes of the answer have already gone, the connection is closed instead (`crashed`).
 """
 
 from __future__ import annotations
 
+import errno
 import time
 import traceback
 from collections import deque
@@ -59,10 +66,15 @@ class ServerConnection:
         log: Log,
         idle_timeout: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        access: Log | None = None,
+        log_format: str = "common",
     ):
         self.client = client
         self.handler = handler  # looked up per request: tests swap a server's handler
-        self.log = log
+        self.log = log  # errors and notes
+        self.access = access or log  # one line per request, in `log_format`
+        self.log_format = log_format
         self.idle_timeout = idle_timeout
         self.clock = clock
         self.outbox: deque[Action] = deque()
@@ -72,7 +84,10 @@ class ServerConnection:
         self.reader = RequestReader()
         self.body_limit = MAX_REQUEST_BODY
         self.refusal: StatusPage | None = None  # answered once the body has been dropped
-        self._raw: bytearray | None = None  # the message's bytes, for `keeps_request`
+        self._raw: bytearray | None = None  # the message's first bytes, for `keeps_request`
+        self._raw_size = 0  # all of the message's bytes received so far (when kept)
+        self._keep = 0  # how many of them to keep: the handler's `keeps_request`
+        self.answer_begun = False  # a driver has taken an action of the current answer
 
     @property
     def reading(self) -> bool:
@@ -81,10 +96,15 @@ class ServerConnection:
     def receive(self, data: bytes | memoryview) -> None:
         """Bytes from the client (the driver reads only while `reading`)."""
         self.last_progress = self.clock()
-        if self.state == "idle" and getattr(self.handler(), "keeps_request", False):
-            self._raw = bytearray()
+        if self.state == "idle":
+            self._keep = getattr(self.handler(), "keeps_request", 0)
+            if self._keep:
+                self._raw, self._raw_size = bytearray(), 0
         if self._raw is not None:
-            self._raw += data
+            room = self._keep - len(self._raw)
+            if room > 0:
+                self._raw += data[:room]
+            self._raw_size += len(data)
         try:
             for event in self.reader.feed(data):
                 self._on_event(event)
@@ -93,6 +113,10 @@ class ServerConnection:
             return
         except StatusPage as page:
             self._answer_error(page)
+            return
+        except Exception as error:  # the disk, or a bug: this request fails, not the server
+            self.log(error_line(self.client, self.exchange, error))
+            self._answer_error(failure(error))
             return
         if self.state == "idle" and self.reader.started:
             self._enter("head")
@@ -143,7 +167,8 @@ class ServerConnection:
         exchange = self.exchange
         assert exchange is not None and exchange.request is not None
         if self._raw is not None:
-            exchange.raw = bytes(self._raw[: len(self._raw) - len(self.reader.rest)])
+            exchange.raw_size = self._raw_size - len(self.reader.rest)
+            exchange.raw = bytes(self._raw[: exchange.raw_size])
             self._raw = None
         try:
             check_host(exchange.request)
@@ -152,9 +177,10 @@ class ServerConnection:
             self.handler()(exchange)
         except StatusPage as page:
             exchange.fail(page)
-        except Exception:  # a bug in a handler must cost one answer, not the server
-            self.log(traceback.format_exc().rstrip())
-            exchange.fail(StatusPage(500, "internal server error (see the server log)", close=True))
+        except Exception as error:  # a bug in a handler must cost one answer, not the server
+            self.log(error_line(self.client, exchange, error))
+            exchange.discard_body()
+            exchange.fail(failure(error))
         self._queue(exchange)
 
     def _answer_error(self, page: StatusPage) -> None:
@@ -172,7 +198,7 @@ class ServerConnection:
         """The driver sent the whole answer: log it, then read the next request or close."""
         exchange = self.exchange
         assert exchange is not None
-        self.log(exchange.log_line(self.client))
+        self.access(exchange.log_line(self.client, self.log_format))
         self.exchange = None
         if not exchange.keep_alive:
             self.close()
@@ -182,6 +208,25 @@ class ServerConnection:
         self._enter("idle")
         if rest:
             self.receive(rest)
+
+    def next_action(self) -> Action:
+        """The next action to carry out: how a driver takes one from `outbox`."""
+        if self.state != "body":  # (while a body arrives, only a 100 Continue is sent)
+            self.answer_begun = True
+        return self.outbox.popleft()
+
+    def crashed(self, error: Exception) -> None:
+        """A driver caught `error` while working for this connection (a bug): one log line,
+        then a 500 if no byte of the answer has gone yet, else only the close."""
+        self.log(error_line(self.client, self.exchange, error))
+        exchange, begun = self.exchange or Exchange(), self.answer_begun
+        self.dropped()
+        if begun:
+            self.outbox.append(Close())
+            return
+        exchange.fail(failure(error))
+        self.exchange = exchange
+        self._queue(exchange)
 
     def close(self) -> None:
         """Queue the polite close; nothing more is read or answered."""
@@ -194,7 +239,7 @@ class ServerConnection:
         log the request that was being answered, if any."""
         if self.exchange is not None:
             if self.exchange.head_sent and why:
-                self.log(f"{self.exchange.log_line(self.client)} ({why})")
+                self.access(self.exchange.log_line(self.client, self.log_format, note=why))
             self.exchange.discard_body()
         self.exchange = None
         while self.outbox:
@@ -217,6 +262,8 @@ class ServerConnection:
         self.last_progress = self.clock()
 
     def _enter(self, state: str) -> None:
+        if state == "idle":
+            self.answer_begun = False
         self.state = state
         self.since = self.last_progress = self.clock()
 
@@ -257,6 +304,27 @@ class ServerConnection:
         if self.state == "body":
             return waited >= after and self.reader.received < waited * MIN_BODY_RATE
         return False
+
+
+# errno values that mean the disk (or the user's quota) is full: 507 Insufficient Storage.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def failure(error: Exception) -> StatusPage:
+    """The answer to an exception no step expected: 507 for a full disk, else 500; the
+    connection closes (the rest of the request body, if any, is not read)."""
+    if isinstance(error, OSError) and error.errno in _FULL:
+        return StatusPage(507, "no space left to store the request body", close=True)
+    return StatusPage(500, "internal server error (see the server log)", close=True)
+
+
+def error_line(client: tuple, exchange: Exchange | None, error: BaseException) -> str:
+    """One log line for an unexpected exception: who, which request, what, and where."""
+    request = exchange.request if exchange is not None else None
+    line = request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1") if request else "-"
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return f'{client[0]} - - "{line}" failed: {type(error).__name__}: {error}{where}'
 
 
 def check_host(request: RequestHead) -> None:

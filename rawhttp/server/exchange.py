@@ -10,7 +10,9 @@ that adds a folder's trailing slash; the pages themselves are written by `pages.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate
@@ -39,6 +41,31 @@ class _EverySecond:
 
 http_date = _EverySecond(lambda now: formatdate(now, usegmt=True))
 log_time = _EverySecond(lambda now: time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now)))
+log_time_iso = _EverySecond(lambda now: time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)))
+# The access log's formats (`serve --log-format`).
+LOG_FORMATS = ("common", "combined", "json")
+
+
+class _Counted:
+    """A stream's pieces, counted for the log line; `close` reaches the pieces (a generator
+    wrapping them would not pass it on if closed before its first piece)."""
+
+    def __init__(self, exchange: Exchange, pieces: Iterator[bytes]):
+        self.exchange = exchange
+        self.pieces = pieces
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        piece = next(self.pieces)
+        self.exchange.body_bytes += len(piece)
+        return piece
+
+    def close(self) -> None:
+        close = getattr(self.pieces, "close", None)
+        if close is not None:
+            close()
 
 
 class StatusPage(Exception):
@@ -81,8 +108,10 @@ class Exchange:
         self.status: int | None = None
         self.body_bytes = 0  # what the log line reports, as the Common Log Format does
         self.actions: list[Action] = []
-        self.raw = b""  # the request's bytes as received, for handlers with keeps_request
+        self.raw = b""  # the request's first bytes as received, for handlers with keeps_request
+        self.raw_size = 0  # how many bytes the request had in all
         self.sink = None  # where the request body went (the handler's open_body), if anywhere
+        self.extra_fields: list[tuple[str, str]] = []  # added to the final head (CORS, caching)
 
     def begin(self, request: RequestHead) -> None:
         self.request = request
@@ -103,6 +132,8 @@ class Exchange:
         if status >= 200:
             self.status = status
             headers = Headers([("Server", SERVER), ("Date", http_date()), *headers])
+            for name, value in self.extra_fields:
+                headers.add(name, value)
             if not self.keep_alive:
                 headers.add("Connection", "close")
             elif self.request is not None and self.request.http_version == "HTTP/1.0":
@@ -140,12 +171,9 @@ class Exchange:
     def stream(self, pieces: Iterator[bytes]) -> None:
         """Body bytes made while they are sent (each piece already framed by the caller)."""
         if self.wants_body:
-            self.actions.append(Stream(self._counted(pieces)))
-
-    def _counted(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
-        for piece in pieces:
-            self.body_bytes += len(piece)
-            yield piece
+            self.actions.append(Stream(_Counted(self, pieces)))
+        elif hasattr(pieces, "close"):
+            pieces.close()
 
     def pause(self, seconds: float) -> None:
         self.actions.append(Pause(seconds))
@@ -189,11 +217,46 @@ class Exchange:
         self.keep_alive = False
         self.actions.append(Reset())
 
-    def log_line(self, client: tuple) -> str:
-        """The Common Log Format: client, time, request line, status, body bytes ("-" if none)."""
-        when = log_time()
+    def log_line(self, client: tuple, style: str = "common", note: str = "") -> str:
+        """The access log line: `common` (the Common Log Format: client, time, request line,
+        status, body bytes or "-"), `combined` (nginx's and Apache's default: common, then the
+        Referer and User-Agent, quoted), or `json` (one object per line, the same facts named).
+        `note` says why an answer was cut short."""
         line = "-"
         if self.request is not None:
             line = self.request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
+        if style == "common":  # the hot path: no more look-ups than it needs
+            size = self.body_bytes or "-"
+            text = f'{client[0]} - - [{log_time()}] "{_quoted(line)}" {self.status or "-"} {size}'
+            return f"{text} ({note})" if note else text
+        fields = self.request.headers if self.request is not None else None
+        referer = (fields.get("Referer") if fields else None) or "-"
+        agent = (fields.get("User-Agent") if fields else None) or "-"
+        if style == "json":
+            return json.dumps(
+                {
+                    "time": log_time_iso(),
+                    "client": client[0],
+                    "request": line,
+                    "status": self.status,
+                    "bytes": self.body_bytes,
+                    "referer": None if referer == "-" else referer,
+                    "user_agent": None if agent == "-" else agent,
+                    **({"note": note} if note else {}),
+                }
+            )
         size = self.body_bytes or "-"
-        return f'{client[0]} - - [{when}] "{line}" {self.status or "-"} {size}'
+        text = f'{client[0]} - - [{log_time()}] "{_quoted(line)}" {self.status or "-"} {size}'
+        text += f' "{_quoted(referer)}" "{_quoted(agent)}"'  # combined
+        return f"{text} ({note})" if note else text
+
+
+# What a quoted log field may not hold as is: the quote, the backslash, control bytes (nginx
+# writes them as \xHH too), so one line stays one line and its fields can be split.
+_UNSAFE_IN_LOG_RE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def _quoted(value: str) -> str:
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return value  # (the usual case, checked in C)
+    return _UNSAFE_IN_LOG_RE.sub(lambda found: f"\\x{ord(found[0]):02x}", value)

@@ -21,7 +21,7 @@ from rawhttp.server.connection import Handler, Log, ServerConnection
 from rawhttp.server.echo import Echo
 from rawhttp.server.exchange import Exchange, StatusPage
 from rawhttp.server.scenarios import Replay, ScenarioHandler
-from rawhttp.server.site import Site
+from rawhttp.server.site import PLAIN, Site, SiteOptions
 from rawhttp.server.static import StaticFiles
 from rawhttp.server.upload import Upload
 
@@ -69,6 +69,22 @@ class StderrLog:
         sys.stderr.flush()
 
 
+class FileLog:
+    """The access log in a file (`serve --log FILE`), appended to, a line at a time (O_APPEND:
+    the lines of several workers never interleave inside a line)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        # Open as long as the server runs (no `with`: it outlives this call).
+        self.file = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+
+    def __call__(self, line: str) -> None:
+        self.file.write(line + "\n")
+
+
+def quiet(line: str) -> None:
+    """The access log of `serve --quiet`: nowhere (errors still go to stderr)."""
+
+
 def flush_log(log: Log) -> None:
     """Write out what a buffered log holds (a plain callable writes as it goes)."""
     flush = getattr(log, "flush", None)
@@ -82,6 +98,7 @@ def make_handler(
     replay: str | None,
     echo: bool = False,
     upload: str | os.PathLike | None = None,
+    options: SiteOptions = PLAIN,
 ) -> Handler:
     """What answers requests: a replay file, a scenario, or the files under `root` (with the
     echo page and uploads beside them when asked)."""
@@ -91,7 +108,8 @@ def make_handler(
         return Replay(replay)
     if scenario:
         return ScenarioHandler(scenario, root)
-    return Site(StaticFiles(root), Echo() if echo else None, Upload(upload) if upload else None)
+    files, upload_handler = StaticFiles(root), Upload(upload) if upload else None
+    return Site(files, Echo() if echo else None, upload_handler, options)
 
 
 def listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
@@ -185,9 +203,12 @@ class Server:
         replay: str | None = None,
         echo: bool = False,
         upload: str | os.PathLike | None = None,
+        site: SiteOptions = PLAIN,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int | None = None,
         log: Log | None = None,
+        access_log: Log | None = None,
+        log_format: str = "common",
         model: str | None = None,
         workers: int = 1,
     ):
@@ -198,10 +219,12 @@ class Server:
         self.scenario = scenario
         self.replay = replay
         self.echo = echo
-        self.handler = make_handler(root, scenario, replay, echo, upload)
+        self.handler = make_handler(root, scenario, replay, echo, upload, site)
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections or MAX_CONNECTIONS[model]
         self.log = log or StderrLog()
+        self.access_log = access_log  # None: the access lines go to `log` too
+        self.log_format = log_format
         self.model = model
         self.workers = (os.cpu_count() or 1) if workers == 0 else workers
         self.accepted = 0
@@ -244,7 +267,14 @@ class Server:
 
     def new_connection(self, client: tuple) -> ServerConnection:
         self.accepted += 1
-        return ServerConnection(client, lambda: self.handler, self.log, self.idle_timeout)
+        return ServerConnection(
+            client,
+            lambda: self.handler,
+            self.log,
+            self.idle_timeout,
+            access=self.access_log,
+            log_format=self.log_format,
+        )
 
     def serve_forever(self) -> None:
         """Serve until `close()` (or a signal, with workers), in the calling thread."""
@@ -269,6 +299,7 @@ class Server:
             self._thread = None
         self.driver.join(time.monotonic() + JOIN_TIMEOUT)
         self.listener.close()
+        getattr(self.handler, "close", lambda: None)()  # (the upload's private folder)
 
     def __enter__(self) -> Server:
         return self.start()

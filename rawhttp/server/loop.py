@@ -103,13 +103,13 @@ class Channel:
                 return False
             conn.answered()  # may start on a pipelined request already received
             return True
-        return self._start(conn.outbox.popleft())
+        return self._start(conn.next_action())
 
     def _start(self, action) -> bool:
         if isinstance(action, Send):
             joined = [action.data]
             while self.conn.outbox and isinstance(self.conn.outbox[0], Send):
-                joined.append(self.conn.outbox.popleft().data)  # one send for head and page
+                joined.append(self.conn.next_action().data)  # one send for head and page
             self.out = memoryview(b"".join(joined))
         elif isinstance(action, SendFile):
             self.file = [action.fd, action.offset, action.count]
@@ -191,6 +191,17 @@ class Channel:
         self._end_file()
         self.conn.dropped()
 
+    def crashed(self, error: Exception) -> None:
+        """An exception escaped this connection's work (a bug): it fails alone, with a 500
+        if nothing of the answer went yet (`ServerConnection.crashed`), never the loop."""
+        self.out = memoryview(b"")
+        self._end_file()
+        self.conn.crashed(error)
+        try:
+            self.pump()
+        except Exception:  # failing again: give up on this connection only
+            self.finish()
+
     def expire(self, now: float) -> None:
         if self.resume_at is not None and now >= self.resume_at:
             self.resume()
@@ -253,10 +264,13 @@ class EventLoop:
                 if key.fileobj is self.server.listener:
                     self._accept()
                 continue
-            if mask & READ:
-                channel.readable()
-            if mask & WRITE and not channel.closed:
-                channel.pump()
+            try:
+                if mask & READ:
+                    channel.readable()
+                if mask & WRITE and not channel.closed:
+                    channel.pump()
+            except Exception as error:  # no exception from a connection ends the loop
+                channel.crashed(error)
             self._update(channel)
         self._expire(time.monotonic())
         flush_log(self.server.log)
@@ -273,7 +287,11 @@ class EventLoop:
             except OSError as exc:  # out of file descriptors, say: report it and carry on
                 server.log(f"accept failed: {exc}")
                 return
-            self._admit(sock, client)
+            try:
+                self._admit(sock, client)
+            except Exception as error:  # a client gone at once (setsockopt fails), or a bug
+                server.log(f"{client[0]} - - admitting the connection failed: {error!r}")
+                sock.close()
 
     def _admit(self, sock: socket.socket, client: tuple) -> None:
         server = self.server
@@ -341,7 +359,10 @@ class EventLoop:
             if channel.closed or at != channel.timer_at:
                 continue  # stale: the channel has a later (or no) deadline now
             channel.timer_at = float("inf")
-            channel.expire(now)
+            try:
+                channel.expire(now)
+            except Exception as error:  # as in _turn: this connection fails, not the loop
+                channel.crashed(error)
             self._update(channel)
 
     def stop(self) -> None:

@@ -2,7 +2,8 @@
 
 Owns the path rules (nothing outside the root is ever served: not through `..`, encoded dots or
 slashes, backslashes, NUL bytes, nor symlinks pointing out), index.html and folder listings,
-MIME types, Last-Modified / If-Modified-Since, one byte range per request, and sending the bytes
+MIME types, validators (ETag, Last-Modified) and preconditions (`preconditions.py`), one byte
+range per request, and sending the bytes
 with `socket.sendfile`. A file is opened first and the opened file is what gets checked: `Walk`
 opens the path one name at a time from the root and follows symlinks itself, so a link swapped
 in while a request is answered cannot lead out. The scenarios reuse `StaticFiles.find` and
@@ -20,13 +21,14 @@ import re
 import stat
 import time
 from collections.abc import Sequence
-from datetime import timezone
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, unquote
 
+from rawhttp.server import compress
 from rawhttp.server.exchange import Exchange, StatusPage
 from rawhttp.server.pages import html_page, takes_html
+from rawhttp.server.preconditions import Validators, evaluate, file_validators, range_applies
 from rawhttp.wire import Headers
 
 INDEX = "index.html"
@@ -60,6 +62,9 @@ _END_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY
 # What open(2) says when nothing is there: 404; any other error is a 403, as nginx answers.
 _NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG})
 LEADS_OUT = "that path leads outside the served folder"
+# Names the server keeps for itself (the private folder of upload part files): no request
+# target names them (404, as if absent) and listings leave them out.
+PRIVATE_PREFIX = ".rawhttp-"
 
 
 def check_method(method: str) -> None:
@@ -102,6 +107,8 @@ def path_segments(path: str) -> list[str]:
             raise StatusPage(400, "'..' in the path")
         if any(char in segment for char in "/\\\x00"):
             raise StatusPage(400, "percent-encoded '/', '\\' or NUL in the path")
+        if segment.startswith(PRIVATE_PREFIX):
+            raise StatusPage(404, "nothing at that path")
         if segment not in ("", "."):
             segments.append(segment)
     return segments
@@ -123,6 +130,7 @@ class StaticFiles:
         self.root = os.path.realpath(root)
         if not os.path.isdir(self.root):
             raise NotADirectoryError(f"not a folder: {root}")
+        self.options = PLAIN_FILES
 
     def __call__(self, exchange: Exchange) -> None:
         assert exchange.request is not None
@@ -130,7 +138,7 @@ class StaticFiles:
         found = self.open(exchange.request.target)
         if not found.is_folder:
             try:
-                send_file(exchange, found.fd, found.names[-1])
+                send_file(exchange, found.fd, found.names[-1], self.options)
             finally:
                 os.close(found.fd)
             return
@@ -186,7 +194,11 @@ class StaticFiles:
         with are links, the others say they are not served."""
         try:
             with os.scandir(folder.fd) as entries:
-                items = sorted(self._listing_item(folder.names, entry) for entry in entries)
+                items = sorted(
+                    self._listing_item(folder.names, entry)
+                    for entry in entries
+                    if not entry.name.startswith(PRIVATE_PREFIX)
+                )
         except OSError as exc:
             raise StatusPage(403, f"cannot list this folder: {exc.strerror}") from None
         rows = [row for *_, row in items] or [EMPTY_ROW]
@@ -432,10 +444,12 @@ def open_regular(path: str) -> BinaryIO:
 class _Described(NamedTuple):
     content_type: str
     last_modified: str
+    validators: Validators
 
 
-# What a file's name and first bytes say about it, by (device, inode, size, mtime, name): a
-# file served again unchanged is not sniffed and dated again. Bounded; emptied when full.
+# What a file's name, first bytes and stat say about it (type, date, ETag), by (device, inode,
+# size, mtime, name): a file served again unchanged is not sniffed, dated or tagged again.
+# Bounded; emptied when full.
 _DESCRIBED: dict[tuple, _Described] = {}
 DESCRIBED_MAX = 4096
 
@@ -447,32 +461,58 @@ def describe(fd: int, name: str, info: os.stat_result) -> _Described:
         if len(_DESCRIBED) >= DESCRIBED_MAX:
             _DESCRIBED.clear()
         kind = content_type(name, fd)
-        found = _DESCRIBED[key] = _Described(kind, formatdate(int(info.st_mtime), usegmt=True))
+        date = formatdate(int(info.st_mtime), usegmt=True)
+        found = _DESCRIBED[key] = _Described(kind, date, file_validators(info))
     return found
 
 
-def send_file(exchange: Exchange, fd: int, name: str) -> None:
-    """An open file whole (200), one byte range of it (206), or 304 if the client's copy is
-    current; `name` gives its type. The caller closes `fd`."""
+class FileOptions(NamedTuple):
+    """How files are answered beyond the defaults: fields added to each of a file's answers
+    (Cache-Control; a 304 sends them as its 200 would, RFC 9110 15.4.5), and --compress."""
+
+    fields: Sequence[tuple[str, str]] = ()
+    compress: bool = False
+
+
+PLAIN_FILES = FileOptions()
+
+
+def send_file(exchange: Exchange, fd: int, name: str, options: FileOptions = PLAIN_FILES) -> None:
+    """An open file whole (200), one byte range of it (206), gzipped (`compress.py`), or
+    304 / 412 as its preconditions decide (`preconditions.evaluate`); `name` gives its type.
+    The caller closes `fd`."""
     assert exchange.request is not None
     request = exchange.request.headers
     info = os.fstat(fd)
-    size, mtime = info.st_size, int(info.st_mtime)
+    size = info.st_size
     described = describe(fd, name, info)
     last_modified = described.last_modified
-    if not_modified(request, mtime):
-        exchange.send_head(304, Headers([("Last-Modified", last_modified)]))
+    current = described.validators
+    fields = list(options.fields)
+    coding = "identity"
+    if options.compress and compress.compressible(described.content_type):
+        fields.append(("Vary", "Accept-Encoding"))
+    if options.compress:
+        coding = negotiate(request, described.content_type)
+    if coding == "gzip":
+        current = current._replace(etag=compress.coded_etag(current.etag, coding))
+    validators = [("ETag", current.etag), ("Last-Modified", last_modified), *fields]
+    decided = evaluate(exchange.request.method, request, current, time.time())
+    if decided == 304:
+        exchange.send_head(304, Headers(validators))
         return
-    headers = Headers(
-        [
-            ("Content-Type", described.content_type),
-            ("Last-Modified", last_modified),
-            ("Accept-Ranges", "bytes"),
-        ]
-    )
+    if decided == 412:
+        raise StatusPage(412, "a precondition of the request does not hold for this file")
+    if coding == "gzip":
+        send_gzipped(
+            exchange, fd, size, Headers([("Content-Type", described.content_type), *validators])
+        )
+        return
+    headers = Headers([("Content-Type", described.content_type), *validators])
+    headers.add("Accept-Ranges", "bytes")
     span = None
     if exchange.request.method == "GET":  # RFC 9110 section 14.2: Range is for GET only
-        span = requested_range(request, size, last_modified)
+        span = requested_range(request, size, range_applies(request, current, last_modified))
     start, end = span or (0, size - 1)
     if span:
         headers.add("Content-Range", f"bytes {start}-{end}/{size}")
@@ -491,34 +531,45 @@ def send_file(exchange: Exchange, fd: int, name: str) -> None:
         exchange.send_file(fd, start, count)
 
 
-def not_modified(request: Headers, mtime: int) -> bool:
-    """If-Modified-Since at or after the file's time (whole seconds, as Last-Modified has).
-    An unparsable date is ignored, and so is the field when If-None-Match is present
-    (RFC 9110 section 13.1.3)."""
-    value = request.get("If-Modified-Since")
-    if value is None or "If-None-Match" in request:
-        return False
-    try:
-        since = parsedate_to_datetime(value)
-    except (TypeError, ValueError, OverflowError):  # Overflow: a 20-digit year or zone
-        return False
-    if since.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always GMT
-        since = since.replace(tzinfo=timezone.utc)
-    if since.timestamp() > time.time():
-        return False  # a date later than our clock is invalid, so ignored (RFC 9110 13.1.3)
-    return mtime <= since.timestamp()
+def negotiate(request: Headers, content_type: str) -> str:
+    """The coding to send (`compress.choose_coding`): gzip is offered for text, never for a
+    Range request; 406 when the client accepts nothing offered."""
+    offered = compress.compressible(content_type) and "Range" not in request
+    accepted = request.get_all("Accept-Encoding")
+    coding = compress.choose_coding(", ".join(accepted) if accepted else None, offered)
+    if coding is None:
+        offer = "gzip or identity" if offered else "identity"
+        raise StatusPage(
+            406,
+            f"Accept-Encoding refuses every coding this file can be sent in ({offer})",
+            headers=[("Vary", "Accept-Encoding")],
+        )
+    return coding
 
 
-def requested_range(request: Headers, size: int, last_modified: str) -> tuple[int, int] | None:
+def send_gzipped(exchange: Exchange, fd: int, size: int, headers: Headers) -> None:
+    """The file gzipped while it is sent: chunked for HTTP/1.1, for HTTP/1.0 ended by closing
+    (the coded length is known only at the end)."""
+    headers.add("Content-Encoding", "gzip")
+    chunked = exchange.request.http_version == "HTTP/1.1"
+    if chunked:
+        headers.add("Transfer-Encoding", "chunked")
+    else:
+        exchange.keep_alive = False
+    exchange.send_head(200, headers)
+    if exchange.wants_body:
+        exchange.stream(compress.GzipPieces(os.dup(fd), size, chunked))
+
+
+def requested_range(request: Headers, size: int, applies: bool = True) -> tuple[int, int] | None:
     """The (first, last) byte positions asked for by Range, or None to send the whole file.
 
     One range only: several ranges, a syntax we do not understand, or an If-Range that does not
-    match our Last-Modified all get the whole file, which RFC 9110 section 14.2 allows.
+    match (`applies` False) all get the whole file, which RFC 9110 section 14.2 allows.
     Unsatisfiable ranges get 416 with the real size.
     """
     value = request.get("Range")
-    if_range = request.get("If-Range")
-    if value is None or (if_range is not None and if_range != last_modified):
+    if value is None or not applies:
         return None
     match = _BYTE_RANGE_RE.fullmatch(value)
     if match is None or match.groups() == ("", ""):

@@ -126,20 +126,32 @@ def serve_connection(
     `answered` is called after each answer (to write out the log)."""
     try:
         while conn.state != "closing" or conn.outbox:
-            if conn.outbox:
-                if not perform(sock, conn.outbox.popleft(), stopping, conn.idle_timeout):
+            try:
+                if not step(sock, conn, stopping, answered):
                     return  # reset or closed: the socket is gone
-                conn.progressed()
-            elif conn.state == "answer":
-                conn.answered()
-                answered()
-            else:
-                receive(sock, conn)
+            except OSError:
+                raise
+            except Exception as error:  # a bug: this connection fails, never the driver
+                conn.crashed(error)
     except OSError:
         conn.dropped("connection lost")
     finally:
         conn.dropped()
         sock.close()
+
+
+def step(sock: socket.socket, conn: ServerConnection, stopping: threading.Event, answered) -> bool:
+    """Carry out the next action, finish an answer, or read; False once the socket is gone."""
+    if conn.outbox:
+        if not perform(sock, conn.next_action(), stopping, conn.idle_timeout):
+            return False
+        conn.progressed()
+    elif conn.state == "answer":
+        conn.answered()
+        answered()
+    else:
+        receive(sock, conn)
+    return True
 
 
 def receive(sock: socket.socket, conn: ServerConnection) -> None:

@@ -6,6 +6,12 @@ queues on a socket nobody accepts from. Where SO_REUSEPORT is missing, the worke
 one inherited socket. Ctrl-C or SIGTERM to the parent stops every worker; a worker whose
 parent dies stops by itself (PR_SET_PDEATHSIG on Linux, and a check of its parent's pid on
 every turn of its loop), so no orphan is left holding the port.
+
+A worker that dies (killed, or ended by a bug) is logged with how it ended and replaced, as
+nginx's master process does, but no more often than RESPAWN_INTERVAL per worker, so one that
+dies at once on start cannot make the parent fork in a tight loop. The parent keeps every
+listening socket open, so connections the kernel queued on a dead worker's socket wait for its
+replacement instead of being reset.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ import signal
 import socket
 import time
 
-from rawhttp.server.listener import listen
+from rawhttp.server.listener import flush_log, listen
 
 # How long the parent waits for its workers to stop after SIGTERM, before SIGKILL.
 STOP_TIMEOUT = 3.0
+# The least time between two starts of one worker: at most 5 a second, each (nginx respawns
+# at once; a worker dying on start would then spin the parent).
+RESPAWN_INTERVAL = 0.2
 
 
 def worker_sockets(server, count: int) -> list[socket.socket]:
@@ -30,21 +39,59 @@ def worker_sockets(server, count: int) -> list[socket.socket]:
 
 
 def run_workers(server) -> None:
-    """Fork `server.workers` event-loop processes and wait until told to stop, then stop them."""
+    """Fork `server.workers` event-loop processes, replace any that dies, and wait until told
+    to stop, then stop them."""
     sockets = worker_sockets(server, server.workers)
     parent = os.getpid()
-    children = []
-    for own in sockets:
-        pid = os.fork()
-        if pid == 0:
-            _worker(server, own, sockets, parent)  # never returns
-        children.append(pid)
-    for sock in set(sockets):
-        sock.close()
+    children: dict[int, int] = {}  # pid -> its slot: which of `sockets` it accepts from
     try:
-        _wait_for_signal(children)
+        for slot, own in enumerate(sockets):
+            children[_fork(server, own, sockets, parent)] = slot
+        _mind(server, children, sockets, parent)
     finally:
-        _stop(children)
+        _stop(list(children))
+        for sock in set(sockets):
+            sock.close()
+
+
+def _fork(server, own: socket.socket, sockets: list[socket.socket], parent: int) -> int:
+    pid = os.fork()
+    if pid == 0:
+        _worker(server, own, sockets, parent)  # never returns
+    return pid
+
+
+def _mind(server, children: dict[int, int], sockets: list[socket.socket], parent: int) -> None:
+    """Block until SIGINT or SIGTERM (both raise KeyboardInterrupt here); a worker that ends
+    meanwhile is logged and started again."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    started = [time.monotonic()] * len(sockets)  # when each slot's worker was last started
+    while children:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        slot = children.pop(pid, None)
+        if slot is None:
+            continue
+        server.log(f"rawhttp: worker {pid} {how_it_ended(status)}; starting another")
+        flush_log(server.log)
+        time.sleep(max(0.0, started[slot] + RESPAWN_INTERVAL - time.monotonic()))
+        started[slot] = time.monotonic()
+        children[_fork(server, sockets[slot], sockets, parent)] = slot
+    raise RuntimeError("every worker process ended")
+
+
+def how_it_ended(status: int) -> str:
+    """A wait status in words: "killed by signal 9 (SIGKILL)" or "exited with code 1"."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "unknown"
+        return f"killed by signal {number} ({name})"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
 
 
 def _worker(server, own: socket.socket, sockets: list[socket.socket], parent: int) -> None:
@@ -64,8 +111,11 @@ def _worker(server, own: socket.socket, sockets: list[socket.socket], parent: in
 
         server.driver.on_tick = check_parent
         server.driver.run()
-    except BaseException:
+    except BaseException as error:  # the parent logs the exit code and starts another
         code = 1
+        with contextlib.suppress(Exception):
+            server.log(f"rawhttp: worker {os.getpid()} failed: {error!r}")
+            flush_log(server.log)
     finally:
         os._exit(code)
 
@@ -78,20 +128,6 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _wait_for_signal(children: list[int]) -> None:
-    """Block until SIGINT or SIGTERM (both raise KeyboardInterrupt here), or until every
-    worker has ended on its own."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    alive = set(children)
-    while alive:
-        try:
-            pid, _ = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        alive.discard(pid)
-    raise RuntimeError("every worker process ended")
 
 
 def _stop(children: list[int]) -> None:
