@@ -172,3 +172,11 @@ class CaptureUnavailable(RawHTTPError):
 
     exit_code = 2
     layer = "capture"
+
+
+class TLSSetupError(RawHTTPError):
+    """`serve --tls` cannot start: the certificate or key cannot be loaded, or (without
+    `--cert`) the optional extra that makes one is missing. Exit 2, as for a usage error."""
+
+    exit_code = 2
+    layer = "tls"

@@ -115,8 +115,35 @@ LIMITS_HELP = (
     show_default=True,
     help="Event-loop processes sharing the port (SO_REUSEPORT); 0 means one per core.",
 )
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Serve HTTPS (TLS 1.2 or 1.3, ALPN http/1.1): with --cert, or a certificate for "
+    "localhost made at start-up by a fresh local CA (needs the extra rawhttp[tls]); the CA "
+    "file and the commands that trust it are printed.",
+)
+@click.option(
+    "--cert",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="The certificate chain for --tls (PEM), with its private key unless --key is given.",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="The private key of --cert (PEM).",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log each TLS handshake too: the server name (SNI) and ALPN protocols the client "
+    "offered, the version and cipher chosen.",
+)
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
-    """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
+    """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket (HTTPS
+    with --tls).
 
     GET and HEAD of files, index.html or a listing for a folder, Range, If-Modified-Since,
     keep-alive and pipelining; one log line per request on stderr (Common Log Format). Exit 7
@@ -133,6 +160,10 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
         raise click.UsageError("--echo and --upload are for serving a folder, not a scenario")
     if options["model"] == "threads" and options["workers"] != 1:
         raise click.UsageError("--workers is for --model events")
+    if (options["cert"] or options["key"]) and not options["tls"]:
+        raise click.UsageError("--cert and --key are for --tls")
+    if options["key"] and not options["cert"]:
+        raise click.UsageError("--key needs --cert")
     raise_open_files_limit()
     try:
         server = Server(directory, scenario=scenario, replay=replay, **options)
@@ -145,6 +176,8 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
             err=True,
         )
     click.echo(f"{server.describe()} ({server.how()}; Ctrl-C to stop)")
+    if server.tls is not None and server.tls.cafile:
+        click.echo(trust_note(server))
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does
     try:
         server.serve_forever()
@@ -158,6 +191,19 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
 
 
 serve_command.help = f"{inspect.cleandoc(serve_command.help or '')}\n\n{LIMITS_HELP}"
+
+
+def trust_note(server: Server) -> str:
+    """How a client trusts the certificate made at start-up: the CA file and two commands."""
+    cafile = server.tls.cafile
+    local = server.host in ("127.0.0.1", "0.0.0.0", "::")
+    url = f"https://localhost:{server.port}/" if local else f"{server.url}/"
+    return (
+        f"TLS: a local CA made at start-up signed a certificate for localhost, 127.0.0.1 and "
+        f"::1; its CA file (removed at exit) is {cafile}\n"
+        f"  rawhttp get {url} --cacert {cafile}\n"
+        f"  curl --cacert {cafile} {url}"
+    )
 
 
 def is_loopback(address: str) -> bool:
