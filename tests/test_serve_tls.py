@@ -470,7 +470,7 @@ def test_a_session_fed_one_byte_at_a_time():
     ca = trustme.CA()
     context = server_context()
     ca.issue_cert("localhost").configure_cert(context)
-    session = TLSSession(context)
+    session = TLSSession(context, verbose=True)  # keeps the ClientHello for summary()
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
     client_context.set_alpn_protocols(["http/1.1"])

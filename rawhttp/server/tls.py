@@ -125,7 +125,7 @@ class TLSSession:
         self.tls.requested_name = None
         self.verbose = verbose
         self.state = "new"
-        self.hello = bytearray()  # the first bytes received, for the ALPN offered
+        self.hello = bytearray()  # with -v, the first bytes received, for the ALPN offered
 
     @property
     def open(self) -> bool:
@@ -139,7 +139,7 @@ class TLSSession:
                 self.state = "plain"
                 raise NotTLS
             self.state = "handshake"
-        if self.state == "handshake":
+        if self.state == "handshake" and self.verbose:
             self.hello += data[: MAX_HELLO - len(self.hello)]
         self._in.write(data)
         if self.state == "handshake":
