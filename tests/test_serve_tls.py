@@ -78,12 +78,63 @@ def wait_for(condition, timeout: float = TIMEOUT) -> None:
 
 
 def test_rawhttp_get_a_page_and_1_mib_byte_exact(root, model):
-    with tls_server(root, model=model) as (server, _):
+    with tls_server(root, model=model) as (server, lines):
         assert server.url.startswith("https://")
         page = get(server, "/index.html")
         assert (page.status, page.body) == (200, PAGE)
         big = get(server, "/big.bin")
         assert big.status == 200 and big.body == (root / "big.bin").read_bytes()
+    assert not any(" - - TLS " in line for line in lines)  # handshakes are logged with -v only
+
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+def test_a_large_file_over_tls_keeps_memory_flat(root, model, tmp_path):
+    """64 MiB (sparse) to curl: read, encrypted and sent a piece at a time, so the server's
+    process (this one) does not grow by the file's size."""
+    big = tmp_path / "sparse.bin"
+    with big.open("wb") as file:
+        file.truncate(64 * MIB)
+    with tls_server(tmp_path, model=model) as (server, _):
+        before = peak_rss_mib()
+        done = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "--cacert",
+                server.tls.cafile,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download}",
+                f"https://localhost:{server.port}/sparse.bin",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.stdout == str(64 * MIB), done.stderr
+        assert peak_rss_mib() - before < 16
+
+
+def test_the_server_ends_the_session_with_close_notify(root, model):
+    """After `Connection: close` the client reads a clean TLS end (close_notify), not a bare
+    TCP FIN, which Python's ssl reports as SSLEOFError."""
+    with tls_server(root, model=model) as (server, _):
+        raw = socket.create_connection((server.host, server.port), timeout=TIMEOUT)
+        with client_context(server).wrap_socket(
+            raw, server_hostname="localhost", suppress_ragged_eofs=False
+        ) as tls:
+            tls.sendall(b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            received = b""
+            while data := tls.recv(65536):  # SSLEOFError here without close_notify
+                received += data
+        assert received.startswith(b"HTTP/1.1 200 OK") and received.endswith(PAGE)
 
 
 def test_keep_alive_several_requests_on_one_tls_connection(root, model):
@@ -413,6 +464,7 @@ def spki_hash(server: Server) -> str:
     return b64encode(hashlib.sha256(spki).digest()).decode()
 
 
+@pytest.mark.slow
 def test_chromium_loads_a_page_over_tls(root, model):
     from test_browser_forms import browser
 
