@@ -247,6 +247,34 @@ def test_a_client_that_rejects_the_certificate_is_logged(root, model):
         assert get(server, "/index.html").status == 200
 
 
+def test_garbage_after_the_handshake_is_logged_and_closed(root, model):
+    """A record that does not decrypt, after a good handshake: one log line, the connection
+    closed, the server carries on."""
+    with tls_server(root, model=model) as (server, lines):
+        raw = socket.create_connection((server.host, server.port), timeout=TIMEOUT)
+        with (
+            client_context(server).wrap_socket(raw, server_hostname="localhost") as tls,
+            socket.fromfd(tls.fileno(), socket.AF_INET, socket.SOCK_STREAM) as same,
+        ):
+            same.sendall(b"\x17\x03\x03\x00\x20" + bytes(32))  # application data
+            same.settimeout(TIMEOUT)
+            while same.recv(65536):  # the server's alert, then its close
+                pass
+        assert get(server, "/index.html").status == 200
+    assert any(" - - TLS failed: " in line for line in lines)
+
+
+def test_what_the_client_offered_is_logged_escaped(root):
+    with tls_server(root, verbose=True) as (server, lines):
+        context = client_context(server)
+        context.set_alpn_protocols(["x\ny", "http/1.1"])
+        raw = socket.create_connection((server.host, server.port), timeout=TIMEOUT)
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == "http/1.1"
+        wait_for(lambda: any(" - - TLS " in line for line in lines))
+    assert any("ALPN offered x\\x0ay,http/1.1, chosen" in line for line in lines)
+
+
 # --- deadlines and the cap ----------------------------------------------------------------------
 
 

@@ -116,8 +116,9 @@ def _keep_server_name(tls: ssl.SSLObject, name: str | None, _context: ssl.SSLCon
 class TLSSession:
     """One client's TLS connection, sans-IO: `receive` ciphertext, get plaintext; `wrap`
     plaintext to send; send `outgoing()` after each. `state` is "new", "handshake", "open",
-    "closed" (the client's close_notify came), "failed", or "plain" (plain HTTP arrived: then
-    `wrap` passes bytes through unencrypted, for the 400 page)."""
+    "closed" (the client's close_notify came), "failed" (in the handshake or after), or
+    "plain" (plain HTTP arrived: then `wrap` passes bytes through unencrypted, for the 400
+    page)."""
 
     def __init__(self, context: ssl.SSLContext, verbose: bool = False):
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -162,6 +163,9 @@ class TLSSession:
                 break
             except ssl.SSLZeroReturnError:
                 piece = b""
+            except ssl.SSLError:  # a record that does not decrypt, an unexpected message
+                self.state = "failed"
+                raise
             if not piece:  # the client's close_notify (ssl says so either way)
                 self.state = "closed"
                 break
@@ -192,8 +196,8 @@ class TLSSession:
         cipher = self.tls.cipher()
         return (
             f"TLS {self.tls.version()} {cipher[0] if cipher else '-'}, "
-            f"server name {self.tls.requested_name or '(none)'}, "
-            f"ALPN offered {','.join(offered) if offered else '(none)'}, "
+            f"server name {printable(self.tls.requested_name or '(none)')}, "
+            f"ALPN offered {printable(','.join(offered)) if offered else '(none)'}, "
             f"chosen {self.tls.selected_alpn_protocol() or '(none)'}"
         )
 
@@ -210,7 +214,8 @@ def feed(session: TLSSession, conn: ServerConnection, data: bytes) -> None:
         conn.not_tls(PLAIN_HTTP)
         return
     except ssl.SSLError as error:
-        conn.log(f"{conn.client[0]} - - TLS handshake failed: {error.reason or error}")
+        step = "TLS handshake failed" if conn.state == "handshake" else "TLS failed"
+        conn.log(f"{conn.client[0]} - - {step}: {error.reason or error}")
         conn.close()
         return
     if conn.state == "handshake" and session.open:
@@ -262,10 +267,15 @@ def offered_alpn(record: bytes) -> list[str] | None:
     return None
 
 
+def printable(text: str) -> str:
+    """`text` safe for a log line: what the client chose to send, control characters escaped."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def _names(data: bytes) -> list[str]:
     """A ProtocolNameList without its length: one length byte before each name."""
     names, at = [], 0
     while at < len(data):
-        names.append(data[at + 1 : at + 1 + data[at]].decode("ascii", "replace"))
+        names.append(data[at + 1 : at + 1 + data[at]].decode("ascii", "backslashreplace"))
         at += 1 + data[at]
     return names
