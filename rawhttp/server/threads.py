@@ -97,8 +97,8 @@ class ThreadPerConnection:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def _serve(self, sock: socket.socket, conn: ServerConnection) -> None:
-        tls = self.server.tls
-        served = sock if tls is None else TLSSocket(sock, tls.session())
+        settings = self.server.tls
+        served = sock if settings is None else TLSSocket(sock, settings.session())
         try:
             serve_connection(served, conn, self._stopping, lambda: flush_log(self.server.log))
         finally:
@@ -231,8 +231,9 @@ class TLSSocket:
 
     def sendfile(self, file, offset: int, count: int) -> int:
         action = SendFile(os.dup(file.fileno()), offset, count)
-        for piece in tls.file_pieces(action):
-            self.sendall(piece)
+        with contextlib.closing(tls.file_pieces(action)) as pieces:
+            for piece in pieces:
+                self.sendall(piece)
         return count
 
     def shutdown(self, how: int) -> None:
