@@ -94,6 +94,8 @@ def ensure_venv() -> None:
             "click",
             "h11",
         )
+    if subprocess.run([str(BIN / "python"), "-c", "import trustme"]).returncode:
+        sh(str(BIN / "python"), "-m", "pip", "install", "-q", "trustme")  # the tls extra
     with tempfile.TemporaryDirectory(prefix="rawhttp-src-") as copy:
         for name in ("pyproject.toml", "README.md", "LICENSE"):
             if (REPO / name).exists():
@@ -335,6 +337,7 @@ SERVERS = {
     "rawhttp": "rawhttp serve DIR --workers 1 (events model, one process)",
     "rawhttp threads": "rawhttp serve DIR --model threads (one thread per connection)",
     "rawhttp 2 workers": "rawhttp serve DIR --workers 2 (two event-loop processes)",
+    "rawhttp --tls": "rawhttp serve DIR --tls --workers 1 (HTTPS, a certificate made at start-up)",
     "http.server": "python -m http.server (ThreadingHTTPServer, HTTP/1.0)",
     "nginx": "nginx, worker_processes 1, sendfile on",
     "nginx 2 workers": "nginx, worker_processes 2, listen ... reuseport",
@@ -344,6 +347,7 @@ KEEP_PEERS = {
     "rawhttp": ["http.server", "nginx"],
     "rawhttp threads": ["rawhttp", "http.server"],
     "rawhttp 2 workers": ["nginx 2 workers", "rawhttp"],
+    "rawhttp --tls": ["rawhttp"],
     "http.server": [],
     "nginx": ["http.server"],
     "nginx 2 workers": ["nginx"],
@@ -370,7 +374,8 @@ def wrk(server: servers.Running, seconds: int, keep_alive: bool) -> dict[str, fl
     command = ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", url]
     if not keep_alive:
         command[1:1] = ["-H", "Connection: close"]
-    subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)  # first answer: warm
+    insecure = ["--insecure"] if url.startswith("https:") else []  # wrk does not verify either
+    subprocess.run(["curl", "-s", *insecure, "-o", "/dev/null", url], check=True)  # warm
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_cpu, busy = server.cpu_seconds(), machine_busy()
     start = time.perf_counter()
@@ -602,6 +607,7 @@ def targets(cases: dict[str, Case]) -> list[Target]:
     bare = f.median("startup", "python -c pass")
     keep, close = "keep", "close"
     wall_100 = f.median("100M", "rawhttp")
+    tls_us, plain_us = f.cpu_per_request(keep, "rawhttp --tls"), f.cpu_per_request(keep, "rawhttp")
     return [
         Target(
             "1 GiB download, wall, rawhttp / curl",
@@ -826,6 +832,29 @@ def targets(cases: dict[str, Case]) -> list[Target]:
                 us=f.cpu_per_request(keep, "rawhttp threads"),
                 cores=f.median(keep, "rawhttp threads", "server_cores"),
                 events_us=f.cpu_per_request(keep, "rawhttp"),
+            ),
+        ),
+        Target(
+            "server keep-alive over TLS, CPU per request, rawhttp --tls / plain HTTP",
+            tls_us and plain_us and tls_us / plain_us,
+            None,
+            shown=explain(
+                "{ratio:.2f}x ({tls_us:.0f} vs {us:.0f} us of CPU per request; {rps:,.0f} vs "
+                "{plain:,.0f} req/s)",
+                ratio=tls_us and plain_us and tls_us / plain_us,
+                tls_us=tls_us,
+                us=plain_us,
+                rps=f.median(keep, "rawhttp --tls"),
+                plain=f.median(keep, "rawhttp"),
+            ),
+            why=explain(
+                "The same event loop with each connection's bytes through an ssl.SSLObject over "
+                "memory BIOs: a decrypt per request, an encrypt per answer, and the copies "
+                "between the BIOs and the socket, {extra:.0f} us more per request. wrk keeps "
+                "its {conns} connections open, so the handshakes (one per connection) are "
+                "not in the figure.",
+                extra=tls_us and plain_us and tls_us - plain_us,
+                conns=WRK_CONNECTIONS,
             ),
         ),
         Target(
@@ -1057,6 +1086,7 @@ def main() -> None:
                 "rawhttp": lambda: servers.rawhttp_serve(www, BIN, "--workers", "1"),
                 "rawhttp threads": lambda: servers.rawhttp_serve(www, BIN, "--model", "threads"),
                 "rawhttp 2 workers": lambda: servers.rawhttp_serve(www, BIN, "--workers", "2"),
+                "rawhttp --tls": lambda: servers.rawhttp_serve(www, BIN, "--tls", "--workers", "1"),
                 "http.server": lambda: servers.http_server(www),
             }
             if have_nginx:

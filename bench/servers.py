@@ -115,14 +115,14 @@ class Running:
 
 
 @contextlib.contextmanager
-def running(command: list[str], port: int, **popen) -> Iterator[Running]:
+def running(command: list[str], port: int, scheme: str = "http", **popen) -> Iterator[Running]:
     """Run a server process until the block ends; yields it (str() is its base URL)."""
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen
     )
     try:
         wait_listening(port, process)
-        yield Running(f"http://127.0.0.1:{port}", process)
+        yield Running(f"{scheme}://127.0.0.1:{port}", process)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -149,10 +149,10 @@ def nginx(root: Path, prefix: Path, workers: int = 1) -> Iterator[Running]:
 
 @contextlib.contextmanager
 def rawhttp_serve(root: Path, bin_dir: Path, *options: str) -> Iterator[Running]:
-    """`rawhttp serve ROOT` with `options` (`--workers 2`, `--model threads`)."""
+    """`rawhttp serve ROOT` with `options` (`--workers 2`, `--model threads`, `--tls`)."""
     port = free_port()
     command = [str(bin_dir / "rawhttp"), "serve", str(root), "--port", str(port), *options]
-    with running(command, port) as server:
+    with running(command, port, "https" if "--tls" in options else "http") as server:
         yield server
 
 

@@ -214,3 +214,11 @@ class TunnelRefused(ProxyError):
 
 class ProxyAuthRequired(TunnelRefused):
     """The proxy answered CONNECT with 407: it wants credentials (-U USER:PASSWORD)."""
+
+
+class TLSSetupError(RawHTTPError):
+    """`serve --tls` cannot start: the certificate or key cannot be loaded, or (without
+    `--cert`) the optional extra that makes one is missing. Exit 2, as for a usage error."""
+
+    exit_code = 2
+    layer = "tls"

@@ -45,7 +45,8 @@ LIMITS_HELP = (
     f"{MIN_BODY_RATE} bytes/s) is closed to make room, else 503. --idle-timeout (default "
     f"{IDLE_TIMEOUT:g} s) of silence closes a connection; a head must arrive within "
     f"{HEAD_TIMEOUT:g} s and a body keep {MIN_BODY_RATE} bytes/s after {BODY_GRACE:g} s (else "
-    f"408). A request head may have {MAX_HEAD_SIZE // 1024} KiB (431), its request line "
+    f"408), and a --tls handshake end within {HEAD_TIMEOUT:g} s too. A request head may have "
+    f"{MAX_HEAD_SIZE // 1024} KiB (431), its request line "
     f"{MAX_REQUEST_LINE // 1024} KiB (414), {MAX_HEADERS} header fields (431); a request body "
     f"is read and dropped, up to {MAX_REQUEST_BODY // (1024 * 1024)} MiB (413; --echo takes "
     f"up to {MAX_ECHO_BODY // (1024 * 1024)} MiB and shows its first {ECHO_SHOWN // 1024} KiB, "
@@ -167,8 +168,35 @@ LIMITS_HELP = (
     help="Append the access log to FILE instead of stderr (errors stay on stderr).",
 )
 @click.option("--quiet", is_flag=True, help="No access log (errors still go to stderr).")
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Serve HTTPS (TLS 1.2 or 1.3, ALPN http/1.1): with --cert, or a certificate for "
+    "localhost made at start-up by a fresh local CA (needs the extra rawhttp[tls]); the CA "
+    "file and the commands that trust it are printed.",
+)
+@click.option(
+    "--cert",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="The certificate chain for --tls (PEM), with its private key unless --key is given.",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="The private key of --cert (PEM).",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log each TLS handshake too: the server name (SNI) and ALPN protocols the client "
+    "offered, the version and cipher chosen.",
+)
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
-    """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
+    """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket (HTTPS
+    with --tls).
 
     GET and HEAD of files, index.html or a listing for a folder, Range, ETag and every
     precondition (If-Match, If-None-Match, If-Modified-Since...), keep-alive and pipelining;
@@ -197,6 +225,10 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
     options["access_log"] = access_log(options.pop("log_file"), options.pop("quiet"))
     if options["model"] == "threads" and options["workers"] != 1:
         raise click.UsageError("--workers is for --model events")
+    if (options["cert"] or options["key"]) and not options["tls"]:
+        raise click.UsageError("--cert and --key are for --tls")
+    if options["key"] and not options["cert"]:
+        raise click.UsageError("--key needs --cert")
     raise_open_files_limit()
     try:
         server = Server(directory, scenario=scenario, replay=replay, site=site, **options)
@@ -209,6 +241,8 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
             err=True,
         )
     click.echo(f"{server.describe()} ({server.how()}; Ctrl-C to stop)")
+    if server.tls is not None and server.tls.cafile:
+        click.echo(trust_note(server))
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does
     try:
         server.serve_forever()
@@ -255,6 +289,19 @@ def access_log(path: str | None, silent: bool):
     except OSError as error:
         message = f"cannot open {path}: {error.strerror}"
         raise click.BadParameter(message, param_hint="--log") from None
+
+
+def trust_note(server: Server) -> str:
+    """How a client trusts the certificate made at start-up: the CA file and two commands."""
+    cafile = server.tls.cafile
+    local = server.host in ("127.0.0.1", "0.0.0.0", "::")
+    url = f"https://localhost:{server.port}/" if local else f"{server.url}/"
+    return (
+        f"TLS: a local CA made at start-up signed a certificate for localhost, 127.0.0.1 and "
+        f"::1; its CA file (removed at exit) is {cafile}\n"
+        f"  rawhttp get {url} --cacert {cafile}\n"
+        f"  curl --cacert {cafile} {url}"
+    )
 
 
 def is_loopback(address: str) -> bool:

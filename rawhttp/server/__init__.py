@@ -13,13 +13,17 @@ data; drivers move the bytes:
 - `loop`: the event-loop driver (`--model events`), one selectors loop per process;
 - `threads`: the thread-per-connection driver (`--model threads`);
 - `workers`: `--workers N` processes on one port;
-- `listener`: the listening socket, the connection cap, and `Server`, which picks a driver.
+- `listener`: the listening socket, the connection cap, and `Server`, which picks a driver;
+- `tls`: `--tls`, a TLS session between a driver's socket and a connection, sans-IO, and
+  `certs`: the local CA and certificate made at start-up (the `tls` extra).
 
 Parsing is `rawhttp.wire`'s, the same code the client uses. This module adds the Python API:
 
     >>> from rawhttp.server import running
     >>> with running("samples/site") as base_url:     # a free port, served from a thread
     ...     rawhttp.get(base_url + "/index.html")
+    >>> with running("samples/site", tls=True, ca_file="ca.pem") as base_url:  # https://...
+    ...     rawhttp.get(base_url, options=Options(cafile="ca.pem"))
 """
 
 from __future__ import annotations
@@ -44,14 +48,24 @@ def running(
     scenario: str | None = None,
     replay: str | None = None,
     host: str = "127.0.0.1",
+    tls: bool = False,
+    cert: str | os.PathLike | None = None,
+    key: str | os.PathLike | None = None,
+    ca_file: str | os.PathLike | None = None,
     **options,
 ) -> Iterator[str]:
     """Serve `root` from a background thread; yield the base URL (`http://127.0.0.1:PORT`).
 
-    `options` go to `Server` (model, idle_timeout, max_connections, log). To look at the server
-    itself (its `accepted` count, say), use `with Server(...) as server:` instead.
+    `tls=True` serves HTTPS (`https://127.0.0.1:PORT`) with `cert` and `key`, or without them
+    a certificate for localhost, 127.0.0.1 and ::1 made at start-up by a fresh CA, which is
+    written to `ca_file` for the client's `Options(cafile=...)`. `options` go to `Server`
+    (model, idle_timeout, max_connections, log). To look at the server itself (its `accepted`
+    count, say), use `with Server(...) as server:` instead.
     """
-    with Server(root, host=host, port=port, scenario=scenario, replay=replay, **options) as server:
+    tls_options = {"tls": tls, "cert": cert, "key": key, "ca_file": ca_file}
+    with Server(
+        root, host=host, port=port, scenario=scenario, replay=replay, **tls_options, **options
+    ) as server:
         yield server.url
 
 

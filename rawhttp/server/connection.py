@@ -56,7 +56,8 @@ class ServerConnection:
     """The requests of one client connection and the answers to them, in order.
 
     `state` is "idle" (waiting for a request), "head" or "body" (one is arriving), "answer"
-    (the driver is sending `outbox`), or "closing" (the last action is queued).
+    (the driver is sending `outbox`), or "closing" (the last action is queued); a TLS
+    connection starts in "handshake", which has the head's deadline and is as evictable.
     """
 
     def __init__(
@@ -91,7 +92,19 @@ class ServerConnection:
 
     @property
     def reading(self) -> bool:
-        return self.state in ("idle", "head", "body")
+        return self.state in ("handshake", "idle", "head", "body")
+
+    def expect_handshake(self) -> None:
+        """A TLS connection: no request can come before the driver says `handshake_done`."""
+        self._enter("handshake")
+
+    def handshake_done(self) -> None:
+        self._enter("idle")
+
+    def not_tls(self, detail: str) -> None:
+        """Plain HTTP arrived where a TLS handshake should: a 400 (which the driver sends
+        unencrypted, as nginx does) and close."""
+        self._answer_error(StatusPage(400, detail, close=True))
 
     def receive(self, data: bytes | memoryview) -> None:
         """Bytes from the client (the driver reads only while `reading`)."""
@@ -270,7 +283,7 @@ class ServerConnection:
     def deadline(self) -> float:
         """When this connection has waited too long in its current state."""
         silence = self.last_progress + self.idle_timeout
-        if self.state == "head":
+        if self.state in ("handshake", "head"):
             return min(silence, self.since + HEAD_TIMEOUT)
         if self.state == "body":
             return min(silence, self.since + BODY_GRACE + self.reader.received / MIN_BODY_RATE)
@@ -279,7 +292,12 @@ class ServerConnection:
         return silence
 
     def timed_out(self) -> None:
-        """The deadline passed: a request cut short is answered 408 and logged."""
+        """The deadline passed: a request cut short is answered 408 and logged (a TLS
+        handshake only logged: no answer can be sent before it ends)."""
+        if self.state == "handshake":
+            self.log(f"{self.client[0]} - - TLS handshake not done within the {self._limit()}")
+            self.close()
+            return
         if self.state in ("head", "body"):
             self.reader = RequestReader()  # nothing more of this request is read
             page = StatusPage(408, f"request not received within the {self._limit()}", close=True)
@@ -299,7 +317,7 @@ class ServerConnection:
         for `after` seconds or more, or sending its body slower than MIN_BODY_RATE. A
         connection whose answer is being sent is never cut short."""
         waited = now - self.since
-        if self.state in ("idle", "head"):
+        if self.state in ("handshake", "idle", "head"):
             return waited >= after
         if self.state == "body":
             return waited >= after and self.reader.received < waited * MIN_BODY_RATE

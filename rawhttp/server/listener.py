@@ -184,6 +184,15 @@ def refuse(sock: socket.socket, client: tuple, log: Log) -> None:
     log(exchange.log_line(client))
 
 
+def _server_tls(cert, key, ca_file, verbose: bool):
+    """The TLS settings (ssl is imported only when TLS is asked for)."""
+    from rawhttp.server.tls import server_tls
+
+    if key is not None and cert is None:
+        raise ValueError("a key without a certificate: give cert too")
+    return server_tls(cert, key, ca_file, verbose)
+
+
 class Server:
     """A static-file (or scenario, or replay) server: bound when made, served by `start()`
     in a thread or `serve_forever()` in the caller's, stopped by `close()`.
@@ -191,6 +200,11 @@ class Server:
     `model` is "events" or "threads"; `workers` (events only) forks that many processes on
     the port from `serve_forever()`, 0 meaning one per core. `accepted` counts connections
     accepted so far, `active` those open now.
+
+    `tls=True` serves HTTPS with the certificate in `cert` (and `key`, unless it is in the
+    cert's file), or without them one for localhost made at start-up, its CA written to
+    `ca_file` (else into a private folder removed at close): `self.tls.cafile` says where.
+    `verbose` logs each TLS handshake (server name and ALPN offered, version chosen).
     """
 
     def __init__(
@@ -211,6 +225,11 @@ class Server:
         log_format: str = "common",
         model: str | None = None,
         workers: int = 1,
+        tls: bool = False,
+        cert: str | os.PathLike | None = None,
+        key: str | os.PathLike | None = None,
+        ca_file: str | os.PathLike | None = None,
+        verbose: bool = False,
     ):
         model = model or DEFAULT_MODEL
         if model not in MODELS:
@@ -228,7 +247,13 @@ class Server:
         self.model = model
         self.workers = (os.cpu_count() or 1) if workers == 0 else workers
         self.accepted = 0
-        self.listener = listen(host, port, reuse_port=self.workers > 1)
+        self.tls = _server_tls(cert, key, ca_file, verbose) if tls or cert else None
+        try:
+            self.listener = listen(host, port, reuse_port=self.workers > 1)
+        except ListenError:
+            if self.tls is not None:
+                self.tls.close()  # the CA made for this server
+            raise
         self.host, self.port = self.listener.getsockname()[:2]
         self.driver = self._make_driver()
         self._thread: threading.Thread | None = None
@@ -244,9 +269,9 @@ class Server:
 
     @property
     def url(self) -> str:
-        """The base URL, without a trailing slash: http://127.0.0.1:PORT."""
+        """The base URL, without a trailing slash: http://127.0.0.1:PORT (https with TLS)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def active(self) -> int:
@@ -267,7 +292,7 @@ class Server:
 
     def new_connection(self, client: tuple) -> ServerConnection:
         self.accepted += 1
-        return ServerConnection(
+        conn = ServerConnection(
             client,
             lambda: self.handler,
             self.log,
@@ -275,6 +300,9 @@ class Server:
             access=self.access_log,
             log_format=self.log_format,
         )
+        if self.tls is not None:
+            conn.expect_handshake()
+        return conn
 
     def serve_forever(self) -> None:
         """Serve until `close()` (or a signal, with workers), in the calling thread."""
@@ -300,6 +328,8 @@ class Server:
         self.driver.join(time.monotonic() + JOIN_TIMEOUT)
         self.listener.close()
         getattr(self.handler, "close", lambda: None)()  # (the upload's private folder)
+        if self.tls is not None:
+            self.tls.close()
 
     def __enter__(self) -> Server:
         return self.start()

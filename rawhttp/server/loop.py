@@ -6,6 +6,10 @@ the connection is reading, and sends the connection's actions when the socket ca
 a client not reading, a pause ending, a lingering close) sit in one timer heap, so the loop
 never sleeps past the next one and never blocks on a single client. This is nginx's shape, and
 how the C10K problem was solved: a waiting connection costs a socket, not a thread.
+
+Over TLS a `TLSChannel` puts a `tls.TLSSession` between the socket and the connection: the
+handshake is bytes fed in and bytes to send like any others (it never blocks the loop), every
+answer is encrypted before it goes out, and files go in pieces instead of by sendfile.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import socket
 import struct
 import time
 
+from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.connection import ServerConnection
 from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
@@ -73,11 +78,18 @@ class Channel:
             if not data:
                 self.finish()
             return
+        self._received(data)
+        self.pump()
+
+    def _received(self, data: bytes) -> None:
         if data:
             self.conn.receive(data)
         else:
             self.conn.eof()
-        self.pump()
+
+    def _wire(self, data: bytes) -> bytes:
+        """What goes on the socket for the answer's `data` (encrypted, over TLS)."""
+        return data
 
     def pump(self) -> None:
         """Send the queued actions until the socket would block, a pause, or nothing is left."""
@@ -110,14 +122,14 @@ class Channel:
             joined = [action.data]
             while self.conn.outbox and isinstance(self.conn.outbox[0], Send):
                 joined.append(self.conn.next_action().data)  # one send for head and page
-            self.out = memoryview(b"".join(joined))
+            self.out = memoryview(self._wire(b"".join(joined)))
         elif isinstance(action, SendFile):
             self.file = [action.fd, action.offset, action.count]
         elif isinstance(action, Stream):
             piece = self._next_piece(action)
             if piece is not None:
                 self.conn.outbox.appendleft(action)
-                self.out = memoryview(piece)
+                self.out = memoryview(self._wire(piece))
         elif isinstance(action, Pause):
             self.resume_at = time.monotonic() + action.seconds
             return False
@@ -212,6 +224,38 @@ class Channel:
             return
         self.conn.timed_out()
         self.pump()
+
+
+class TLSChannel(Channel):
+    """A channel speaking TLS through a session (see tls.py): ciphertext on the socket."""
+
+    def __init__(self, sock: socket.socket, conn: ServerConnection, session: tls.TLSSession):
+        super().__init__(sock, conn)
+        self.session = session
+
+    def _received(self, data: bytes) -> None:
+        if not data:
+            self.conn.eof()
+            return
+        tls.feed(self.session, self.conn, data)
+        waiting = self.session.outgoing()  # the handshake's answers, a ticket, an alert
+        if waiting:
+            self.out = memoryview(bytes(self.out) + waiting if self.out else waiting)
+
+    def _wire(self, data: bytes) -> bytes:
+        return self.session.wrap(data)
+
+    def _start(self, action) -> bool:
+        if isinstance(action, SendFile):  # the kernel cannot encrypt: read, wrap, send
+            action = Stream(tls.file_pieces(action))
+        return super()._start(action)
+
+    def linger(self) -> None:
+        """close_notify first (if the socket takes it at once: it is 24 bytes), then the
+        half-close."""
+        with contextlib.suppress(OSError):
+            self.sock.send(self.session.close_notify())
+        super().linger()
 
 
 def _current(entry: tuple[float, int, Channel]) -> bool:
@@ -310,7 +354,11 @@ class EventLoop:
         sock.setblocking(False)
         # Send small writes (a head, a dripped byte) at once instead of waiting for an ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        channel = Channel(sock, server.new_connection(client))
+        conn = server.new_connection(client)
+        if server.tls is None:
+            channel = Channel(sock, conn)
+        else:
+            channel = TLSChannel(sock, conn, server.tls.session())
         self.channels[channel.fd] = channel
         self._update(channel)
 

@@ -4,6 +4,9 @@ differs: each thread blocks in its own recv, send or sendfile, and a pause is a 
 
 Cheap to read and fine for a few clients; each connection costs a thread (a stack, and a
 turn at the GIL), which is why its cap is small and why C10K needed the event loop.
+
+Over TLS the thread's socket is a `TLSSocket`: the same calls, the bytes going through a
+`tls.TLSSession` (the handshake is the connection's first reads, under the head's deadline).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import struct
 import threading
 import time
 
+from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.connection import LINGER_SECONDS, ServerConnection
 from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
@@ -93,8 +97,10 @@ class ThreadPerConnection:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def _serve(self, sock: socket.socket, conn: ServerConnection) -> None:
+        settings = self.server.tls
+        served = sock if settings is None else TLSSocket(sock, settings.session())
         try:
-            serve_connection(sock, conn, self._stopping, lambda: flush_log(self.server.log))
+            serve_connection(served, conn, self._stopping, lambda: flush_log(self.server.log))
         finally:
             with self._lock:
                 del self._connections[sock]
@@ -165,10 +171,12 @@ def receive(sock: socket.socket, conn: ServerConnection) -> None:
         data = sock.recv(BUFSIZE)
     except TimeoutError:
         return  # the loop asks the deadline again: it may have moved on, or passed
-    if data:
-        conn.receive(data)
-    else:
+    if not data:
         conn.eof()
+    elif isinstance(sock, TLSSocket):
+        sock.feed(conn, data)
+    else:
+        conn.receive(data)
 
 
 def perform(sock: socket.socket, action, stopping: threading.Event, timeout: float) -> bool:
@@ -212,3 +220,44 @@ def close_gently(sock: socket.socket, linger: float = LINGER_SECONDS) -> None:
             sock.settimeout(left)
             if not sock.recv(BUFSIZE):
                 break
+
+
+class TLSSocket:
+    """A blocking socket whose answers go through a TLS session: what `perform` and
+    `close_gently` call, with sendfile done in encrypted pieces. `recv` gives the raw bytes,
+    which `receive` hands to `feed`."""
+
+    def __init__(self, sock: socket.socket, session: tls.TLSSession):
+        self.sock = sock
+        self.session = session
+
+    def feed(self, conn: ServerConnection, data: bytes) -> None:
+        tls.feed(self.session, conn, data)
+        self.sock.sendall(self.session.outgoing())
+
+    def recv(self, size: int) -> bytes:
+        return self.sock.recv(size)
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(self.session.wrap(data))
+
+    def sendfile(self, file, offset: int, count: int) -> int:
+        action = SendFile(os.dup(file.fileno()), offset, count)
+        with contextlib.closing(tls.file_pieces(action)) as pieces:
+            for piece in pieces:
+                self.sendall(piece)
+        return count
+
+    def shutdown(self, how: int) -> None:
+        if how != socket.SHUT_RD:
+            self.sock.sendall(self.session.close_notify())
+        self.sock.shutdown(how)
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.sock.settimeout(timeout)
+
+    def setsockopt(self, *args) -> None:
+        self.sock.setsockopt(*args)
+
+    def close(self) -> None:
+        self.sock.close()
