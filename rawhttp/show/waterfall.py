@@ -3,11 +3,12 @@ draw one. One row per request (each redirect hop too) with the connection it rod
 status and size, and bars on one time axis for its phases: DNS, connect, TLS, waiting (the
 request is sent, no answer yet) and receiving.
 
-    rawhttp: waterfall: 3 requests on 1 connection in 4.210 ms (a column is 0.084 ms)
-       conn status    bytes  url                    0 ms                          4.210 ms
-          1    200      612  /gallery.html          |ddcccww===                           |
-          1    200      120  /gallery/1.png         |          ww=                        |
-          1    200      120  /gallery/2.png         |             www====                 |
+    rawhttp: waterfall: 4 requests on 1 connection in 10.649 ms (a column is 0.248 ms)
+      conn status     bytes  url                          0 ms                    10.649 ms
+         1    200     1,585  /files.html                  |ddddcwwwwwwwwwwwwwww==           |
+         1    200     1,075  /style.css                   |                     ww==        |
+         1    200       332  /logo.svg                    |                         ww==    |
+         1    200       101  /pixel.png                   |                             ww=|
       d DNS  c connect  t TLS  w waiting  = receiving
 
 Each phase is drawn with its own letter, so the picture reads without colour (in a file, a
@@ -42,6 +43,8 @@ MIN_AXIS, MAX_AXIS = 20, 80
 # The URL column's width; a longer URL keeps its end (the file name), marked with "...".
 URL_WIDTH = 28
 LABELS = "  conn status     bytes  "
+# Columns are whole: a time that lands within this of a column's edge is on the edge (floats).
+EPSILON = 1e-6
 
 
 class Waterfall:
@@ -99,12 +102,14 @@ def _row(
     row: Exchange, start: float, scale: float, width: int, palette: Palette, hosts: bool
 ) -> str:
     cells: list[tuple[str, str] | None] = [None] * width
-    for name, begin, end in row.phases():
-        letter, kind, _ = PHASES[name]
-        first = min(width - 1, int((begin - start) / scale))
-        last = min(width, max(first + 1, math.ceil((end - start) / scale)))
+    cursor = 0  # the first column the next phase may take: each phase gets one at least
+    for letter, kind, begin, end in _spans(row):
+        first = max(cursor, math.floor((begin - start) / scale + EPSILON))
+        last = max(first + 1, math.ceil((end - start) / scale - EPSILON))
+        first, last = min(first, width - 1), min(last, width)
         for column in range(first, last):
             cells[column] = (letter, kind)
+        cursor = last
     bar = "".join(palette.paint(cell[1], cell[0]) if cell else " " for cell in cells)
     connection = str(row.connection) if row.connection is not None else "-"
     status = str(row.head.status) if row.head is not None else "error"
@@ -114,6 +119,17 @@ def _row(
         status = status.rjust(6)
     size = f"{row.body_size:,}" if row.body_size is not None else "-"
     return f"  {connection:>4} {status} {size:>9}  {_short(row.url, hosts):<{URL_WIDTH}} |{bar}|"
+
+
+def _spans(row: Exchange) -> list[tuple[str, str, float, float]]:
+    """(letter, kind, start, end) of each bar: the row's phases, those drawn alike joined."""
+    spans: list[tuple[str, str, float, float]] = []
+    for name, begin, end in row.phases():
+        letter, kind, _ = PHASES[name]
+        if spans and spans[-1][0] == letter:
+            begin = spans.pop()[2]
+        spans.append((letter, kind, begin, end))
+    return spans
 
 
 def _short(url: str, host: bool) -> str:
