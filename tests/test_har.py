@@ -236,3 +236,28 @@ def test_a_har_that_cannot_be_written_is_exit_23(tmp_path):
         result = get(server.url + "/style.css", "--har", str(tmp_path / "missing" / "x.har"))
     assert result.exit_code == 23
     assert "rawhttp: error: file: cannot write the HAR to" in result.stderr
+
+
+def test_two_pages_each_with_its_entries(tmp_path):
+    path = tmp_path / "x.har"
+    with Server(SITE, log=lambda line: None) as server:
+        pages = [server.url + "/files.html", server.url + "/index.html"]
+        result = get("--page-requisites", "--output-dir", str(tmp_path), "--har", str(path), *pages)
+    assert result.exit_code == 0, result.output
+    log = load(path)["log"]
+    assert [page["title"] for page in log["pages"]] == pages
+    owners = [
+        (entry["pageref"], entry["request"]["url"].rsplit("/", 1)[1]) for entry in log["entries"]
+    ]
+    # files.html needs style.css, logo.svg, pixel.png; index.html the same, fetched again for it.
+    assert owners == [
+        ("page_1", "files.html"),
+        ("page_1", "style.css"),
+        ("page_1", "logo.svg"),
+        ("page_1", "pixel.png"),
+        ("page_2", "index.html"),
+        ("page_2", "style.css"),
+        ("page_2", "logo.svg"),
+        ("page_2", "pixel.png"),
+    ]
+    assert log["pages"][1]["startedDateTime"] == log["entries"][4]["startedDateTime"]

@@ -403,7 +403,10 @@ def test_a_page_and_its_requisites_from_our_server(two_servers, tmp_path):
     ]
     assert site.accepted == 1  # one kept-alive connection for the whole page
     assert requested(logs["far"]) == []
-    assert f"rawhttp: warning: not fetched: {far.url}/far.png is on another host" in result.stderr
+    assert (
+        f"rawhttp: warning: not fetched: {far.url}/far.png on {far.url}, another host "
+        "(--span-hosts fetches them)"
+    ) in result.stderr
     for name in expected - {"sub/page.html", "css/main.css", "css/more.css", "app.js"}:
         assert (out / host / name).read_bytes() == PNG
 
@@ -475,6 +478,25 @@ def test_an_object_that_fails_does_not_stop_the_page(tmp_path):
         result = get("--page-requisites", "--fail", "--output-dir", str(out), server.url + "/")
         assert result.exit_code == 22
         assert "404" in result.stderr
+
+
+def test_a_page_that_cannot_be_fetched_is_its_exit_code(refused_port, tmp_path):
+    result = get(
+        "--page-requisites", "--output-dir", str(tmp_path), f"http://127.0.0.1:{refused_port}/"
+    )
+    assert result.exit_code == 7
+    assert list(tmp_path.rglob("*.html")) == []
+
+
+def test_other_hosts_are_one_warning_each(tmp_path):
+    page = b"".join(b'<img src="//cdn.example/%d.png">' % n for n in range(5))
+    site, warnings, _ = run_fake(tmp_path, {"/": page + b'<img src="https://h/x.png">'})
+    assert site.asked == ["/"]
+    assert warnings == [
+        "not fetched: http://cdn.example/0.png and 4 more on http://cdn.example, another host "
+        "(--span-hosts fetches them)",
+        "not fetched: https://h/x.png on https://h, another host (--span-hosts fetches them)",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -122,6 +122,7 @@ class PageFetch:
         self.warn = warn
         self.saved: dict[URL, str] = {}  # every URL fetched whole -> its file
         self.tried: set[URL] = {url}  # every URL chosen once, fetched or not
+        self.elsewhere: dict[str, list[URL]] = {}  # other origins' objects, not fetched
         self.documents: list[Document] = []
         self.objects = 0
         self.bytes = 0
@@ -143,6 +144,12 @@ class PageFetch:
         while queue and not self.stopped:
             queue = self._fetch_level(queue, depth)
             depth += 1
+        for origin, urls in self.elsewhere.items():
+            more = f" and {len(urls) - 1} more" if len(urls) > 1 else ""
+            self.warn(
+                f"not fetched: {urls[0]}{more} on {origin}, another host "
+                "(--span-hosts fetches them)"
+            )
         if self.options.convert_links:
             self._convert()
         return self.code
@@ -179,7 +186,7 @@ class PageFetch:
                 continue
             self.tried.add(url)
             if not self.options.span_hosts and url.origin != self.url.origin:
-                self.warn(f"not fetched: {url} is on another host (--span-hosts fetches it)")
+                self.elsewhere.setdefault(f"{url.scheme}://{url.authority}", []).append(url)
                 continue
             wanted.append(reference)
         return wanted
