@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_fetcher import ca, https_server  # noqa: F401 (fixtures)
 
 from rawhttp.cli import main
 from rawhttp.server import Server, sample_site
@@ -261,3 +262,18 @@ def test_two_pages_each_with_its_entries(tmp_path):
         ("page_2", "pixel.png"),
     ]
     assert log["pages"][1]["startedDateTime"] == log["entries"][4]["startedDateTime"]
+
+
+def test_https_has_ssl_inside_connect(https_server, tmp_path):  # noqa: F811
+    server, cafile = https_server()
+    path = tmp_path / "x.har"
+    url = f"https://127.0.0.1:{server.port}/"
+    result = get(url, url, "--cacert", cafile, "--har", str(path))
+    assert result.exit_code == 0, result.output
+    first, second = load(path)["log"]["entries"]
+    timings = first["timings"]
+    assert timings["ssl"] > 0 and timings["connect"] > timings["ssl"]
+    assert first["response"]["content"]["text"] == "secure page"
+    # werkzeug closes after each answer: a second connection, with its own handshake.
+    assert second["timings"]["ssl"] > 0 and second["timings"]["dns"] >= 0
+    assert (first["connection"], second["connection"]) == ("1", "2")
