@@ -579,7 +579,7 @@ def offline(folder: Path, pages: list[str]) -> dict:
                 "--no-first-run",
                 "--allow-file-access-from-files",
                 f"--user-data-dir={profile}",
-                "--proxy-server=127.0.0.1:9",  # a request that reaches the network fails
+                "--proxy-server=127.0.0.1:9",  # no request leaves the machine (nor finds a server)
                 "--virtual-time-budget=5000",
                 "--dump-dom",
                 check.as_uri(),
