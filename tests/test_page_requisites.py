@@ -160,6 +160,25 @@ def test_a_huge_page_is_searched_up_to_max_parse_bytes():
     assert requisites.parse_limit(page)[1] and not requisites.parse_limit(b"small")[1]
 
 
+def test_max_references(monkeypatch):
+    monkeypatch.setattr(requisites, "MAX_REFERENCES", 3)
+    tags = b"".join(b'<img src="%d.png">' % n for n in range(5))
+    assert targets(find(tags, BASE)) == [f"http://h/dir/{n}.png" for n in range(3)]
+    block = b"<style>" + b"".join(b"a{b:url(%d.png)}" % n for n in range(5)) + b"</style>"
+    assert targets(find(block, BASE)) == [f"http://h/dir/{n}.png" for n in range(3)]
+    assert len(find_css(block[7:-8], BASE)) == 3
+
+
+def test_a_flood_of_references_ends_in_time():
+    size = requisites.MAX_PARSE_BYTES
+    tags = b"".join(b"<img src=%d.png>" % n for n in range(size // 16))
+    block = b"<style>" + b"".join(b"a{b:url(%d.png)}" % n for n in range(size // 20))
+    for page in (tags, block):
+        started = time.monotonic()
+        assert len(find(page, BASE)) == requisites.MAX_FOUND
+        assert time.monotonic() - started < 5
+
+
 # --- where files go, and links rewritten ------------------------------------------------------
 
 
