@@ -292,6 +292,13 @@ def test_only_max_parse_bytes_of_a_page_are_searched(tmp_path, monkeypatch):
     ]
 
 
+def test_max_references_is_said(tmp_path, monkeypatch):
+    monkeypatch.setattr(requisites, "MAX_REFERENCES", 2)
+    site, warnings, _ = run_fake(tmp_path, {"/": b'<img src="a"><img src="b"><img src="c">'})
+    assert site.asked == ["/", "/a", "/b"]
+    assert warnings == ["http://h/: only its first 2 references are read (MAX_REFERENCES)"]
+
+
 def test_a_page_that_is_not_html_has_no_requisites(tmp_path):
     site, warnings = FakeSite({"/": b'<img src="a.png">'}), []
     fetch = lambda url, path: site(url, path)._replace(content_type="image/png")  # noqa: E731

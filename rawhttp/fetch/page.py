@@ -223,6 +223,11 @@ class PageFetch:
         text = requisites.decode(data)
         scan = requisites.scan_html if html else requisites.scan_css
         references = scan(text, url)
+        if len(references) >= requisites.MAX_REFERENCES:
+            self.warn(
+                f"{url}: only its first {requisites.MAX_REFERENCES:,} references are read "
+                "(MAX_REFERENCES)"
+            )
         self.documents.append(Document(path, text, references))
         return references
 
