@@ -82,6 +82,9 @@ class GetOptions(NamedTuple):
     retry: int
     silent: bool
     show_error: bool
+    page_requisites: bool = False  # --page-requisites, with --span-hosts, --convert-links
+    span_hosts: bool = False
+    convert_links: bool = False
 
 
 @click.command("get", cls=GetCommand)
@@ -331,6 +334,25 @@ class GetOptions(NamedTuple):
     help="Try again up to N times on a timeout, a refused connection or 408/429/5xx "
     "(GET, HEAD and other idempotent requests only).",
 )
+@click.option(
+    "--page-requisites",
+    is_flag=True,
+    help="Fetch each URL as a page with what it needs to be shown (images, stylesheets, "
+    "scripts), saved under --output-dir as HOST[:PORT]/PATH (wget's -p).",
+)
+@click.option(
+    "--span-hosts", is_flag=True, help="--page-requisites: fetch objects from other hosts too."
+)
+@click.option(
+    "--convert-links",
+    is_flag=True,
+    help="--page-requisites: point the saved page's links at the saved files, to read offline.",
+)
+@click.option(
+    "--har",
+    metavar="FILE",
+    help="Write every request and response of the command to FILE as HAR 1.2 (JSON).",
+)
 def get_command(urls: tuple[str, ...], **flags) -> None:
     """Fetch each URL with a hand-built HTTP/1.1 request and show what came back.
 
@@ -358,18 +380,27 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
         raise click.UsageError("-C needs a file to continue: give -o FILE or -O")
     if options.resume and options.curl.byte_range:
         raise click.UsageError("-C and -r both ask for a range: give one")
+    _check_page_flags(options)
     if options.views.dump_header and options.views.dump_header != "-":
         run_reporting(_truncate, options.views.dump_header)
     code = 0
-    with _tcp_view(flags) as tcp_view, Session(options.connection) as session:
-        options = options._replace(views=options.views._replace(tcp_view=tcp_view))
-        for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
-            following = parsed[index + 1] if index + 1 < len(parsed) else None
-            key = session.reuse_key  # the origin, or a forwarding proxy's address
-            keep_alive = following is not None and key(following) == key(url)
-            fields = run_reporting(curl_headers, options.curl, url.host, url.target)
-            transfer = Transfer(session, url, target, keep_alive, options, fields)
-            code = with_retries(transfer.run, options, options.plan.idempotent) or code
+    with (
+        _tcp_view(flags) as tcp_view,
+        _command_views(flags) as command_views,
+        Session(options.connection) as session,
+    ):
+        views = options.views._replace(tcp_view=tcp_view, **command_views)
+        options = options._replace(views=views)
+        if options.page_requisites:
+            code = _fetch_pages(session, parsed, options)
+        else:
+            for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
+                following = parsed[index + 1] if index + 1 < len(parsed) else None
+                key = session.reuse_key  # the origin, or a forwarding proxy's address
+                keep_alive = following is not None and key(following) == key(url)
+                fields = run_reporting(curl_headers, options.curl, url.host, url.target)
+                transfer = Transfer(session, url, target, keep_alive, options, fields)
+                code = with_retries(transfer.run, options, options.plan.idempotent) or code
     sys.exit(code)
 
 
@@ -418,6 +449,9 @@ def get_options(flags: dict) -> GetOptions:
         retry=flags["retry"],
         silent=flags["silent"],
         show_error=flags["show_error"],
+        page_requisites=flags["page_requisites"],
+        span_hosts=flags["span_hosts"],
+        convert_links=flags["convert_links"],
     )
 
 
@@ -430,6 +464,69 @@ def _tcp_view(flags: dict):
     from rawhttp.show.packets import TcpView
 
     return run_reporting(TcpView, flags["packets"], flags["pcap"], flags["tcp_info"])
+
+
+@contextlib.contextmanager
+def _command_views(flags: dict):
+    """--har FILE and the --timing waterfall: views of the whole command (fields of
+    ViewOptions), made once, written and drawn when it is over, even after a failure."""
+    made: dict = {}
+    if flags["har"]:
+        from rawhttp.show.har import Har
+
+        made["har"] = Har(flags["har"])
+    if flags["timing"] == "text":
+        from rawhttp.show.color import Palette
+        from rawhttp.show.waterfall import Waterfall
+
+        made["waterfall"] = Waterfall(Palette.for_stream(flags["color"], sys.stderr))
+    try:
+        yield made
+    finally:
+        for view in made.values():
+            run_reporting(view.close)
+
+
+def _check_page_flags(options: GetOptions) -> None:
+    """--page-requisites names its own files and only GETs; its two helpers need it."""
+    if not options.page_requisites:
+        if options.span_hosts or options.convert_links:
+            raise click.UsageError("--span-hosts and --convert-links need --page-requisites")
+        return
+    if options.outputs or options.remote_name or options.resume:
+        raise click.UsageError(
+            "--page-requisites names the files itself (under --output-dir): no -o, -O or -C"
+        )
+    if options.plan.method != "GET" or options.plan.body is not None:
+        raise click.UsageError("--page-requisites fetches pages with GET: no body, no -X")
+
+
+def _fetch_pages(session: Session, urls: list[URL], options: GetOptions) -> int:
+    """--page-requisites: each URL a page, fetched with what it needs (fetch.page) by the
+    usual transfers, every one on this session (a kept connection per origin in turn)."""
+    from rawhttp.fetch.page import Fetched, PageOptions, fetch_page
+
+    def fetch(url: URL, path: str) -> Fetched:
+        fields = run_reporting(curl_headers, options.curl, url.host, url.target)
+        transfer = Transfer(session, url, path, True, options, fields)
+        code = with_retries(transfer.run, options, options.plan.idempotent)
+        response = transfer.response
+        if response is None:
+            return Fetched(code, url)
+        content_type = response.headers.get("Content-Type") or ""
+        return Fetched(code, response.url, response.status, content_type)
+
+    def warn(message: str) -> None:
+        if not options.silent:
+            click.echo(f"rawhttp: warning: {message}", err=True)
+
+    page = PageOptions(options.output_dir or ".", options.span_hosts, options.convert_links)
+    code = 0
+    for url in urls:
+        if options.views.har is not None:
+            options.views.har.page(url)
+        code = fetch_page(url, fetch, page, warn) or code
+    return code
 
 
 def _truncate(path: str) -> None:
@@ -557,6 +654,7 @@ class Transfer:
     ):
         self.session, self.url, self.target = session, url, target
         self.keep_alive, self.options, self.fields = keep_alive, options, fields
+        self.response = None  # the last response whose head came (--page-requisites reads it)
 
     def run(self) -> tuple[int, int | None]:
         """The exit code, after reporting any failure, and the final status if one came."""
@@ -612,6 +710,7 @@ class Transfer:
                 max_redirects=options.max_redirs,
                 keep_alive=self.keep_alive,
             ) as response:
+                self.response = response
                 # A view that shows the body's bytes needs them to pass through Python;
                 # otherwise a body saved to a file may be moved by the kernel (splice).
                 response.copy_body_to(sink.start(response), splice=not needs_body)

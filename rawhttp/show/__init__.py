@@ -39,6 +39,8 @@ class ViewOptions(NamedTuple):
     cert_chain: str | None = None  # --cert-chain FILE
     keylog: str | None = None  # --keylog FILE, which -v names
     tcp_view: object = None  # --packets, --pcap, --tcp-info: one view for the whole command
+    har: object = None  # --har FILE: a show.har.Har, one for the whole command
+    waterfall: object = None  # --timing after several requests: a show.waterfall.Waterfall
 
 
 class View(NamedTuple):
@@ -116,6 +118,16 @@ def _tcp_view(options: ViewOptions, target: str | None):
     return options.tcp_view
 
 
+def _har(options: ViewOptions, target: str | None):
+    # --har FILE and the --timing waterfall see every request of the command: made once by
+    # `rawhttp get`, which writes or draws them when the command is over (`close()`).
+    return options.har
+
+
+def _waterfall(options: ViewOptions, target: str | None):
+    return options.waterfall
+
+
 VIEWS = (
     View("progress", _progress, needs_body=False),
     View("verbose", _verbose, needs_body=False),
@@ -127,6 +139,8 @@ VIEWS = (
     View("dump_header", _dump_header, needs_body=False),
     View("cert_chain", _cert_chain, needs_body=False),
     View("tcp_view", _tcp_view, needs_body=False),
+    View("har", _har, needs_body=True),  # the bodies go into the HAR
+    View("waterfall", _waterfall, needs_body=False),
 )
 
 

@@ -39,6 +39,12 @@ STYLES = {
     "eol": "36",  # --trace's \r and \n, written out
     "escape": "35",  # --trace's \xNN and \\ for other bytes
     "split": "1;35",  # --trace's `---- end of head at offset N ----`
+    # The waterfall's phases, in the colours browsers' network panels use for them.
+    "dns": "36",  # DNS: teal
+    "connect": "33",  # TCP connect: orange
+    "tls": "35",  # TLS handshake: purple
+    "wait": "32",  # waiting for the first byte: green
+    "receive": "34",  # receiving: blue
 }
 RESET = "\x1b[0m"
 
