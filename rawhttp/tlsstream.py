@@ -20,10 +20,10 @@ from rawhttp.dial import TLSOptions
 from rawhttp.errors import (
     CAFileError,
     CertificateError,
-    NetworkError,
     RawHTTPError,
     Timeout,
     TLSError,
+    TLSTruncated,
 )
 from rawhttp.streams import PEEK, Listener, Stream
 from rawhttp.url import URL
@@ -224,7 +224,7 @@ class TLSStream(Stream):
 
     def receive_error(self, exc: OSError) -> RawHTTPError:
         if isinstance(exc, ssl.SSLEOFError):
-            return NetworkError(
+            return TLSTruncated(
                 f"the TLS connection ended without close_notify after {self.received} bytes "
                 "received: what came may be cut short"
             )
