@@ -99,6 +99,7 @@ class TLSStream(Stream):
         self.ssl = context.wrap_bio(self._incoming, self._outgoing, server_hostname=url.host)
         self.cipher_sent = 0
         self.cipher_received = 0
+        self.close_notified = False  # the server said close_notify: ours answers it
 
     @property
     def can_splice(self) -> bool:
@@ -191,12 +192,16 @@ class TLSStream(Stream):
     def _recv_into(self, buffer: memoryview) -> int:
         while True:
             try:
-                return self.ssl.read(len(buffer), buffer)
+                count = self.ssl.read(len(buffer), buffer)
             except ssl.SSLWantReadError:
                 self._flush()  # a key update's answer, say
                 self._fill()
+                continue
             except ssl.SSLZeroReturnError:
-                return 0  # close_notify: the clean end of the TLS stream
+                count = 0
+            # 0 is close_notify, the clean end of the TLS stream (ssl returns it, or raises).
+            self.close_notified = count == 0
+            return count
 
     def readable(self, timeout: float) -> bool:
         if self.ssl.pending() or self._incoming.pending:
@@ -214,13 +219,17 @@ class TLSStream(Stream):
         try:
             if not self._incoming.pending:
                 self._fill()
-            return self.ssl.read(PEEK)
+            data = self.ssl.read(PEEK)
         except (ssl.SSLWantReadError, BlockingIOError):
             raise BlockingIOError from None
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+        except ssl.SSLZeroReturnError:
+            data = b""
+        except ssl.SSLEOFError:
             return b""
         finally:
             self.sock.settimeout(self.options.read_timeout)
+        self.close_notified = not data
+        return data
 
     def receive_error(self, exc: OSError) -> RawHTTPError:
         if isinstance(exc, ssl.SSLEOFError):
@@ -231,8 +240,10 @@ class TLSStream(Stream):
         return super().receive_error(exc)
 
     def close(self, by: str = "client") -> None:
-        """Say close_notify first (as curl does) when we end it; then close the socket."""
-        if self.sock is not None and by == "client":
+        """Say close_notify first (as curl does) when we end it, or in answer to the server's
+        (RFC 8446 section 6.1: each side says it before closing; curl does); then close the
+        socket. A server that only closed TCP gets none: that end was not TLS's."""
+        if self.sock is not None and (by == "client" or self.close_notified):
             # unwrap writes the alert, then wants the server's: that one is not waited for.
             with contextlib.suppress(ssl.SSLError, OSError, ValueError):
                 self.ssl.unwrap()
