@@ -465,23 +465,46 @@ def test_keylog_lines_are_nss_format(pki, sites, tmp_path, flags, labels):
 
 # --- 6. curl -v prints the same TLS lines ------------------------------------------------------
 
+VERSION_FLAGS = pytest.mark.parametrize(
+    "flags", [["--tlsv1.3"], ["--tls-max", "1.2"]], ids=["tls1.3", "tls1.2"]
+)
+# curl's ClientHello offers no session ticket extension, ours (Python's ssl defaults) does, so a
+# TLS 1.2 server sends us a NewSessionTicket it does not send curl: a setting, not a naming.
+TICKET_12 = "* TLSv1.2 (IN), TLS handshake, Newsession Ticket (4):"
 
-@pytest.mark.parametrize("flags", [["--tlsv1.3"], ["--tls-max", "1.2"]], ids=["tls1.3", "tls1.2"])
-def test_our_tls_lines_are_curls(pki, sites, flags):
+
+def curl_and_ours(url: str, cafile: str, flags: list[str]) -> tuple[list[str], list[str]]:
+    """curl -v's TLS lines and ours, fetching `url` with the same flags."""
     need("curl", "curl")
-    url = f"https://localhost:{sites['both']}/files/notes.txt"
-    curl = command("curl", "-sv", "--cacert", pki.cafile, *flags, url, "-o", os.devnull)
+    curl = command("curl", "-sv", "--cacert", cafile, *flags, url, "-o", os.devnull)
     assert curl.returncode == 0, curl.stderr
-    theirs = [line for line in curl.stderr.decode().splitlines() if TLS_LINE.match(line)]
-    ours = get(pki, sites["both"], "-v", *flags)
+    ours = rawhttp(url, "--cacert", cafile, "-v", "-o", os.devnull, *flags)
     assert ours.returncode == 0, ours.stderr
-    lines = [line for line in ours.stderr.decode().splitlines() if TLS_LINE.match(line)]
-    # Differences on purpose, or from the clients' settings, not from how lines are made:
-    # - curl's ClientHello offers no session ticket extension, ours (Python's ssl defaults)
-    #   does, so nginx sends TLS 1.2's NewSessionTicket to us only.
-    ticket = "* TLSv1.2 (IN), TLS handshake, Newsession Ticket (4):"
-    # - at the end we say close_notify (and show nginx's answer); curl 7.88 does too, but
-    #   after it has stopped printing.
-    mine = [line for line in lines if line != ticket and "close notify" not in line]
-    assert mine == theirs
+    return [
+        [line for line in run.stderr.decode().splitlines() if TLS_LINE.match(line)]
+        for run in (curl, ours)
+    ]
+
+
+@VERSION_FLAGS
+def test_our_tls_lines_are_curls_when_the_client_closes(pki, sites, flags):
+    """nginx keeps the connection: the client ends it. We say close_notify and show nginx's
+    answer; curl 7.88 says it too, but after it has stopped printing."""
+    url = f"https://localhost:{sites['both']}/files/notes.txt"
+    theirs, ours = curl_and_ours(url, pki.cafile, flags)
     assert theirs[0].startswith(f"* TLSv1.{3 if flags == ['--tlsv1.3'] else 2} (OUT)")
+    assert [line for line in ours if line != TICKET_12 and "close notify" not in line] == theirs
+
+
+@VERSION_FLAGS
+def test_our_tls_lines_are_curls_when_the_server_closes(pki, flags):
+    """openssl s_server -www ends its HTTP/1.0 answer with close_notify: both clients show it
+    and answer with their own (RFC 8446 section 6.1), line for line."""
+    with s_server(pki.server) as port:
+        theirs, ours = curl_and_ours(f"https://localhost:{port}/", pki.cafile, flags)
+    version = theirs[0][2:9]
+    assert theirs[-2:] == [
+        f"* {version} (IN), TLS alert, close notify (256):",
+        f"* {version} (OUT), TLS alert, close notify (256):",
+    ]
+    assert [line for line in ours if line != TICKET_12] == theirs
