@@ -84,13 +84,16 @@ def wait_listening(port: int, process: subprocess.Popen, name: str) -> None:
     raise RuntimeError(f"{name} is not listening on port {port}")
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen, reader: threading.Thread | None = None) -> None:
+    """End a peer; its pipes are closed once `reader` (draining one) has seen their end."""
     process.terminate()
     try:
         process.wait(5)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(5)
+    if reader is not None:
+        reader.join(5)
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
@@ -258,6 +261,7 @@ def s_server(cert: str, *flags: str):
         stdin=subprocess.DEVNULL,
         text=True,
     )
+    reader = threading.Thread(target=process.stdout.read, daemon=True)  # it never blocks
     try:
         port = None
         for line in process.stdout:  # "ACCEPT 127.0.0.1:39293" once it listens
@@ -265,10 +269,10 @@ def s_server(cert: str, *flags: str):
                 port = int(line.rsplit(":", 1)[1])
                 break
         assert port, f"openssl s_server did not start: {process.stderr.read()}"
-        threading.Thread(target=process.stdout.read, daemon=True).start()  # never blocks it
+        reader.start()
         yield port
     finally:
-        stop(process)
+        stop(process, reader if reader.is_alive() else None)
 
 
 # --- servers no real server would be -------------------------------------------------------------
