@@ -32,6 +32,7 @@ from rawhttp.errors import (
     LimitExceeded,
     NetworkError,
     ProtocolError,
+    TLSTruncated,
     TooManyRedirects,
 )
 from rawhttp.proxy import Route
@@ -160,7 +161,7 @@ class Response:
         assert conn is not None, "the body was already read"
         yield from self._early_pieces(conn)
         while not reader.done:
-            data = _recv(conn)
+            data = _recv_body(conn, self.framing.kind)
             if not data:
                 reader.eof()
                 break
@@ -274,6 +275,19 @@ def _recv(conn: Stream) -> memoryview:
     if count == 0:
         conn.close(by="server")
     return conn.buffer[:count]
+
+
+def _recv_body(conn: Stream, framing: str) -> memoryview:
+    """One read of body bytes. A TLS stream cut without close_notify is an error only
+    close_notify could have told from a whole close-delimited body; a body that counts its
+    bytes says itself how many are missing (IncompleteBody, 18, as curl says)."""
+    try:
+        return _recv(conn)
+    except TLSTruncated:
+        if framing == "close":
+            raise
+        conn.close(by="server")
+        return conn.buffer[:0]
 
 
 def _pieces(got: list[Event]) -> Iterator[memoryview]:

@@ -60,6 +60,13 @@ class TLSError(NetworkError):
     layer = "tls"
 
 
+class TLSTruncated(NetworkError):
+    """The TLS stream ended without close_notify: what came may be cut short (curl's 56). A
+    body whose framing counts its bytes says instead how many are missing (IncompleteBody)."""
+
+    layer = "tls"
+
+
 class CertificateError(TLSError):
     """The server's certificate is not trusted (unknown issuer, expired, wrong host)."""
 

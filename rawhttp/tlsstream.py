@@ -20,10 +20,10 @@ from rawhttp.dial import TLSOptions
 from rawhttp.errors import (
     CAFileError,
     CertificateError,
-    NetworkError,
     RawHTTPError,
     Timeout,
     TLSError,
+    TLSTruncated,
 )
 from rawhttp.streams import PEEK, Listener, Stream
 from rawhttp.url import URL
@@ -112,6 +112,7 @@ class TLSStream(Stream):
         # Ciphertext is received into one reused buffer: a fresh 256 KiB bytes object per
         # recv is a fresh mapping of memory, paid for in page faults on every read.
         self._cipher_buffer = memoryview(bytearray(CIPHER_READ))
+        self.close_notified = False  # the server said close_notify: ours answers it
 
     @property
     def can_splice(self) -> bool:
@@ -218,19 +219,27 @@ class TLSStream(Stream):
                 self._fill()
                 continue
             except ssl.SSLZeroReturnError:
-                return 0  # close_notify: the clean end of the TLS stream
+                count = 0
+            # 0 is close_notify, the clean end of the TLS stream (ssl returns it, or raises).
+            self.close_notified = count == 0
+            if self.close_notified:
+                return 0
             return count + self._read_more(buffer[count:])
 
     def _read_more(self, buffer: memoryview) -> int:
         """Decrypt what is already here into the rest of the buffer: OpenSSL hands out one
         record (16 KiB at most) per read, and a body loop turn per record would cost more
-        than the decryption. Stops at the first record not yet complete (never waits)."""
+        than the decryption. Stops at the first record not yet complete (never waits), and
+        at close_notify, which the next read reports."""
         count = 0
         while count < len(buffer) and self._incoming.pending:
             try:
-                count += self.ssl.read(len(buffer) - count, buffer[count:])
+                got = self.ssl.read(len(buffer) - count, buffer[count:])
             except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
-                break  # the rest on the next read (close_notify is seen again then)
+                break
+            if not got:
+                break
+            count += got
         return count
 
     def readable(self, timeout: float) -> bool:
@@ -249,25 +258,31 @@ class TLSStream(Stream):
         try:
             if not self._incoming.pending:
                 self._fill()
-            return self.ssl.read(PEEK)
+            data = self.ssl.read(PEEK)
         except (ssl.SSLWantReadError, BlockingIOError):
             raise BlockingIOError from None
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+        except ssl.SSLZeroReturnError:
+            data = b""
+        except ssl.SSLEOFError:
             return b""
         finally:
             self.sock.settimeout(self.options.read_timeout)
+        self.close_notified = not data
+        return data
 
     def receive_error(self, exc: OSError) -> RawHTTPError:
         if isinstance(exc, ssl.SSLEOFError):
-            return NetworkError(
+            return TLSTruncated(
                 f"the TLS connection ended without close_notify after {self.received} bytes "
                 "received: what came may be cut short"
             )
         return super().receive_error(exc)
 
     def close(self, by: str = "client") -> None:
-        """Say close_notify first (as curl does) when we end it; then close the socket."""
-        if self.sock is not None and by == "client":
+        """Say close_notify first (as curl does) when we end it, or in answer to the server's
+        (RFC 8446 section 6.1: each side says it before closing; curl does); then close the
+        socket. A server that only closed TCP gets none: that end was not TLS's."""
+        if self.sock is not None and (by == "client" or self.close_notified):
             # unwrap writes the alert, then wants the server's: that one is not waited for.
             with contextlib.suppress(ssl.SSLError, OSError, ValueError):
                 self.ssl.unwrap()

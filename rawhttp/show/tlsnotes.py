@@ -43,10 +43,17 @@ def _listed(names: list[str]) -> str:
 
 
 def _client_hello(hello) -> list[str]:
+    from rawhttp.tls.names import version_name
+
     sni = hello.server_name or "(none: no name was sent)"
+    # A client offering nothing above TLS 1.2 sends no supported_versions extension: the
+    # legacy_version field is its offer (RFC 8446 section 4.2.1).
+    versions = _listed(hello.version_names) or (
+        f"{version_name(hello.legacy_version)} (legacy_version: no supported_versions extension)"
+    )
     lines = [
         f"*   SNI: {sni} (in the clear: any observer on the path reads it)",
-        f"*   versions offered: {_listed(hello.version_names)}",
+        f"*   versions offered: {versions}",
         f"*   cipher suites offered: {_listed(hello.cipher_suite_names)}",
         f"*   groups offered: {_listed(hello.group_names)}",
     ]
