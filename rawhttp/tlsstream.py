@@ -317,6 +317,11 @@ class WatchedTLSStream(TLSStream):
             context._msg_callback = self._message
         super().__init__(sock, url, options, emit, remote, context)
 
+    def _read_more(self, buffer: memoryview) -> int:
+        """One record per read while watched: what OpenSSL reads ahead it also reports (an
+        alert after the body, say), and the views would show it before the HTTP it follows."""
+        return 0
+
     def _moved(self, direction: str, data: bytes, offset: int) -> None:
         from rawhttp.tls import TLSDecodeError
 
