@@ -64,13 +64,24 @@ def rows(stats: pstats.Stats) -> list[dict]:
         found.append(
             {
                 "function": name if file == "~" else f"{where}:{line} {name}",
-                "file": where if file != "~" else "(built-in)",
+                "file": where if file != "~" else built_in_kind(name),
                 "calls": calls,
                 "tottime": tottime,
                 "cumtime": cumtime,
             }
         )
     return found
+
+
+# Built-ins whose time is mostly a system call: socket, file and poll calls.
+SYSTEM_CALL_MODULES = ("_socket.", "posix.", "select.", "_io.", "_ssl.")
+
+
+def built_in_kind(name: str) -> str:
+    """The file column of a built-in: system calls apart from the rest (str, bytes, any...)."""
+    if any(module in name for module in SYSTEM_CALL_MODULES):
+        return "(built-ins: system calls)"
+    return "(built-ins: other)"
 
 
 def short_path(file: str) -> str:
@@ -159,7 +170,8 @@ def render(found: dict) -> list[str]:
         f"({found['profiled_us'] / plain:.1f}x: cProfile's cost per call, heavier on "
         f'functions called often), {found["requests"]:,} requests. "share" is the '
         "function's own time (tottime) over the profile's total, \"est. us\" that share of "
-        "the unprofiled figure, an estimate; a built-in's time is mostly its system call.",
+        "the unprofiled figure, an estimate. The kernel's side of a system call (for send, the "
+        "loopback delivery too) is in the built-in's own time.",
         "",
         "| function (own time) | calls per request | share | est. us per request |",
         "| --- | --- | --- | --- |",

@@ -1,6 +1,6 @@
-"""rawhttp's benchmarks: `make bench` (full, about 5 minutes) or `make bench-quick` (~30 s).
+"""rawhttp's benchmarks: `make bench` (full, about 8 minutes) or `make bench-quick` (~45 s).
 
-    python3 bench/run.py [--quick] [--only download,small_get,startup,server,large,wire]
+    python3 bench/run.py [--quick] [--only download,small_get,startup,server,large,wire,profile]
                          [--no-results] [--rerender]
 
 Every figure is a ratio against a peer measured in the same run, in alternating rounds
@@ -10,9 +10,11 @@ Writes bench/RESULTS.md (machine, date, commands, table, targets met or missed);
 run writes bench/RESULTS-quick.md instead (not committed), keeping the full results.
 
 rawhttp is installed non-editable into bench/.venv from a copy of the source, so start-up is
-what a user gets (an editable install adds a path finder that imports pathlib). nginx, wrk and
-GNU time come from Debian's packages when missing (needs root; without them the cases that
-need them are skipped and say so). Everything runs on 127.0.0.1; temp files are removed.
+what a user gets (an editable install adds a path finder that imports pathlib); the Python
+peers of the server table (twisted, aiohttp, tornado, uvicorn, starlette) come from PyPI into
+the same venv. nginx, lighttpd, wrk and GNU time come from Debian's packages when missing
+(needs root). A peer that is missing or fails is skipped with a note, never the run.
+Everything runs on 127.0.0.1; temp files are removed.
 """
 
 from __future__ import annotations
@@ -1104,7 +1106,7 @@ def cpu_targets(f: Figures) -> list[Target]:
                     "new connection each",
                     close,
                     "--tls",
-                    "A full TLS handshake per request (wrk does not resume sessions):",
+                    "A TLS handshake per request, as wrk opens a connection per request:",
                 ),
             )
         ],
@@ -1433,7 +1435,7 @@ def main() -> None:
             starters = server_starters(www, tmp, missing, notes)
             runs = (1 if quick else 3) if "server" in only else 0
             large_runs = (2 if quick else 5) if "large" in only else 0
-            seconds = 1 if quick else 3
+            seconds = 1 if quick else 2  # CPU per request needs no more
             for case in server_cases(starters, runs, seconds, large_runs, notes):
                 key = {"keep-alive": "keep", "new conn": "close", "100M": "large"}
                 named[next(v for k, v in key.items() if k in case.name)] = case
