@@ -6,11 +6,13 @@ Serves a 1 KiB file with `rawhttp serve DIR --workers 1` twice, each time in a c
 pinned to core 0 with wrk (`-t1 -c50`, keep-alive) on core 1: first as it is, for the CPU per
 request (the child's CPU time over the requests wrk completed), then inside cProfile. The child
 runs the command line itself (`rawhttp.cli.main`), so the profile covers exactly what `rawhttp
-serve` does, whatever the server package looks like inside. cProfile's own cost per call makes
-the profiled run slower (the overhead factor is printed), and more so for functions called
-often: the table gives each function's share of the profiled time, its calls per request, and
-that share of the unprofiled CPU per request as an estimate. A second table sums the shares
-per file. bench/run.py runs it (`--json`) and puts both tables in RESULTS.md.
+serve` does, whatever the server package looks like inside; the profile starts when the load
+does (SIGUSR1), so start-up is not in it. cProfile's own cost per call makes the profiled run
+slower (the overhead factor is printed), and more so for functions called often: the table
+gives each function's share of the profiled time, its calls per request, and that share of the
+unprofiled CPU per request as an estimate. cProfile's clock is wall time, so the loop's wait
+for events (mostly idle) is left out of the shares. A second table sums the shares per file.
+bench/run.py runs it (`--json`) and puts both tables in RESULTS.md.
 
 Needs wrk and rawhttp importable (bench/.venv has it). Loopback only; the children are always
 stopped and the temp folder removed.
@@ -38,14 +40,14 @@ CONNECTIONS = 50
 
 
 def child(root: str, port: int, output: str | None) -> None:
-    """Run `rawhttp serve` in this process until SIGTERM; with `output`, under cProfile, and
-    write the profile's rows there as JSON."""
+    """Run `rawhttp serve` in this process until SIGTERM; with `output`, under cProfile from
+    SIGUSR1 on (so start-up is not in it), and write the profile's rows there as JSON."""
     from rawhttp.cli import main
 
     sys.argv = ["rawhttp", "serve", root, "--port", str(port), "--workers", "1"]
     profiler = cProfile.Profile() if output else None
     if profiler:
-        profiler.enable()
+        signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
     try:
         main()
     except SystemExit:
@@ -84,6 +86,14 @@ def built_in_kind(name: str) -> str:
     return "(built-ins: other)"
 
 
+def waits(function: str) -> bool:
+    """The loop's wait for events (epoll, poll, select): cProfile's clock is wall time, so its
+    time is mostly the server idle, waiting for wrk, and it is left out of the shares."""
+    return re.search(r"'(e?poll|select)' of 'select\.", function) is not None or (
+        "select.select" in function
+    )
+
+
 def short_path(file: str) -> str:
     """A path from the package on (rawhttp/server/loop.py, selectors.py), not the machine's."""
     if "/rawhttp/" in file:
@@ -105,6 +115,8 @@ def load(root: Path, seconds: int, profiled: bool, work: Path) -> dict:
     with servers.running(command, port, cores=SERVER_CORE) as server:
         url = f"{server}/small.html"
         subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)  # warm
+        if profiled:
+            server.process.send_signal(signal.SIGUSR1)  # the profile starts with the load
         before = server.cpu_seconds()
         wrk = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", url]
         result = subprocess.run(
@@ -132,11 +144,12 @@ def profile(seconds: int, top: int) -> dict:
         plain = load(root, seconds, False, work)
         profiled = load(root, seconds, True, work)
     requests = profiled["requests"]
-    total = sum(row["tottime"] for row in profiled["rows"])
+    busy = [row for row in profiled["rows"] if not waits(row["function"])]
+    total = sum(row["tottime"] for row in busy)
     files: dict[str, float] = {}
-    for row in profiled["rows"]:
+    for row in busy:
         files[row["file"]] = files.get(row["file"], 0.0) + row["tottime"]
-    ranked = sorted(profiled["rows"], key=lambda row: row["tottime"], reverse=True)
+    ranked = sorted(busy, key=lambda row: row["tottime"], reverse=True)
     return {
         "seconds": seconds,
         "plain_us": plain["cpu"] / plain["requests"] * 1e6,
@@ -170,7 +183,8 @@ def render(found: dict) -> list[str]:
         f"({found['profiled_us'] / plain:.1f}x: cProfile's cost per call, heavier on "
         f'functions called often), {found["requests"]:,} requests. "share" is the '
         "function's own time (tottime) over the profile's total, \"est. us\" that share of "
-        "the unprofiled figure, an estimate. The kernel's side of a system call (for send, the "
+        "the unprofiled figure, an estimate; the wait for events (epoll) is left out, its "
+        "wall time being mostly idle. The kernel's side of a system call (for send, the "
         "loopback delivery too) is in the built-in's own time.",
         "",
         "| function (own time) | calls per request | share | est. us per request |",
