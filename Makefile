@@ -42,13 +42,16 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .fuzz-corpus
 
-# Benchmarks against curl, wget, http.server and nginx (bench/README.md); never part of `test`.
+# Benchmarks against curl, wget and other servers (bench/README.md); never part of `test`.
 # Every target is a ratio to a peer measured in the same run: the client against curl, the
-# server (wrk -t1 -c50; --workers 1, 2, --model threads) against http.server and nginx (1 and
-# 2 workers), start-up against `import click`, the parser against h11. bench/run.py makes its
-# own bench/.venv (rawhttp installed non-editable, plus h11) and may apt-get install nginx, wrk
-# and GNU time (as root). Writes bench/RESULTS.md, with what limits each target. About 5 min;
-# bench-quick (one 1 s round per server, no 1 GiB file) about 30 s.
+# server (wrk -t1 -c50; --workers 1, 2, --model threads, --compress, --tls) against http.server,
+# nginx (1 and 2 workers), lighttpd, twisted, aiohttp, tornado, uvicorn+starlette and a bare
+# epoll loop (CPU per request, server on core 0 and wrk on core 1), with a cProfile of `rawhttp
+# serve` under load; start-up against `import click`, the parser against h11. bench/run.py makes
+# its own bench/.venv (rawhttp installed non-editable, h11 and the Python peers from PyPI) and
+# may apt-get install nginx, lighttpd, wrk and GNU time (as root). Writes bench/RESULTS.md, with
+# what limits each target. About 8 min; bench-quick (one 1 s round per server, no 1 GiB file)
+# about 45 s.
 bench:
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/upload_bench.py --rawhttp bench/.venv/bin/rawhttp >> bench/RESULTS.md

@@ -1,6 +1,6 @@
-"""rawhttp's benchmarks: `make bench` (full, about 5 minutes) or `make bench-quick` (~30 s).
+"""rawhttp's benchmarks: `make bench` (full, about 8 minutes) or `make bench-quick` (~45 s).
 
-    python3 bench/run.py [--quick] [--only download,small_get,startup,server,large,wire]
+    python3 bench/run.py [--quick] [--only download,small_get,startup,server,large,wire,profile]
                          [--no-results] [--rerender]
 
 Every figure is a ratio against a peer measured in the same run, in alternating rounds
@@ -10,9 +10,11 @@ Writes bench/RESULTS.md (machine, date, commands, table, targets met or missed);
 run writes bench/RESULTS-quick.md instead (not committed), keeping the full results.
 
 rawhttp is installed non-editable into bench/.venv from a copy of the source, so start-up is
-what a user gets (an editable install adds a path finder that imports pathlib). nginx, wrk and
-GNU time come from Debian's packages when missing (needs root; without them the cases that
-need them are skipped and say so). Everything runs on 127.0.0.1; temp files are removed.
+what a user gets (an editable install adds a path finder that imports pathlib); the Python
+peers of the server table (twisted, aiohttp, tornado, uvicorn, starlette) come from PyPI into
+the same venv. nginx, lighttpd, wrk and GNU time come from Debian's packages when missing
+(needs root). A peer that is missing or fails is skipped with a note, never the run.
+Everything runs on 127.0.0.1; temp files are removed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import profile_server
 import servers
 
 HERE = Path(__file__).resolve().parent
@@ -52,9 +55,11 @@ def sh(*command: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def ensure_tools() -> list[str]:
-    """nginx and wrk from Debian's packages when missing; returns notes on what is missing."""
+    """nginx, lighttpd and wrk from Debian's packages when missing; returns notes on what is
+    missing."""
     wanted = {
         "nginx": servers.nginx_path(),
+        "lighttpd": servers.lighttpd_path(),
         "wrk": shutil.which("wrk"),
         "time": "/usr/bin/time" if os.path.exists("/usr/bin/time") else None,
     }
@@ -77,6 +82,38 @@ def ensure_tools() -> list[str]:
         if shutil.which(tool) is None:
             notes.append(f"{tool} missing: its columns are empty")
     return notes
+
+
+# The Python peers of the server table, by the module bench/.venv must import: the package
+# pip installs it from. trustme is rawhttp's `tls` extra (`serve --tls` makes a certificate).
+PEER_PACKAGES = {
+    "twisted": "twisted",
+    "aiohttp": "aiohttp",
+    "tornado": "tornado",
+    "uvicorn": "uvicorn",
+    "starlette": "starlette",
+    "httptools": "httptools",
+    "trustme": "trustme",
+}
+
+
+def missing_modules() -> set[str]:
+    """The modules of PEER_PACKAGES that bench/.venv cannot import."""
+    probe = (
+        "import sys, importlib.util as u\nprint(*(m for m in sys.argv[1:] if not u.find_spec(m)))"
+    )
+    result = sh(str(BIN / "python"), "-c", probe, *PEER_PACKAGES, capture_output=True, text=True)
+    return set(result.stdout.split())
+
+
+def ensure_peers() -> set[str]:
+    """pip installs each missing peer into bench/.venv, one at a time (one that fails does not
+    keep the others out); returns the modules still missing."""
+    for module in sorted(missing_modules()):
+        print(f"installing {PEER_PACKAGES[module]} into bench/.venv...", flush=True)
+        with contextlib.suppress(subprocess.CalledProcessError):
+            sh(str(BIN / "python"), "-m", "pip", "install", "-q", PEER_PACKAGES[module])
+    return missing_modules()
 
 
 def ensure_venv() -> None:
@@ -121,8 +158,16 @@ def ensure_venv() -> None:
         )
 
 
+# 1 KiB of HTML, as small.html's size, for `serve --compress` (gzip makes it about a third).
+TEXT_PAGE = (
+    b"<!doctype html>\n<title>rawhttp</title>\n"
+    + b"".join(b"<p>Line %03d of a page the server gzips on the fly.</p>\n" % n for n in range(20))
+)[:1024].ljust(1024, b"\n")
+
+
 def make_files(www: Path, quick: bool) -> dict[str, int]:
     """The served files: pseudo-random bytes (no sparse file, no zero pages)."""
+    (www / "text.html").write_bytes(TEXT_PAGE)  # for --compress: text, not random bytes
     sizes = {"small.html": 1024, "1M.bin": MiB, "100M.bin": 100 * MiB}
     if not quick:
         sizes["1G.bin"] = 1024 * MiB
@@ -337,26 +382,46 @@ SERVERS = {
     "rawhttp": "rawhttp serve DIR --workers 1 (events model, one process)",
     "rawhttp threads": "rawhttp serve DIR --model threads (one thread per connection)",
     "rawhttp 2 workers": "rawhttp serve DIR --workers 2 (two event-loop processes)",
-    "rawhttp --tls": "rawhttp serve DIR --tls --workers 1 (HTTPS, a certificate made at start-up)",
+    "rawhttp --compress": "rawhttp serve DIR --compress --workers 1, wrk asking for text.html "
+    "(1 KiB of HTML) with Accept-Encoding: gzip: gzipped on the fly, chunked (keep-alive only)",
+    "rawhttp --tls": "rawhttp serve DIR --tls --workers 1 (HTTPS, a certificate made at "
+    "start-up; wrk speaks TLS, so a new connection each is a full handshake each)",
     "http.server": "python -m http.server (ThreadingHTTPServer, HTTP/1.0)",
     "nginx": "nginx, worker_processes 1, sendfile on",
     "nginx 2 workers": "nginx, worker_processes 2, listen ... reuseport",
+    "lighttpd": "lighttpd (Debian's), one process, up to 65,535 requests per connection",
+    "twisted": "twistd -n web --path DIR (twisted.web's static.File), from bench/.venv",
+    "aiohttp": "aiohttp's web.static (bench/peer_servers.py), from bench/.venv",
+    "tornado": "tornado's StaticFileHandler (bench/peer_servers.py), from bench/.venv",
+    "uvicorn+starlette": "uvicorn, one worker, --loop asyncio, no access log, starlette's "
+    "StaticFiles (bench/peer_servers.py; the HTTP parser, httptools or h11, is in the notes)",
+    "the floor": "bench/floor_server.py: a bare epoll loop in Python, no parsing, the same "
+    "fixed 1 KiB answer to every request head",
 }
+PYTHON_PEERS = ["twisted", "aiohttp", "tornado", "uvicorn+starlette"]
 # Which servers each server case runs, and what each figure is set against.
 KEEP_PEERS = {
-    "rawhttp": ["http.server", "nginx"],
+    "rawhttp": ["http.server", "nginx", "the floor"],
     "rawhttp threads": ["rawhttp", "http.server"],
     "rawhttp 2 workers": ["nginx 2 workers", "rawhttp"],
+    "rawhttp --compress": ["rawhttp"],
     "rawhttp --tls": ["rawhttp"],
     "http.server": [],
     "nginx": ["http.server"],
     "nginx 2 workers": ["nginx"],
+    "lighttpd": ["nginx"],
+    **{peer: ["http.server"] for peer in PYTHON_PEERS},
+    "the floor": [],
 }
 CLOSE_PEERS = {
-    "rawhttp": ["http.server", "nginx"],
+    "rawhttp": ["http.server", "nginx", "the floor"],
     "rawhttp threads": ["rawhttp", "http.server"],
+    "rawhttp --tls": ["rawhttp"],
     "http.server": [],
     "nginx": ["http.server"],
+    "lighttpd": ["nginx"],
+    **{peer: ["http.server"] for peer in PYTHON_PEERS},
+    "the floor": [],
 }
 LARGE_PEERS = {
     "rawhttp": ["nginx"],
@@ -364,29 +429,59 @@ LARGE_PEERS = {
     "http.server": ["nginx"],
     "nginx": [],
 }
+# What wrk asks a server for, where it is not small.html: (path, extra header lines).
+WRK_ASKS = {"rawhttp --compress": ("/text.html", ("Accept-Encoding: gzip",))}
 WRK_CONNECTIONS = 50
+# One-process servers run on core 0 and wrk on core 1 (`taskset -c`), so that a server's CPU
+# per request is its own core's work; the two-worker servers get both cores, wrk beside them.
+SERVER_CORE, WRK_CORE = "0", "1"
 
 
-def wrk(server: servers.Running, seconds: int, keep_alive: bool) -> dict[str, float]:
-    """One wrk run on the 1 KiB file: requests/s, and the cores the server and wrk kept busy
-    (CPU seconds over wall seconds; the server's workers included), the server's RSS after."""
-    url = f"{server}/small.html"
-    command = ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", url]
+def wrk(
+    server: servers.Running,
+    seconds: int,
+    keep_alive: bool,
+    path: str = "/small.html",
+    headers: tuple[str, ...] = (),
+) -> dict[str, float]:
+    """One wrk run on the 1 KiB file: requests/s, the server's CPU per request (its CPU
+    seconds from /proc, workers included, over the requests wrk completed), and the cores the
+    server and wrk kept busy (CPU seconds over wall seconds), the server's RSS after. wrk runs
+    on WRK_CORE when the server is pinned to its own core."""
+    url = f"{server}{path}"
     if not keep_alive:
-        command[1:1] = ["-H", "Connection: close"]
+        headers = (*headers, "Connection: close")
+    options = [item for header in headers for item in ("-H", header)]
+    command = ["wrk", *options, "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", url]
     insecure = ["--insecure"] if url.startswith("https:") else []  # wrk does not verify either
-    subprocess.run(["curl", "-s", *insecure, "-o", "/dev/null", url], check=True)  # warm
+    warm = sh(
+        "curl",
+        "-s",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        *insecure,
+        *options,
+        url,
+        capture_output=True,
+        text=True,
+    )  # first answer: warm
+    if "Accept-Encoding: gzip" in headers and "content-encoding: gzip" not in warm.stdout.lower():
+        raise RuntimeError(f"{url} was not gzipped:\n{warm.stdout}")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_cpu, busy = server.cpu_seconds(), machine_busy()
     start = time.perf_counter()
-    output = sh(*command, capture_output=True, text=True).stdout
+    pinned = servers.pinned(command, WRK_CORE if server.cores else None)
+    output = sh(*pinned, capture_output=True, text=True).stdout
     wall = time.perf_counter() - start
     server_cpu, busy = server.cpu_seconds() - server_cpu, machine_busy() - busy
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     match = re.search(r"Requests/sec:\s*([\d.]+)", output)
-    if match is None:
-        raise RuntimeError(f"no Requests/sec in wrk's output:\n{output}")
+    done = re.search(r"(\d+) requests in", output)
+    if match is None or done is None or not int(done.group(1)):
+        raise RuntimeError(f"no requests in wrk's output:\n{output}")
     if re.search(r"Non-2xx or 3xx responses: (\d+)", output):
         raise RuntimeError(f"wrk got errors from {url}:\n{output}")
     errors = re.search(
@@ -394,6 +489,8 @@ def wrk(server: servers.Running, seconds: int, keep_alive: bool) -> dict[str, fl
     )
     sample = {
         "rps": float(match.group(1)),
+        "requests": int(done.group(1)),
+        "us": server_cpu / int(done.group(1)) * 1e6,
         "server_cores": server_cpu / wall,
         "wrk_cores": wrk_cpu / wall,
         "server_rss": server.rss_mib(),
@@ -409,8 +506,14 @@ def wrk(server: servers.Running, seconds: int, keep_alive: bool) -> dict[str, fl
 
 
 def server_cases(
-    starters: dict[str, Callable], runs: int, seconds: int, large_runs: int
+    starters: dict[str, Callable],
+    runs: int,
+    seconds: int,
+    large_runs: int,
+    notes: list[str],
 ) -> list[Case]:
+    """The wrk and 100 MiB cases, servers in rotating order; a server that fails to start or
+    to answer is dropped from later rounds with a note (never the whole run)."""
     have_wrk = shutil.which("wrk") is not None
     command = f"wrk -t1 -c{WRK_CONNECTIONS} -d{seconds}s URL/small.html"
     keep = Case(
@@ -427,6 +530,9 @@ def server_cases(
         metric="rps",
         peers={tool: peers for tool, peers in CLOSE_PEERS.items() if tool in starters},
     )
+    for tool, (path, headers) in WRK_ASKS.items():
+        asks = " ".join(f"-H '{header}'" for header in headers)
+        keep.commands[tool] = command.replace("wrk ", f"wrk {asks} ").replace("/small.html", path)
     large = Case(
         "server: 100M.bin to curl -o /dev/null",
         "MiB/s",
@@ -434,24 +540,37 @@ def server_cases(
         metric="mibs",
         peers={tool: peers for tool, peers in LARGE_PEERS.items() if tool in starters},
     )
+    dropped: set[str] = set()
     for number, tool in rounds(list(starters), max(runs, large_runs)):
         in_keep, in_close = tool in keep.peers, tool in close.peers
         in_large = tool in large.peers and number < large_runs
-        if not (in_large or (have_wrk and number < runs)):
+        if tool in dropped or not (in_large or (have_wrk and number < runs)):
             continue
-        with starters[tool]() as server:
-            if have_wrk and number < runs:
-                if in_keep:
-                    keep.add(tool, wrk(server, seconds, keep_alive=True))
-                if in_close:
-                    close.add(tool, wrk(server, seconds, keep_alive=False))
-            if in_large:
-                fetch = ["curl", "-s", "-o", "/dev/null", f"{server}/100M.bin"]
-                run_measured(fetch)  # warm: the file in the page cache, the server's code
-                # A transfer takes well under 0.1 s: the median of three per round.
-                wall = statistics.median(run_measured(fetch)["wall"] for _ in range(3))
-                large.add(tool, {"mibs": 100 / wall, "wall": wall})
+        asks = WRK_ASKS.get(tool, ("/small.html", ()))
+        try:
+            with starters[tool]() as server:
+                if have_wrk and number < runs:
+                    if in_keep:
+                        keep.add(tool, wrk(server, seconds, True, *asks))
+                    if in_close:
+                        close.add(tool, wrk(server, seconds, False, *asks))
+                if in_large:
+                    large.add(tool, large_transfer(server))
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as error:
+            dropped.add(tool)
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else repr(error)
+            notes.append(f"{tool} skipped from round {number + 1} on: {reason}")
+            print(f"  {tool} skipped: {reason}", flush=True)
     return [case for case in (keep, close, large) if case.samples]
+
+
+def large_transfer(server: servers.Running) -> dict[str, float]:
+    """MiB/s of 100M.bin to curl: the median of three transfers, after a warm-up."""
+    fetch = ["curl", "-s", "-o", "/dev/null", f"{server}/100M.bin"]
+    run_measured(fetch)  # warm: the file in the page cache, the server's code
+    # A transfer takes well under 0.1 s: the median of three per round.
+    wall = statistics.median(run_measured(fetch)["wall"] for _ in range(3))
+    return {"mibs": 100 / wall, "wall": wall}
 
 
 def wire_case(quick: bool) -> list[Case]:
@@ -544,11 +663,16 @@ class Figures:
         return max(values) if values else None
 
     def cpu_per_request(self, case: str, tool: str) -> float | None:
-        """Microseconds of the server's CPU per request (median of the rounds)."""
+        """Microseconds of the server's CPU per request (median of the rounds): its CPU time
+        over the requests wrk completed (runs saved before that count: cores over req/s)."""
         if case not in self.cases:
             return None
         samples = self.cases[case].samples.get(tool, [])
-        values = [s["server_cores"] / s["rps"] * 1e6 for s in samples if s.get("rps")]
+        values = [
+            s["us"] if "us" in s else s["server_cores"] / s["rps"] * 1e6
+            for s in samples
+            if s.get("rps")
+        ]
         return statistics.median(values) if values else None
 
 
@@ -607,7 +731,6 @@ def targets(cases: dict[str, Case]) -> list[Target]:
     bare = f.median("startup", "python -c pass")
     keep, close = "keep", "close"
     wall_100 = f.median("100M", "rawhttp")
-    tls_us, plain_us = f.cpu_per_request(keep, "rawhttp --tls"), f.cpu_per_request(keep, "rawhttp")
     return [
         Target(
             "1 GiB download, wall, rawhttp / curl",
@@ -834,29 +957,7 @@ def targets(cases: dict[str, Case]) -> list[Target]:
                 events_us=f.cpu_per_request(keep, "rawhttp"),
             ),
         ),
-        Target(
-            "server keep-alive over TLS, CPU per request, rawhttp --tls / plain HTTP",
-            tls_us and plain_us and tls_us / plain_us,
-            None,
-            shown=explain(
-                "{ratio:.2f}x ({tls_us:.0f} vs {us:.0f} us of CPU per request; {rps:,.0f} vs "
-                "{plain:,.0f} req/s)",
-                ratio=tls_us and plain_us and tls_us / plain_us,
-                tls_us=tls_us,
-                us=plain_us,
-                rps=f.median(keep, "rawhttp --tls"),
-                plain=f.median(keep, "rawhttp"),
-            ),
-            why=explain(
-                "The same event loop with each connection's bytes through an ssl.SSLObject over "
-                "memory BIOs: a decrypt per request, an encrypt per answer, and the copies "
-                "between the BIOs and the socket, {extra:.0f} us more per request. wrk keeps "
-                "its {conns} connections open, so the handshakes (one per connection) are "
-                "not in the figure.",
-                extra=tls_us and plain_us and tls_us - plain_us,
-                conns=WRK_CONNECTIONS,
-            ),
-        ),
+        *cpu_targets(f),
         Target(
             "server 100 MiB throughput, rawhttp / nginx",
             f.ratio("large", "rawhttp", "nginx"),
@@ -902,6 +1003,170 @@ def targets(cases: dict[str, Case]) -> list[Target]:
     ]
 
 
+def others_us(f: Figures, case: str, but: str) -> str | None:
+    """ "lighttpd 9, nginx 15, ...": the CPU per request of every one-process server in `case`
+    but `but`, lowest first (None when the case was not run)."""
+    if case not in f.cases:
+        return None
+    figures = [
+        (us, tool)
+        for tool in f.cases[case].samples
+        if tool != but and "2 workers" not in tool
+        if (us := f.cpu_per_request(case, tool)) is not None
+    ]
+    return ", ".join(f"{tool} {us:,.0f}" for us, tool in sorted(figures)) or None
+
+
+def us_ratio(f: Figures, case: str, tool: str, peer: str) -> float | None:
+    """Median of the per-round ratios of CPU per request, tool / peer."""
+    return f.ratio(case, tool, peer, "us")
+
+
+def cpu_targets(f: Figures) -> list[Target]:
+    """Issue 19's targets: rawhttp's CPU per request, absolute and against the floor, with the
+    peers' figures beside it; --compress and --tls against plain HTTP."""
+    keep, close = "keep", "close"
+    us, close_us = f.cpu_per_request(keep, "rawhttp"), f.cpu_per_request(close, "rawhttp")
+    floor, close_floor = f.cpu_per_request(keep, "the floor"), f.cpu_per_request(close, "the floor")
+    where = (
+        f"Each one-process server pinned to core {SERVER_CORE} and wrk to core {WRK_CORE}; CPU "
+        "per request is the server's CPU time (user + system, its processes from /proc) over "
+        "the requests wrk completed, median of the rounds. "
+    )
+    return [
+        Target(
+            "server keep-alive, CPU per request, rawhttp --workers 1 (us)",
+            us,
+            60,
+            why=explain(
+                where + "The others in the same rounds, us of CPU per keep-alive request, "
+                "lowest first: {peers}.",
+                peers=others_us(f, keep, "rawhttp"),
+            ),
+        ),
+        Target(
+            "server keep-alive, CPU per request, rawhttp / the floor",
+            (r := us_ratio(f, keep, "rawhttp", "the floor")),
+            1.4,
+            shown=explain("{r:.2f}x ({us:.0f} vs {floor:.1f} us)", r=r, us=us, floor=floor),
+            why=explain(
+                "The floor (bench/floor_server.py) pays for an epoll loop in Python and its "
+                "system calls (a recv and a send per request) and nothing else: no parsing, no "
+                "file, no log. What rawhttp spends above it, {extra:.0f} us per request, is its "
+                'HTTP work: the section "Where the microseconds go" below says where.',
+                extra=us and floor and us - floor,
+            ),
+        ),
+        Target(
+            "server new connection each, CPU per request, rawhttp --workers 1 (us)",
+            close_us,
+            90,
+            why=explain(
+                "Each request also pays an accept, a socket, the connection's objects and the "
+                "close: {extra:.0f} us more than with keep-alive; the floor spends {floor:.1f} "
+                "us ({ratio:.2f}x). The others, lowest first: {peers}.",
+                extra=close_us and us and close_us - us,
+                floor=close_floor,
+                ratio=us_ratio(f, close, "rawhttp", "the floor"),
+                peers=others_us(f, close, "rawhttp"),
+            ),
+        ),
+        *[
+            Target(
+                f"server {what}, CPU per request, rawhttp {option} / plain HTTP",
+                (r := us_ratio(f, case, f"rawhttp {option}", "rawhttp")),
+                None,
+                shown=explain(
+                    "{r:.2f}x ({us:.0f} vs {plain:.0f} us)",
+                    r=r,
+                    us=f.cpu_per_request(case, f"rawhttp {option}"),
+                    plain=f.cpu_per_request(case, "rawhttp"),
+                ),
+                why=explain(
+                    why + " {extra:.0f} us more per request.",
+                    extra=(o := f.cpu_per_request(case, f"rawhttp {option}"))
+                    and (p := f.cpu_per_request(case, "rawhttp"))
+                    and o - p,
+                ),
+            )
+            for what, case, option, why in (
+                (
+                    "keep-alive",
+                    keep,
+                    "--compress",
+                    "1 KiB of HTML gzipped on every request (a new compressor each time) and "
+                    "sent chunked, against small.html sent as it is:",
+                ),
+                (
+                    "keep-alive",
+                    keep,
+                    "--tls",
+                    "The same loop with every byte through TLS (a decrypt per request, an "
+                    "encrypt per answer); wrk keeps its connections open, so no handshakes:",
+                ),
+                (
+                    "new connection each",
+                    close,
+                    "--tls",
+                    "A TLS handshake per request, as wrk opens a connection per request:",
+                ),
+            )
+        ],
+    ]
+
+
+def cores_text(case: Case, tool: str) -> str:
+    """ "0.99 + wrk 0.16 cores (others 0.00)": the cores the server and wrk kept busy in a wrk
+    case (medians), and the machine's other work meanwhile."""
+    cores = case.values(tool, "server_cores")
+    if not cores:
+        return ""
+    wrk_cores = statistics.median(case.values(tool, "wrk_cores"))
+    text = f"{statistics.median(cores):.2f} + wrk {wrk_cores:.2f} cores"
+    if others := case.values(tool, "other_cores"):
+        text += f" (others {statistics.median(others):.2f})"
+    return text
+
+
+def cpu_table(named: dict[str, Case]) -> list[str]:
+    """The server CPU per request table: every server of the wrk cases, lowest keep-alive
+    figure first, with its ratio to the floor in the same rounds and the cores it used."""
+    f = Figures(named)
+    cases = [named[key] for key in ("keep", "close") if key in named]
+    tools = [tool for tool in SERVERS if any(tool in case.samples for case in cases)]
+    if not any("us" in sample for case in cases for s in case.samples.values() for sample in s):
+        return []
+
+    def order(tool: str) -> tuple[float, float]:
+        us = f.cpu_per_request("keep", tool)
+        return (us is None, us or f.cpu_per_request("close", tool) or 0.0)
+
+    lines = [
+        "## Server CPU per request",
+        "",
+        f"wrk -t1 -c{WRK_CONNECTIONS} on the 1 KiB file, keep-alive and a new connection each; "
+        f"one-process servers pinned to core {SERVER_CORE}, wrk to core {WRK_CORE} (the "
+        "two-worker servers on both, wrk beside them). CPU per request: the server's user + "
+        "system time, its processes from /proc, over the requests wrk completed; median "
+        "(min-max) of the rounds, and the median of the per-round ratios to the floor. The "
+        "cores columns: what the server and wrk kept busy, and the machine's other work.",
+        "",
+        "| server | keep-alive us/request | x the floor | new connection us/request | "
+        "x the floor | keep-alive cores | new connection cores |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for tool in sorted(tools, key=order):
+        cells = []
+        for key in ("keep", "close"):
+            case = named.get(key)
+            values = case.values(tool, "us") if case else []
+            ratio = us_ratio(f, key, tool, "the floor") if tool != "the floor" else None
+            cells += [spread(values) if values else "-", f"{fmt(ratio)}x" if ratio else ""]
+        cores = [cores_text(named[key], tool) if key in named else "" for key in ("keep", "close")]
+        lines.append(f"| {tool} | {' | '.join(cells)} | {' | '.join(cores)} |")
+    return [*lines, ""]
+
+
 def table(named: dict[str, Case]) -> list[str]:
     lines = [
         "| case | tool | median (min-max) | ratio to peers (median of rounds) | CPU | peak RSS MiB"
@@ -918,12 +1183,7 @@ def table(named: dict[str, Case]) -> list[str]:
                 if peer in case.samples
             )
             cpu, rss = case.values(tool, "cpu"), case.values(tool, "rss")
-            cores = case.values(tool, "server_cores")
-            if cores:  # a wrk run: the cores the server and wrk kept busy, the server's RSS
-                wrk_cores = statistics.median(case.values(tool, "wrk_cores"))
-                cpu_text = f"{statistics.median(cores):.2f} + wrk {wrk_cores:.2f} cores"
-                if others := case.values(tool, "other_cores"):
-                    cpu_text += f" (others {statistics.median(others):.2f})"
+            if cpu_text := cores_text(case, tool):  # a wrk run: the server's RSS too
                 rss = case.values(tool, "server_rss")
             else:
                 cpu_text = f"{fmt(statistics.median(cpu))} s" if cpu else ""
@@ -981,7 +1241,14 @@ def machine() -> list[str]:
     ]
 
 
-def report(named: dict[str, Case], quick: bool, notes: list[str], seconds: float, when: str) -> str:
+def report(
+    named: dict[str, Case],
+    quick: bool,
+    notes: list[str],
+    seconds: float,
+    when: str,
+    profile: dict | None = None,
+) -> str:
     found = targets(named)
     lines = [
         "# rawhttp benchmark results",
@@ -1013,7 +1280,10 @@ def report(named: dict[str, Case], quick: bool, notes: list[str], seconds: float
     if any(case.name.startswith("server") for case in named.values()):
         lines += ["", "Servers in the server cases:", ""]
         lines += [f"- {name}: {SERVERS[name]}" for name in servers_run]
-    lines += ["", "## All figures", "", *table(named), "", "## Commands", ""]
+    lines += ["", *cpu_table(named)]
+    if profile:
+        lines += profile_server.render(profile)
+    lines += ["## All figures", "", *table(named), "", "## Commands", ""]
     for case in named.values():
         for tool, command in case.commands.items():
             lines.append(f"- {case.name}, {tool}: `{portable(command)}`")
@@ -1026,10 +1296,84 @@ def portable(command: str) -> str:
     return re.sub(r"/tmp/rawhttp-bench-[^/]+/", "$TMP/", command)
 
 
+def run_profile(quick: bool, notes: list[str]) -> dict | None:
+    """bench/profile_server.py's figures (rawhttp serve under cProfile and wrk), or None with a
+    note when it cannot run."""
+    if shutil.which("wrk") is None:
+        return None
+    print("profile...", flush=True)
+    command = [str(BIN / "python"), str(HERE / "profile_server.py"), "--json"]
+    command += ["--seconds", "2" if quick else "4"]
+    try:
+        return json.loads(sh(*command, capture_output=True, text=True).stdout)
+    except (subprocess.CalledProcessError, json.JSONDecodeError) as error:
+        notes.append(f"profile skipped: {error}")
+        return None
+
+
+def server_starters(www: Path, tmp: Path, missing: set[str], notes: list[str]) -> dict:
+    """Per server of SERVERS, a function that starts it (a context manager); those that cannot
+    run here are left out, each with a note saying why."""
+    pin = {"cores": SERVER_CORE} if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else {}
+    if not pin:
+        notes.append("fewer than 2 cores or no taskset: servers and wrk are not pinned")
+    python, peers = BIN / "python", HERE / "peer_servers.py"
+    starters = {
+        "rawhttp": lambda: servers.rawhttp_serve(www, BIN, "--workers", "1", **pin),
+        "rawhttp threads": lambda: servers.rawhttp_serve(www, BIN, "--model", "threads", **pin),
+        "rawhttp 2 workers": lambda: servers.rawhttp_serve(www, BIN, "--workers", "2"),
+        "rawhttp --compress": lambda: servers.rawhttp_serve(
+            www, BIN, "--compress", "--workers", "1", **pin
+        ),
+        "rawhttp --tls": lambda: servers.rawhttp_serve(www, BIN, "--tls", "--workers", "1", **pin),
+        "http.server": lambda: servers.http_server(www, **pin),
+        "nginx": lambda: servers.nginx(www, tmp / "nginx", **pin),
+        "nginx 2 workers": lambda: servers.nginx(www, tmp / "nginx2", 2),
+        "lighttpd": lambda: servers.lighttpd(www, tmp / "lighttpd", **pin),
+        "twisted": lambda: servers.twisted(www, BIN, tmp, **pin),
+        "aiohttp": lambda: servers.python_script(python, peers, "aiohttp", str(www), **pin),
+        "tornado": lambda: servers.python_script(python, peers, "tornado", str(www), **pin),
+        "uvicorn+starlette": lambda: servers.python_script(
+            python, peers, "starlette", str(www), **pin
+        ),
+        "the floor": lambda: servers.python_script(python, HERE / "floor_server.py", **pin),
+    }
+    needs = {
+        "nginx 2 workers": "nginx",
+        "twisted": "twisted",
+        "aiohttp": "aiohttp",
+        "tornado": "tornado",
+        "uvicorn+starlette": "uvicorn",
+    }
+    absent = set(missing)
+    if servers.nginx_path() is None:
+        absent.add("nginx")
+    if servers.lighttpd_path() is None:
+        absent.add("lighttpd")
+    if "starlette" in missing:
+        absent.add("uvicorn")
+    help_text = sh(str(BIN / "rawhttp"), "serve", "--help", capture_output=True, text=True).stdout
+    if "--tls" not in help_text:
+        starters.pop("rawhttp --tls")
+        notes.append("rawhttp --tls skipped: `rawhttp serve` has no --tls in this tree")
+    elif "trustme" in missing:
+        starters.pop("rawhttp --tls")
+        notes.append("rawhttp --tls skipped: trustme (the tls extra) is not in bench/.venv")
+    for name in list(starters):
+        what = needs.get(name, name)
+        if what in absent:
+            starters.pop(name)
+            notes.append(f"{name} skipped: {what} is not installed")
+    if "uvicorn+starlette" in starters:
+        parser = sh(str(python), str(peers), "--parser", capture_output=True, text=True)
+        notes.append(f"uvicorn's HTTP parser here: {parser.stdout.strip()} (`--http`)")
+    return starters
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no 1 GiB file")
-    parser.add_argument("--only", default="download,small_get,startup,server,large,wire")
+    parser.add_argument("--only", default="download,small_get,startup,server,large,wire,profile")
     parser.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     parser.add_argument(
         "--rerender", action="store_true", help="rewrite RESULTS.md from the last run's figures"
@@ -1040,12 +1384,20 @@ def main() -> None:
     if args.rerender:
         saved = json.loads(LAST_RUN.read_text())
         named = {key: Case.load(data) for key, data in saved["cases"].items()}
-        text = report(named, saved["quick"], saved["notes"], saved["seconds"], saved["when"])
+        text = report(
+            named,
+            saved["quick"],
+            saved["notes"],
+            saved["seconds"],
+            saved["when"],
+            saved.get("profile"),
+        )
         (HERE / "RESULTS.md").write_text(text)
         print(text)
         return
     notes = [source(), *ensure_tools()]
     ensure_venv()
+    missing = ensure_peers() if only & {"server", "large"} else set()
     load_before, busy_before, own_before = os.getloadavg()[0], machine_busy(), own_cpu()
     quick = args.quick
     named: dict[str, Case] = {}
@@ -1082,26 +1434,18 @@ def main() -> None:
             named["startup"] = startup_case(10 if quick else 30)
         if "server" in only or "large" in only:
             print("servers...", flush=True)
-            starters = {
-                "rawhttp": lambda: servers.rawhttp_serve(www, BIN, "--workers", "1"),
-                "rawhttp threads": lambda: servers.rawhttp_serve(www, BIN, "--model", "threads"),
-                "rawhttp 2 workers": lambda: servers.rawhttp_serve(www, BIN, "--workers", "2"),
-                "rawhttp --tls": lambda: servers.rawhttp_serve(www, BIN, "--tls", "--workers", "1"),
-                "http.server": lambda: servers.http_server(www),
-            }
-            if have_nginx:
-                starters["nginx"] = lambda: servers.nginx(www, tmp / "nginx")
-                starters["nginx 2 workers"] = lambda: servers.nginx(www, tmp / "nginx2", 2)
+            starters = server_starters(www, tmp, missing, notes)
             runs = (1 if quick else 3) if "server" in only else 0
             large_runs = (2 if quick else 5) if "large" in only else 0
-            seconds = 1 if quick else 4
-            for case in server_cases(starters, runs, seconds, large_runs):
+            seconds = 1 if quick else 2  # CPU per request needs no more
+            for case in server_cases(starters, runs, seconds, large_runs, notes):
                 key = {"keep-alive": "keep", "new conn": "close", "100M": "large"}
                 named[next(v for k, v in key.items() if k in case.name)] = case
         if "wire" in only:
             print("wire parser...", flush=True)
             head, chunked = wire_case(quick)
             named["head"], named["chunked"] = head, chunked
+    found = run_profile(quick, notes) if "profile" in only else None
     cases = {key: vars(case) for key, case in named.items()}
     seconds = time.monotonic() - started
     others = (machine_busy() - busy_before) - (own_cpu() - own_before)
@@ -1114,10 +1458,17 @@ def main() -> None:
     when = f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
     LAST_RUN.write_text(
         json.dumps(
-            {"quick": quick, "notes": notes, "seconds": seconds, "when": when, "cases": cases}
+            {
+                "quick": quick,
+                "notes": notes,
+                "seconds": seconds,
+                "when": when,
+                "cases": cases,
+                "profile": found,
+            }
         )
     )
-    text = report(named, quick, notes, seconds, when)
+    text = report(named, quick, notes, seconds, when, found)
     print()
     print(text)
     if not args.no_results:

@@ -3,9 +3,12 @@
 nginx runs with its own configuration, pid file, logs and temp folders in the benchmark's temp
 folder (`-p PREFIX -e LOG -g 'daemon off;'`), `sendfile on`, one worker or more (then each
 worker listens on its own socket, `reuseport`, as `rawhttp serve --workers N` does), so it never
-touches the system's nginx. `rawhttp serve` and `python -m http.server` run with their log lines
-dropped. `running` yields a `Running` (the base URL and the process), so that the benchmark
-can read the server's CPU time and memory, its workers' included.
+touches the system's nginx; lighttpd likewise (`-D -f CONF`, its config in the temp folder).
+`rawhttp serve`, `python -m http.server`, twisted and the Python peers of peer_servers.py run
+with their log lines dropped. `running` yields a `Running` (the base URL and the process), so
+that the benchmark can read the server's CPU time and memory, its workers' included; with
+`cores` ("0") the server is started under `taskset -c`, so that it and every process and thread
+it starts stay on those cores.
 """
 
 from __future__ import annotations
@@ -43,11 +46,26 @@ http {{
     }}
 }}
 """
+# lighttpd (Debian's 1.4), one process; keep-alive as long as nginx's (its counter is 16-bit).
+LIGHTTPD_CONF = """\
+server.document-root = "{root}"
+server.bind = "127.0.0.1"
+server.port = {port}
+{user}server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 60
+mimetype.assign = (".html" => "text/html", ".bin" => "application/octet-stream")
+"""
 
 
 def nginx_path() -> str | None:
     return shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None
+    )
+
+
+def lighttpd_path() -> str | None:
+    return shutil.which("lighttpd") or next(
+        (p for p in ("/usr/sbin/lighttpd", "/usr/local/sbin/lighttpd") if os.path.exists(p)), None
     )
 
 
@@ -69,11 +87,13 @@ def wait_listening(port: int, process: subprocess.Popen, timeout: float = 10.0) 
 
 
 class Running:
-    """A server started by `running`: its base URL (`str()` of it too) and its process."""
+    """A server started by `running`: its base URL (`str()` of it too), its process, and the
+    cores it is pinned to (None: any)."""
 
-    def __init__(self, url: str, process: subprocess.Popen):
+    def __init__(self, url: str, process: subprocess.Popen, cores: str | None = None):
         self.url = url
         self.process = process
+        self.cores = cores
 
     def __str__(self) -> str:
         return self.url
@@ -114,15 +134,22 @@ class Running:
         return total / 1024
 
 
+def pinned(command: list[str], cores: str | None) -> list[str]:
+    """`command` under `taskset -c CORES` (the same command when `cores` is None)."""
+    return ["taskset", "-c", cores, *command] if cores else command
+
+
 @contextlib.contextmanager
-def running(command: list[str], port: int, scheme: str = "http", **popen) -> Iterator[Running]:
+def running(
+    command: list[str], port: int, scheme: str = "http", cores: str | None = None, **popen
+) -> Iterator[Running]:
     """Run a server process until the block ends; yields it (str() is its base URL)."""
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen
+        pinned(command, cores), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen
     )
     try:
         wait_listening(port, process)
-        yield Running(f"{scheme}://127.0.0.1:{port}", process)
+        yield Running(f"{scheme}://127.0.0.1:{port}", process, cores)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -134,7 +161,7 @@ def running(command: list[str], port: int, scheme: str = "http", **popen) -> Ite
 
 
 @contextlib.contextmanager
-def nginx(root: Path, prefix: Path, workers: int = 1) -> Iterator[Running]:
+def nginx(root: Path, prefix: Path, workers: int = 1, **run) -> Iterator[Running]:
     prefix.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = prefix / "nginx.conf"
@@ -143,22 +170,58 @@ def nginx(root: Path, prefix: Path, workers: int = 1) -> Iterator[Running]:
         NGINX_CONF.format(prefix=prefix, port=port, root=root, workers=workers, reuseport=reuseport)
     )
     command = [nginx_path(), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
-    with running([*command, "-g", "daemon off;"], port) as server:
+    with running([*command, "-g", "daemon off;"], port, **run) as server:
         yield server
 
 
 @contextlib.contextmanager
-def rawhttp_serve(root: Path, bin_dir: Path, *options: str) -> Iterator[Running]:
+def lighttpd(root: Path, prefix: Path, **run) -> Iterator[Running]:
+    """lighttpd in the foreground (`-D`), its config in `prefix`, its errors on stderr."""
+    binary = lighttpd_path()
+    if binary is None:
+        raise FileNotFoundError("lighttpd is not installed")
+    prefix.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    conf = prefix / "lighttpd.conf"
+    user = 'server.username = "nobody"\n' if os.geteuid() == 0 else ""  # as nginx's worker
+    conf.write_text(LIGHTTPD_CONF.format(root=root, port=port, user=user))
+    with running([binary, "-D", "-f", str(conf)], port, **run) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def rawhttp_serve(root: Path, bin_dir: Path, *options: str, **run) -> Iterator[Running]:
     """`rawhttp serve ROOT` with `options` (`--workers 2`, `--model threads`, `--tls`)."""
     port = free_port()
     command = [str(bin_dir / "rawhttp"), "serve", str(root), "--port", str(port), *options]
-    with running(command, port, "https" if "--tls" in options else "http") as server:
+    with running(command, port, "https" if "--tls" in options else "http", **run) as server:
         yield server
 
 
 @contextlib.contextmanager
-def http_server(root: Path) -> Iterator[Running]:
+def http_server(root: Path, **run) -> Iterator[Running]:
     port = free_port()
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
-    with running([*command, "--directory", str(root)], port) as server:
+    with running([*command, "--directory", str(root)], port, **run) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def twisted(root: Path, bin_dir: Path, workdir: Path, **run) -> Iterator[Running]:
+    """`twistd -n web --path ROOT` from the bench venv: no pid file, its log to stdout (dropped)."""
+    twistd = bin_dir / "twistd"
+    if not twistd.exists():
+        raise FileNotFoundError("twisted is not installed in bench/.venv")
+    port = free_port()
+    command = [str(twistd), "-n", "--pidfile=", "--logfile=-", "web", "--path", str(root)]
+    command += ["--listen", f"tcp:{port}:interface=127.0.0.1"]
+    with running(command, port, cwd=workdir, **run) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def python_script(python: Path, script: Path, *args: str, **run) -> Iterator[Running]:
+    """`python SCRIPT ARGS... PORT`: floor_server.py, or peer_servers.py PEER ROOT."""
+    port = free_port()
+    with running([str(python), str(script), *args, str(port)], port, **run) as server:
         yield server
