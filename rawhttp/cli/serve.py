@@ -115,6 +115,14 @@ LIMITS_HELP = (
     show_default=True,
     help="Event-loop processes sharing the port (SO_REUSEPORT); 0 means one per core.",
 )
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="MS",
+    help="Hold each answer back MS milliseconds after its request came (and the first on a "
+    "connection MS more, for the handshake): an approximate round-trip time, for lessons.",
+)
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
     """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket.
 
@@ -134,6 +142,7 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
     if options["model"] == "threads" and options["workers"] != 1:
         raise click.UsageError("--workers is for --model events")
     raise_open_files_limit()
+    options["latency"] = options["latency"] / 1000
     try:
         server = Server(directory, scenario=scenario, replay=replay, **options)
     except RawHTTPError as error:
@@ -145,6 +154,13 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
             err=True,
         )
     click.echo(f"{server.describe()} ({server.how()}; Ctrl-C to stop)")
+    if server.latency:
+        click.echo(
+            f"rawhttp: note: --latency {server.latency * 1000:g} ms holds answers back on the "
+            "server's side only: an approximation of a round-trip time (no slow start, no "
+            "delayed segments)",
+            err=True,
+        )
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does
     try:
         server.serve_forever()

@@ -190,6 +190,7 @@ class Server:
         log: Log | None = None,
         model: str | None = None,
         workers: int = 1,
+        latency: float = 0.0,
     ):
         model = model or DEFAULT_MODEL
         if model not in MODELS:
@@ -205,6 +206,7 @@ class Server:
         self.model = model
         self.workers = (os.cpu_count() or 1) if workers == 0 else workers
         self.accepted = 0
+        self.latency = latency  # seconds: serve --latency (server/latency.py)
         self.listener = listen(host, port, reuse_port=self.workers > 1)
         self.host, self.port = self.listener.getsockname()[:2]
         self.driver = self._make_driver()
@@ -244,7 +246,12 @@ class Server:
 
     def new_connection(self, client: tuple) -> ServerConnection:
         self.accepted += 1
-        return ServerConnection(client, lambda: self.handler, self.log, self.idle_timeout)
+        args = (client, lambda: self.handler, self.log, self.idle_timeout)
+        if self.latency:
+            from rawhttp.server.latency import DelayedConnection
+
+            return DelayedConnection(*args, latency=self.latency)
+        return ServerConnection(*args)
 
     def serve_forever(self) -> None:
         """Serve until `close()` (or a signal, with workers), in the calling thread."""
