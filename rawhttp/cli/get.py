@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import click
 
+from rawhttp.cli import many
 from rawhttp.cli.bodies import Plan
 from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
 from rawhttp.cli.curl import CurlFields, GetCommand, curl_headers, with_retries
@@ -300,6 +301,30 @@ class GetOptions(NamedTuple):
     help="Try again up to N times on a timeout, a refused connection or 408/429/5xx "
     "(GET, HEAD and other idempotent requests only).",
 )
+@click.option(
+    "--connections",
+    type=click.Choice(["non-persistent", "persistent", "pipelined"]),
+    help="How the URLs use connections: one each (Connection: close), one kept open, or "
+    "pipelined (every request sent before the first answer is read; GET and HEAD only).",
+)
+@click.option(
+    "-Z",
+    "--parallel",
+    is_flag=True,
+    help="Fetch the URLs over several connections at once, from one event loop (http only).",
+)
+@click.option(
+    "--parallel-max",
+    type=click.IntRange(1, 300),
+    metavar="N",
+    help="With -Z: at most N connections at once (default 50, as curl).",
+)
+@click.option(
+    "--timeline",
+    metavar="FILE.html",
+    help="Draw the transfers on one clock in a self-contained HTML page: connections as "
+    "lanes, requests as bars (with --packets, the TCP segments too).",
+)
 def get_command(urls: tuple[str, ...], **flags) -> None:
     """Fetch each URL with a hand-built HTTP/1.1 request and show what came back.
 
@@ -322,6 +347,8 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
     except RawHTTPError as error:
         report(error)
         sys.exit(error.exit_code)
+    if many.wanted(flags):
+        sys.exit(many.run(parsed, targets, options, flags))
     if options.resume and None in targets:
         raise click.UsageError("-C needs a file to continue: give -o FILE or -O")
     if options.resume and options.curl.byte_range:

@@ -70,6 +70,9 @@ class Fetch:
         self.request = request  # the request head, exactly as sent
         self.method = method
         self.sink = sink
+        attach = getattr(sink, "attach", None)
+        if attach is not None:  # a sink that prints the head with the body wants to see it
+            attach(self)
         self.lane: int | None = None  # the Lane (connection) that answered it
         self.head: ResponseHead | None = None
         self.body_size = 0
@@ -95,7 +98,7 @@ class Lane:
     """One TCP connection, as the timeline draws it: when it was opened (connect called),
     connected, closed; between which addresses; the fetches it carried, in order."""
 
-    def __init__(self, number: int, origin: str, opened_at: float):
+    def __init__(self, number: int, origin: tuple, opened_at: float):
         self.number = number
         self.origin = origin
         self.opened_at = opened_at
@@ -104,6 +107,13 @@ class Lane:
         self.local: tuple[str, int] | None = None
         self.remote: tuple[str, int] | None = None
         self.fetches: list[int] = []
+
+    @property
+    def server(self) -> str:
+        """scheme://host:port, for people."""
+        scheme, host, port = self.origin
+        host = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{host}:{port}"
 
 
 def server_keeps_alive(head: ResponseHead) -> bool:

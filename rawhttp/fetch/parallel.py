@@ -75,8 +75,8 @@ class ParallelDriver:
         self.options = options
         self.lanes: list[Lane] = []
         self.links: list[Link] = []
-        self.queues: OrderedDict[str, deque[Fetch]] = OrderedDict()
-        self._addresses: dict[str, list] = {}
+        self.queues: OrderedDict[tuple, deque[Fetch]] = OrderedDict()
+        self._addresses: dict[tuple, list] = {}
         self._buffer = memoryview(bytearray(BUFSIZE))
         self._selector = selectors.DefaultSelector()
 
@@ -106,7 +106,7 @@ class ParallelDriver:
                 if len(queue) > self._waiting_links(origin) and self._room():
                     progress = self._open(origin, queue[0]) or progress
 
-    def _waiting_links(self, origin: str) -> int:
+    def _waiting_links(self, origin: tuple) -> int:
         """Connections of `origin` that will take requests: still connecting, or able to."""
         return sum(
             1
@@ -159,21 +159,21 @@ class ParallelDriver:
         for link in [link for link in self.links if link.deadline <= now]:
             self._expired(link)
 
-    def _open(self, origin: str, first: Fetch) -> bool:
-        lane = Lane(len(self.lanes) + 1, origin, time.perf_counter())
+    def _open(self, origin: tuple, first: Fetch) -> bool:
         try:
             addresses = self._resolve(origin, first)
         except RawHTTPError as error:
             for fetch in self.queues.pop(origin):
                 fetch.fail(error)
             return False
+        lane = Lane(len(self.lanes) + 1, origin, time.perf_counter())
         self.lanes.append(lane)
         link = Link(lane, Conversation(lane, self.strategy), list(addresses))
         self.links.append(link)
         self._connect(link)
         return True
 
-    def _resolve(self, origin: str, first: Fetch) -> list:
+    def _resolve(self, origin: tuple, first: Fetch) -> list:
         if origin not in self._addresses:
             self._addresses[origin] = resolve(first.url, self.options, _ignore)
         return self._addresses[origin]

@@ -49,6 +49,8 @@ PARALLEL_LIMIT = 300
 
 Finder = Callable[[bytes, URL], list[URL]]
 SinkFor = Callable[[int, URL], Sink]
+# The caller's header fields: the same for every URL, or made per URL (cookies match paths).
+HeaderArg = list[tuple[str, str | None]] | Callable[[URL], list[tuple[str, str | None]]] | None
 
 
 class Report:
@@ -90,7 +92,7 @@ def make_fetches(
     urls: Iterable[URL],
     strategy: str,
     method: str = "GET",
-    headers: list[tuple[str, str | None]] | None = None,
+    headers: HeaderArg = None,
     http_version: str = "HTTP/1.1",
     sink_for: SinkFor | None = None,
     start: int = 0,
@@ -102,16 +104,17 @@ def make_fetches(
     keep_alive = strategy != "non-persistent"
     fetches = []
     for index, url in enumerate(urls, start):
-        fields = request_headers(url, headers, http_version, keep_alive)
+        extra = headers(url) if callable(headers) else headers
+        fields = request_headers(url, extra, http_version, keep_alive)
         head = build_request(method, url.target, fields, http_version)
         sink = sink_for(index, url) if sink_for is not None else MemorySink()
         fetches.append(Fetch(index, url, head, method, sink))
     return fetches
 
 
-def by_origin(fetches: Iterable[Fetch]) -> OrderedDict[str, deque[Fetch]]:
+def by_origin(fetches: Iterable[Fetch]) -> OrderedDict[tuple, deque[Fetch]]:
     """Fetches grouped by origin (scheme, host, port), origins in order of first appearance."""
-    queues: OrderedDict[str, deque[Fetch]] = OrderedDict()
+    queues: OrderedDict[tuple, deque[Fetch]] = OrderedDict()
     for fetch in fetches:
         queues.setdefault(fetch.url.origin, deque()).append(fetch)
     return queues
@@ -128,7 +131,7 @@ class SerialDriver:
         self.options = options
         self.emit = emit
         self.lanes: list[Lane] = lanes if lanes is not None else []
-        self._kept: dict[str, tuple[Stream, Conversation]] = {}
+        self._kept: dict[tuple, tuple[Stream, Conversation]] = {}
 
     def run(self, fetches: list[Fetch]) -> None:
         for origin, queue in by_origin(fetches).items():
@@ -143,7 +146,7 @@ class SerialDriver:
                 if conversation.closing:
                     self._close(origin)
 
-    def _connection(self, origin: str, url: URL) -> tuple[Stream, Conversation]:
+    def _connection(self, origin: tuple, url: URL) -> tuple[Stream, Conversation]:
         if origin in self._kept:
             return self._kept[origin]
         lane = Lane(len(self.lanes) + 1, origin, time.perf_counter())
@@ -179,7 +182,7 @@ class SerialDriver:
         answered = conversation.answered > 0
         requeue(queue, conversation.unanswered(), answered)
 
-    def _close(self, origin: str) -> None:
+    def _close(self, origin: tuple) -> None:
         stream, conversation = self._kept.pop(origin)
         stream.close()
         conversation.lane.closed_at = time.perf_counter()
@@ -203,7 +206,7 @@ def fetch_urls(
     parallel: int = 0,
     *,
     method: str = "GET",
-    headers: list[tuple[str, str | None]] | None = None,
+    headers: HeaderArg = None,
     options: Options | None = None,
     sink_for: SinkFor | None = None,
     emit: Listener = _ignore,
@@ -227,7 +230,7 @@ def fetch_page(
     strategy: str = "persistent",
     parallel: int = 0,
     *,
-    headers: list[tuple[str, str | None]] | None = None,
+    headers: HeaderArg = None,
     options: Options | None = None,
     emit: Listener = _ignore,
 ) -> Report:
