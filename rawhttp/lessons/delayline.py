@@ -43,6 +43,8 @@ DEVICE = "rhtun0"
 MAX_QUEUE = 4096
 # The largest packet read from a TUN device: its MTU is 1500, this leaves room.
 MAX_PACKET = 65535
+# With nothing in the line, how often the forwarder looks whether it should stop (seconds).
+STOP_POLL = 0.1
 # Seconds given to `ip` commands and to the forwarder to start and stop.
 COMMAND_TIMEOUT = 10.0
 
@@ -191,12 +193,16 @@ class DelayLine:
         self.made = []
 
 
-def forward(left: int, right: int, delay: float, max_queue: int = MAX_QUEUE) -> tuple[int, int]:
+def forward(
+    left: int, right: int, delay: float, max_queue: int = MAX_QUEUE, stopping: list | None = None
+) -> tuple[int, int]:
     """Move each packet read from one TUN device to the other `delay` seconds later, until
-    SIGTERM; (forwarded, dropped). The packets of both directions wait in one heap, by when
-    they are due (equal delays keep each direction's order)."""
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    `stopping` is not empty (by default: until SIGTERM); (forwarded, dropped). The packets of
+    both directions wait in one heap, by when they are due (equal delays keep each direction's
+    order). Tests pass SOCK_SEQPACKET sockets: one read is one packet there too."""
+    if stopping is None:
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     other = {left: right, right: left}
     for fd in other:
         os.set_blocking(fd, False)
@@ -207,7 +213,7 @@ def forward(left: int, right: int, delay: float, max_queue: int = MAX_QUEUE) -> 
     count = forwarded = dropped = 0
     while not stopping:
         now = time.monotonic()
-        wait = 0.5 if not line else max(0.0, line[0][0] - now)
+        wait = STOP_POLL if not line else max(0.0, line[0][0] - now)
         with contextlib.suppress(InterruptedError):
             for key, _ in selector.select(wait):
                 for packet in _drain(key.fd):
