@@ -114,7 +114,11 @@ def run(urls: list[URL], targets: list[str | None], options, flags: dict) -> int
     if flags["timeline"]:
         from rawhttp.show.timeline import write_timeline
 
-        write_timeline(flags["timeline"], report_, frames, title=_title(urls))
+        try:
+            write_timeline(flags["timeline"], report_, frames, title=_title(urls))
+        except RawHTTPError as error:
+            report(error)
+            return error.exit_code
     return _exit_code(report_.fetches, options)
 
 

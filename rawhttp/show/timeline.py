@@ -25,6 +25,8 @@ from rawhttp.tcp.segments import ACK, FIN, RST, SYN
 # responsive with a few thousand positioned elements; -Z non-persistent over 1,000 URLs would
 # make 1,000 lanes.
 MAX_LANES = 300
+# Pixels of one row of a lane: a bar (BAR_HEIGHT) and, under it, its bytes each way.
+ROW_HEIGHT, BAR_HEIGHT = 34, 18
 # Ticks wanted on the time axis (the step is rounded to 1, 2 or 5 times a power of ten).
 AXIS_TICKS = 10
 
@@ -42,19 +44,19 @@ h1 { font-size: 18px; margin: 0 0 4px; }
 .lane-label { position: absolute; left: -230px; width: 222px; top: 4px; font-size: 12px;
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .lane-label small { display: block; color: #777; }
-.track { position: relative; height: 30px; }
-.wire { position: absolute; top: 14px; height: 2px; background: #bbb; }
-.handshake { position: absolute; top: 10px; height: 10px; background: #ddd; border-radius: 2px; }
-.bar { position: absolute; top: 4px; height: 22px; min-width: 3px; cursor: pointer;
+.track { position: relative; }
+.wire { position: absolute; top: 9px; height: 2px; background: #bbb; }
+.handshake { position: absolute; top: 5px; height: 10px; background: #ddd; border-radius: 2px; }
+.bar { position: absolute; height: 18px; min-width: 3px; cursor: pointer;
   display: flex; border-radius: 3px; overflow: hidden; box-shadow: 0 0 0 1px #fff; }
 .bar .wait { background: #9ec5f0; }
 .bar .recv { background: #2f6fb5; flex: 1; }
 .bar.failed .recv, .bar.failed .wait { background: #d9534f; }
 .bar:hover, .bar.chosen { box-shadow: 0 0 0 2px #f0a020; }
-.bar span.name { position: absolute; left: 4px; top: 3px; font-size: 11px; color: #0b2545;
+.bar span.name { position: absolute; left: 4px; top: 1px; font-size: 11px; color: #0b2545;
   white-space: nowrap; pointer-events: none; }
-.bytes { position: relative; height: 14px; font-size: 10px; color: #666; }
-.bytes span { position: absolute; white-space: nowrap; }
+.bytes { position: absolute; font-size: 10px; line-height: 12px; color: #666;
+  white-space: nowrap; }
 .segments { position: relative; height: 16px; }
 .seg { position: absolute; top: 2px; width: 2px; height: 12px; background: #999; }
 .seg.out { top: 1px; height: 6px; } .seg.in { top: 8px; height: 6px; }
@@ -184,27 +186,38 @@ def _lane(lane, fetches: list, clock: _Clock, frames: list) -> str:
             f'<div class="handshake" title="TCP handshake" '
             f'style="{clock.box(lane.opened_at, lane.connected_at)}"></div>'
         )
-    bytes_row = []
-    for fetch in fetches:
-        if fetch.sent_at is None:
-            continue
-        track.append(_bar(fetch, clock))
+    placed = _stack([fetch for fetch in fetches if fetch.sent_at is not None])
+    for fetch, row in placed:
+        track.append(_bar(fetch, clock, row))
         answer = _size(len(fetch.head.raw) + fetch.body_size) if fetch.head else "-"
-        bytes_row.append(
-            f'<span style="left:{clock.x(fetch.sent_at):.3f}%">'
+        track.append(
+            f'<span class="bytes" style="left:{clock.x(fetch.sent_at):.3f}%;'
+            f'top:{row * ROW_HEIGHT + BAR_HEIGHT + 2}px">'
             f"↑{_size(len(fetch.request))} ↓{answer}</span>"
         )
-    rows = [
-        label,
-        f'<div class="track">{"".join(track)}</div>',
-        f'<div class="bytes">{"".join(bytes_row)}</div>',
-    ]
+    height = max(1, 1 + max((row for _, row in placed), default=0)) * ROW_HEIGHT
+    rows = [label, f'<div class="track" style="height:{height}px">{"".join(track)}</div>']
     if frames:
         rows.append(_segments(lane, frames, clock))
     return f'<section class="lane" data-lane="{lane.number}">{"".join(rows)}</section>'
 
 
-def _bar(fetch, clock: _Clock) -> str:
+def _stack(fetches: list) -> list[tuple]:
+    """(fetch, row): each bar on the first row of its lane free when it starts, so requests
+    in flight together (pipelined) stand one under the other, as browsers draw them."""
+    ends: list[float] = []
+    placed = []
+    for fetch in sorted(fetches, key=lambda fetch: fetch.sent_at):
+        end = fetch.done_at or fetch.first_byte_at or fetch.sent_at
+        row = next((n for n, last in enumerate(ends) if fetch.sent_at >= last), len(ends))
+        if row == len(ends):
+            ends.append(end)
+        ends[row] = end
+        placed.append((fetch, row))
+    return placed
+
+
+def _bar(fetch, clock: _Clock, row: int = 0) -> str:
     first = fetch.first_byte_at or fetch.done_at or fetch.sent_at
     done = fetch.done_at or first
     status = f"{fetch.head.status} {fetch.head.reason}" if fetch.head else str(fetch.error)
@@ -216,7 +229,7 @@ def _bar(fetch, clock: _Clock) -> str:
     failed = " failed" if not fetch.ok else ""
     return (
         f'<div class="bar{failed}" data-fetch="{fetch.index}" title="{html.escape(tip)}" '
-        f'style="{clock.box(fetch.sent_at, done)}">'
+        f'style="{clock.box(fetch.sent_at, done)};top:{row * ROW_HEIGHT + 2}px">'
         f'<div class="wait" style="width:{wait:.1f}%"></div><div class="recv"></div>'
         f'<span class="name">{html.escape(name)}</span></div>'
     )
