@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from rawhttp.errors import LessonUnavailable
 from rawhttp.lessons import delayline, pageload
 from rawhttp.server import Server, sample_site
 from rawhttp.url import parse_url
@@ -267,5 +268,5 @@ def test_lesson_on_a_url_uses_the_finder(site_server, monkeypatch):
 
 def test_lesson_on_a_url_without_the_finder_says_what_it_needs(monkeypatch):
     monkeypatch.setitem(sys.modules, "rawhttp.fetch.requisites", None)  # as before the merge
-    with pytest.raises(pageload.LessonError, match="requisites"):
+    with pytest.raises(LessonUnavailable, match="requisites"):
         pageload.find_objects()

@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from rawhttp.errors import RawHTTPError
+from rawhttp.errors import NamespaceUnavailable
 
 CLIENT_ADDRESS = "198.51.100.1"  # TEST-NET-2 (RFC 5737): documentation addresses only
 SERVER_ADDRESS = "198.51.100.2"
@@ -51,14 +51,6 @@ COMMAND_TIMEOUT = 10.0
 TUNSETIFF = 0x400454CA
 IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
 CLONE_NEWNET = 0x40000000
-
-
-class NamespaceUnavailable(RawHTTPError):
-    """Network namespaces or TUN devices cannot be made here (not root, no /dev/net/tun, a
-    kernel or container that refuses them): the lesson says so and uses `serve --latency`."""
-
-    exit_code = 1
-    layer = "tcp"
 
 
 def _setns(fd: int) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from rawhttp.dial import Options
-from rawhttp.errors import RawHTTPError
+from rawhttp.errors import LessonUnavailable, NamespaceUnavailable
 from rawhttp.fetch.strategies import Report, fetch_page
 from rawhttp.url import URL, parse_url
 
@@ -190,7 +190,7 @@ def emulated(root: str, rtt: float, allow_namespaces: bool = True) -> Iterator[t
     `serve --latency` in this process (and `how` says why)."""
     why = "--server-latency asked for"
     if allow_namespaces:
-        from rawhttp.lessons.delayline import DelayLine, NamespaceUnavailable
+        from rawhttp.lessons.delayline import DelayLine
 
         try:
             with DelayLine(rtt) as line, _namespace_server(line, root) as url:
@@ -212,7 +212,7 @@ def emulated(root: str, rtt: float, allow_namespaces: bool = True) -> Iterator[t
 @contextlib.contextmanager
 def _namespace_server(line, root: str) -> Iterator[str]:
     """`rawhttp serve ROOT` inside the server's namespace, until the block ends."""
-    from rawhttp.lessons.delayline import SERVER_ADDRESS, NamespaceUnavailable
+    from rawhttp.lessons.delayline import SERVER_ADDRESS
 
     args = ["serve", root, "--host", SERVER_ADDRESS, "--port", str(SERVER_PORT)]
     server = subprocess.Popen(
@@ -258,17 +258,11 @@ def find_objects() -> Callable[[bytes, URL], list[URL]]:
     try:
         from rawhttp.fetch.requisites import find
     except ImportError:
-        raise LessonError(
+        raise LessonUnavailable(
             "finding a page's objects needs rawhttp/fetch/requisites.py (page requisites); "
             "without a URL the lesson fetches its own sample page"
         ) from None
     return find
-
-
-class LessonError(RawHTTPError):
-    """The lesson cannot run as asked."""
-
-    exit_code = 2
 
 
 def run_sample(root: str, rtt: float, echo: Callable[[str], None], namespaces: bool = True):
