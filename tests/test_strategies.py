@@ -412,3 +412,28 @@ def test_cli_fail_and_errors_give_curls_exit_codes(refused_port):
     result = cli("-Z", f"http://127.0.0.1:{refused_port}/a")
     assert result.exit_code == 7
     assert "rawhttp: error: tcp: could not connect" in result.stderr
+
+
+@pytest.mark.parametrize("parallel", [["--connections", "persistent"], ["-Z"]])
+def test_cli_ctrl_c_leaves_no_file(recorder, tmp_path, parallel):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server = recorder(silent=True)
+    target = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rawhttp", "get", *parallel, f"{server.url}/a", "-o", str(target)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 10
+    while not server.connections and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 130, err
+    assert "rawhttp: interrupted" in err
+    assert list(tmp_path.iterdir()) == []

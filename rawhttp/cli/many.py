@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from rawhttp.cli.common import report
+from rawhttp.cli.common import EXIT_INTERRUPTED, report
 from rawhttp.errors import HTTPStatusError, RawHTTPError
 from rawhttp.fetch.conversation import Fetch, MemorySink
 from rawhttp.sinks import FileSink, write_stream
@@ -109,6 +109,9 @@ def run(urls: list[URL], targets: list[str | None], options, flags: dict) -> int
         except RawHTTPError as error:
             report(error)
             return error.exit_code
+        except KeyboardInterrupt:
+            click.echo("rawhttp: interrupted", err=True)
+            return EXIT_INTERRUPTED
     if flags["verbose"]:
         _summary(report_)
     if flags["timeline"]:

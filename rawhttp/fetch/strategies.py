@@ -219,6 +219,9 @@ def fetch_urls(
     started = time.perf_counter()
     try:
         driver.run(fetches)
+    except BaseException:  # Ctrl-C, say: no half-written file is left behind
+        _abort_unfinished(fetches)
+        raise
     finally:
         driver.close()
     return Report(fetches, driver.lanes, started, time.perf_counter())
@@ -242,14 +245,24 @@ def fetch_page(
     driver = _driver(strategy, parallel, options, emit)
     version = options.http_version
     started = time.perf_counter()
+    (base,) = make_fetches([page], strategy, headers=headers, http_version=version)
+    rest: list[Fetch] = []
     try:
-        (base,) = make_fetches([page], strategy, headers=headers, http_version=version)
         driver.run([base])
         if callable(objects):
             body = base.sink.body if isinstance(base.sink, MemorySink) else b""
             objects = objects(bytes(body), page) if base.ok else []
         rest = make_fetches(objects, strategy, headers=headers, http_version=version, start=1)
         driver.run(rest)
+    except BaseException:
+        _abort_unfinished([base, *rest])
+        raise
     finally:
         driver.close()
     return Report([base, *rest], driver.lanes, started, time.perf_counter())
+
+
+def _abort_unfinished(fetches: list[Fetch]) -> None:
+    for fetch in fetches:
+        if fetch.done_at is None:
+            fetch.sink.abort()
