@@ -20,6 +20,7 @@ from rawhttp.client import Session
 from rawhttp.dial import BUFSIZE, Options, TLSOptions
 from rawhttp.download import Destination, Download
 from rawhttp.errors import HTTPStatusError, InvalidRequest, OutputError, RawHTTPError
+from rawhttp.fetch.strategies import PARALLEL_LIMIT, PARALLEL_MAX
 from rawhttp.show import ViewOptions, Views
 from rawhttp.show.color import MODES as COLOR_MODES
 from rawhttp.sinks import Discard, StdoutSink, remote_name, unclobbered
@@ -315,9 +316,9 @@ class GetOptions(NamedTuple):
 )
 @click.option(
     "--parallel-max",
-    type=click.IntRange(1, 300),
+    type=click.IntRange(1, PARALLEL_LIMIT),
     metavar="N",
-    help="With -Z: at most N connections at once (default 50, as curl).",
+    help=f"With -Z: at most N connections at once (default {PARALLEL_MAX}, as curl).",
 )
 @click.option(
     "--timeline",
