@@ -56,6 +56,7 @@ bench:
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/upload_bench.py --rawhttp bench/.venv/bin/rawhttp >> bench/RESULTS.md
 	$(PYTHON) bench/tls_bench.py --rawhttp bench/.venv/bin/rawhttp >> bench/RESULTS.md
+	$(PYTHON) bench/strategies_bench.py --rawhttp bench/.venv/bin/rawhttp >> bench/RESULTS.md
 
 bench-quick:
 	$(PYTHON) bench/run.py --quick

@@ -229,3 +229,20 @@ class TLSSetupError(RawHTTPError):
 
     exit_code = 2
     layer = "tls"
+
+
+class NamespaceUnavailable(RawHTTPError):
+    """`lesson page-load` cannot make network namespaces and TUN devices (not root, no
+    /dev/net/tun, a kernel or container that refuses them). The lesson says so and falls back
+    to `serve --latency`; exit 2 (as CaptureUnavailable) only if it ever surfaced."""
+
+    exit_code = 2
+    layer = "netns"
+
+
+class LessonUnavailable(RawHTTPError):
+    """A lesson cannot run as asked (a page given by URL, before the page-requisites finder
+    exists): exit 2, as for a usage error."""
+
+    exit_code = 2
+    layer = "usage"

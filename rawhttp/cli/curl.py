@@ -27,8 +27,6 @@ CURL_HINTS = {
     "-n": "use -u USER:PASSWORD",
     "--config": "rawhttp has no config file: give the options on the command line",
     "-K": "rawhttp has no config file: give the options on the command line",
-    "--parallel": "rawhttp fetches URLs one after another (on one connection when it can)",
-    "-Z": "rawhttp fetches URLs one after another (on one connection when it can)",
     "--create-dirs": "--output-dir DIR creates DIR (and its parents) when missing",
     "--retry-delay": "--retry waits 1 s, then twice as long each time (at most 10 s)",
     "--progress-bar": "the progress bar is on by default on a terminal (--no-progress)",

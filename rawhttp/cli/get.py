@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import click
 
+from rawhttp.cli import many
 from rawhttp.cli.bodies import Plan
 from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
 from rawhttp.cli.curl import CurlFields, GetCommand, curl_headers, with_retries
@@ -25,6 +26,7 @@ from rawhttp.errors import (
     RawHTTPError,
     TunnelRefused,
 )
+from rawhttp.fetch.strategies import PARALLEL_LIMIT, PARALLEL_MAX
 from rawhttp.show import ViewOptions, Views
 from rawhttp.show.color import MODES as COLOR_MODES
 from rawhttp.sinks import Discard, StdoutSink, remote_name, unclobbered
@@ -353,6 +355,30 @@ class GetOptions(NamedTuple):
     metavar="FILE",
     help="Write every request and response of the command to FILE as HAR 1.2 (JSON).",
 )
+@click.option(
+    "--connections",
+    type=click.Choice(["non-persistent", "persistent", "pipelined"]),
+    help="How the URLs use connections: one each (Connection: close), one kept open, or "
+    "pipelined (every request sent before the first answer is read; GET and HEAD only).",
+)
+@click.option(
+    "-Z",
+    "--parallel",
+    is_flag=True,
+    help="Fetch the URLs over several connections at once, from one event loop (http only).",
+)
+@click.option(
+    "--parallel-max",
+    type=click.IntRange(1, PARALLEL_LIMIT),
+    metavar="N",
+    help=f"With -Z: at most N connections at once (default {PARALLEL_MAX}, as curl).",
+)
+@click.option(
+    "--timeline",
+    metavar="FILE.html",
+    help="Draw the transfers on one clock in a self-contained HTML page: connections as "
+    "lanes, requests as bars (with --packets, the TCP segments too).",
+)
 def get_command(urls: tuple[str, ...], **flags) -> None:
     """Fetch each URL with a hand-built HTTP/1.1 request and show what came back.
 
@@ -376,6 +402,8 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
     except RawHTTPError as error:
         report(error)
         sys.exit(error.exit_code)
+    if many.wanted(flags):
+        sys.exit(many.run(parsed, targets, options, flags))
     if options.resume and None in targets:
         raise click.UsageError("-C needs a file to continue: give -o FILE or -O")
     if options.resume and options.curl.byte_range:

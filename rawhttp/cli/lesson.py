@@ -8,7 +8,7 @@ import sys
 import click
 
 from rawhttp.cli.common import run_reporting
-from rawhttp.lessons import EXERCISES, input_lines, tcp, udp
+from rawhttp.lessons import EXERCISES, input_lines, pageload, tcp, udp
 
 
 def _one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -216,3 +216,38 @@ def lesson_udp_client(
     else:
         lines = input_lines(sys.stdin)
         run_reporting(udp.run_client, host, port, lines, timeout=timeout, connect=connect)
+
+
+@lesson_group.command("page-load")
+@click.argument("url", required=False)
+@click.option(
+    "--rtt",
+    type=click.FloatRange(min=1, max=2000),
+    default=pageload.DEFAULT_RTT_MS,
+    show_default=True,
+    metavar="MS",
+    help="The round-trip time to emulate, in milliseconds (the sample page only).",
+)
+@click.option(
+    "--server-latency",
+    is_flag=True,
+    help="Emulate the RTT with serve --latency even as root (no namespaces).",
+)
+def lesson_page_load(url: str | None, rtt: float, server_latency: bool) -> None:
+    """Fetch a page and its objects with each connection strategy; time them in RTTs.
+
+    Without URL: the sample page (samples/site/pageload: ten images, two stylesheets)
+    across an emulated round-trip time: as root, the client and the server in network
+    namespaces joined by a delay line (every packet delayed, the kernel's TCP on both ends);
+    otherwise `serve --latency`, an approximation (the lesson says which it used). Prints, per
+    strategy, the objects, the connections opened, the round trips Kurose and Ross predict,
+    those measured (total time / RTT), and why they differ.
+    """
+    from rawhttp.server import sample_site
+    from rawhttp.url import parse_url
+
+    if url is not None:
+        run_reporting(pageload.run_url, run_reporting(parse_url, url), click.echo)
+        return
+    root = str(sample_site())
+    run_reporting(pageload.run_sample, root, rtt / 1000, click.echo, namespaces=not server_latency)

@@ -194,6 +194,14 @@ LIMITS_HELP = (
     help="Log each TLS handshake too: the server name (SNI) and ALPN protocols the client "
     "offered, the version and cipher chosen.",
 )
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="MS",
+    help="Hold each answer back MS milliseconds after its request came (and the first on a "
+    "connection MS more, for the handshake): an approximate round-trip time, for lessons.",
+)
 def serve_command(directory: str, scenario: str | None, replay: str | None, **options) -> None:
     """Serve DIRECTORY (default: the current one) over HTTP/1.1 on a plain socket (HTTPS
     with --tls).
@@ -230,6 +238,7 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
     if options["key"] and not options["cert"]:
         raise click.UsageError("--key needs --cert")
     raise_open_files_limit()
+    options["latency"] = options["latency"] / 1000
     try:
         server = Server(directory, scenario=scenario, replay=replay, site=site, **options)
     except RawHTTPError as error:
@@ -243,6 +252,13 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
     click.echo(f"{server.describe()} ({server.how()}; Ctrl-C to stop)")
     if server.tls is not None and server.tls.cafile:
         click.echo(trust_note(server))
+    if server.latency:
+        click.echo(
+            f"rawhttp: note: --latency {server.latency * 1000:g} ms holds answers back on the "
+            "server's side only: an approximation of a round-trip time (no slow start, no "
+            "delayed segments)",
+            err=True,
+        )
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does
     try:
         server.serve_forever()

@@ -32,6 +32,7 @@ EXERCISES: list[tuple[str, str]] = [
     ("tcp-client", "connect, sendall, recv to the newline: TCP keeps bytes, not messages"),
     ("udp-server", "bind, recvfrom, sendto: no listen, no accept; each datagram names its sender"),
     ("udp-client", "a datagram per line, and a timeout: UDP never says a datagram was lost"),
+    ("page-load", "a page and its objects over an emulated RTT: the four strategies, measured"),
 ]
 
 

@@ -230,6 +230,7 @@ class Server:
         key: str | os.PathLike | None = None,
         ca_file: str | os.PathLike | None = None,
         verbose: bool = False,
+        latency: float = 0.0,
     ):
         model = model or DEFAULT_MODEL
         if model not in MODELS:
@@ -254,6 +255,7 @@ class Server:
             if self.tls is not None:
                 self.tls.close()  # the CA made for this server
             raise
+        self.latency = latency  # seconds: serve --latency (server/latency.py)
         self.host, self.port = self.listener.getsockname()[:2]
         self.driver = self._make_driver()
         self._thread: threading.Thread | None = None
@@ -292,14 +294,14 @@ class Server:
 
     def new_connection(self, client: tuple) -> ServerConnection:
         self.accepted += 1
-        conn = ServerConnection(
-            client,
-            lambda: self.handler,
-            self.log,
-            self.idle_timeout,
-            access=self.access_log,
-            log_format=self.log_format,
-        )
+        args = (client, lambda: self.handler, self.log, self.idle_timeout)
+        logging = {"access": self.access_log, "log_format": self.log_format}
+        if self.latency:
+            from rawhttp.server.latency import DelayedConnection
+
+            conn = DelayedConnection(*args, latency=self.latency, **logging)
+        else:
+            conn = ServerConnection(*args, **logging)
         if self.tls is not None:
             conn.expect_handshake()
         return conn

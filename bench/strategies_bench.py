@@ -1,0 +1,139 @@
+"""Many small URLs, `rawhttp get` against `curl`, from nginx on loopback (1 KiB files):
+
+- one host, one process, one kept connection: client CPU per request, start-up subtracted
+  ((CPU of COUNT URLs - CPU of one URL) / (COUNT - 1)), for rawhttp's one-at-a-time road
+  (`get URL...`) and its strategies road (`--connections persistent`), against curl's;
+- `-Z --parallel-max 8` over the same URLs: wall time against `curl -Z --parallel-max 8`,
+  and rawhttp's peak RSS.
+
+    python3 bench/strategies_bench.py [--count 1000] [--rounds 3] [--rawhttp PATH]
+
+Needs nginx, curl and GNU time (Debian's packages). The URLs are one curl glob
+(`f[0001-1000].txt`), expanded by each tool; every body goes to /dev/null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tls_bench import timed
+from upload_bench import _wait, free_port
+
+CONF = """daemon off; master_process off; worker_processes 1; pid {dir}/nginx.pid;
+error_log {dir}/error.log warn; events {{ worker_connections 256; }}
+http {{ access_log off; sendfile on; keepalive_requests 100000; client_body_temp_path {dir}/body;
+  server {{ listen 127.0.0.1:{port}; root {dir}/www; }} }}
+"""
+TARGET_CPU_RATIO = 1.5  # client CPU per request, rawhttp / curl
+TARGET_WALL_RATIO = 1.5  # -Z --parallel-max 8 wall, rawhttp / curl
+TARGET_RSS_MIB = 30.0
+PARALLEL = 8
+CASES = {
+    "curl": ["curl", "-s", "-o", "/dev/null"],
+    "rawhttp": ["{rawhttp}", "get", "-o", "/dev/null", "--no-progress"],
+    "rawhttp --connections persistent": [
+        "{rawhttp}", "get", "-o", "/dev/null", "--connections", "persistent",
+    ],
+    "curl -Z": ["curl", "-s", "-o", "/dev/null", "-Z", "--parallel-max", str(PARALLEL)],
+    "rawhttp -Z": [
+        "{rawhttp}", "get", "-o", "/dev/null", "-Z", "--parallel-max", str(PARALLEL),
+    ],
+}  # fmt: skip
+
+
+def command(case: str, rawhttp: str, url: str) -> list[str]:
+    words: list[str] = []
+    for word in CASES[case]:
+        words += shlex.split(rawhttp) if word == "{rawhttp}" else [word]
+    return [*words, url]
+
+
+def measure(options, port: int) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """For each case: samples for COUNT URLs ("many") and for one URL ("one")."""
+    last = f"{options.count:04d}"
+    many = f"http://127.0.0.1:{port}/f[0001-{last}].txt"
+    one = f"http://127.0.0.1:{port}/f0001.txt"
+    samples = {case: {"many": [], "one": []} for case in CASES}
+    timed(command("curl", options.rawhttp, many))  # warm the page cache and nginx
+    names = list(CASES)
+    for number in range(options.rounds):
+        for case in names[number % len(names) :] + names[: number % len(names)]:
+            samples[case]["many"].append(timed(command(case, options.rawhttp, many)))
+            samples[case]["one"].append(timed(command(case, options.rawhttp, one)))
+    return samples
+
+
+def report(samples: dict, count: int) -> None:
+    def median(case: str, size: str, metric: str) -> float:
+        return statistics.median(sample[metric] for sample in samples[case][size])
+
+    def per_request(case: str) -> float:
+        return (median(case, "many", "cpu") - median(case, "one", "cpu")) / (count - 1)
+
+    print(f"## {count} small URLs on one host, `rawhttp get` against `curl` (nginx, 1 KiB)\n")
+    print("| target | measured | wanted | verdict |")
+    print("| --- | --- | --- | --- |")
+    for case in ("rawhttp", "rawhttp --connections persistent"):
+        ratio = per_request(case) / per_request("curl")
+        met = "met" if ratio <= TARGET_CPU_RATIO else "MISSED"
+        print(
+            f"| client CPU per request, {case} / curl | {ratio:.2f} | <= {TARGET_CPU_RATIO} "
+            f"| {met} |"
+        )
+    wall = median("rawhttp -Z", "many", "wall") / median("curl -Z", "many", "wall")
+    met = "met" if wall <= TARGET_WALL_RATIO else "MISSED"
+    print(f"| -Z --parallel-max {PARALLEL} wall, rawhttp / curl | {wall:.2f} | "
+          f"<= {TARGET_WALL_RATIO} | {met} |")  # fmt: skip
+    rss = max(sample["rss"] for sample in samples["rawhttp -Z"]["many"])
+    met = "met" if rss <= TARGET_RSS_MIB else "MISSED"
+    print(f"| -Z peak RSS of rawhttp (MiB) | {rss:.1f} | <= {TARGET_RSS_MIB:g} | {met} |")
+    columns = f"wall {count} (s) | CPU {count} (s) | CPU 1 (s) | CPU/request (ms) | RSS (MiB)"
+    print(f"\n| case | {columns} |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for case in CASES:
+        rss_case = max(sample["rss"] for sample in samples[case]["many"])
+        print(
+            f"| {case} | {median(case, 'many', 'wall'):.3f} | {median(case, 'many', 'cpu'):.3f} "
+            f"| {median(case, 'one', 'cpu'):.3f} | {per_request(case) * 1000:.3f} "
+            f"| {rss_case:.1f} |"
+        )
+    print(
+        "\nMedians of the rounds (GNU time: CPU is user + system, so 10 ms granularity; "
+        "CPU/request subtracts the one-URL run, which is mostly start-up)."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rawhttp", default=shutil.which("rawhttp") or "rawhttp")
+    options = parser.parse_args()
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    with tempfile.TemporaryDirectory(dir=base) as folder:
+        work = Path(folder)
+        for sub in ("www", "body"):
+            (work / sub).mkdir()
+        for number in range(1, options.count + 1):
+            (work / "www" / f"f{number:04d}.txt").write_bytes(b"x" * 1023 + b"\n")
+        port = free_port()
+        (work / "nginx.conf").write_text(CONF.format(dir=work, port=port))
+        nginx = subprocess.Popen(
+            ["nginx", "-p", str(work), "-c", str(work / "nginx.conf"), "-e", "stderr"]
+        )
+        try:
+            _wait(port)
+            report(measure(options, port), options.count)
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
+
+
+if __name__ == "__main__":
+    main()
