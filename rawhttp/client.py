@@ -49,6 +49,7 @@ from rawhttp.wire import (
     ResponseReader,
     build_request,
     encode_chunk,
+    media_charset,
     request_methods,
 )
 
@@ -144,12 +145,7 @@ class Response:
     @property
     def text(self) -> str:
         """The body decoded with the charset from Content-Type (UTF-8 when none is given)."""
-        content_type = self.headers.get("Content-Type", "") or ""
-        charset = "utf-8"
-        for param in content_type.split(";")[1:]:
-            key, _, value = param.strip().partition("=")
-            if key.lower() == "charset" and value:
-                charset = value.strip('"')
+        charset = media_charset(self.headers.get("Content-Type", "") or "")
         try:
             return self.body.decode(charset, errors="replace")
         except LookupError:

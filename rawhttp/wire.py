@@ -185,6 +185,16 @@ def check_header(name: str, value: str) -> None:
         raise InvalidRequest(f"header {name!r} has characters outside Latin-1") from None
 
 
+def media_charset(content_type: str, default: str = "utf-8") -> str:
+    """The charset parameter of a Content-Type value (RFC 9110 section 8.3.2), or `default`:
+    `text/html; charset="ISO-8859-1"` -> `ISO-8859-1`."""
+    for parameter in content_type.split(";")[1:]:
+        key, _, value = parameter.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip('"')
+    return default
+
+
 def build_request(method: str, target: str, headers: Headers, version: str = "HTTP/1.1") -> bytes:
     """The request head, byte for byte: request line, fields, empty line, CRLF line ends."""
     if not TOKEN_RE.fullmatch(method.encode("latin-1", "replace")):

@@ -265,12 +265,9 @@ def _as_text(body: bytes, mime: str) -> str | None:
     )
     if not textual:
         return None
-    charset = "utf-8"
-    for parameter in mime.split(";")[1:]:
-        key, _, value = parameter.strip().partition("=")
-        if key.lower() == "charset" and value:
-            charset = value.strip('"')
+    from rawhttp.wire import media_charset
+
     try:
-        return body.decode(charset)
+        return body.decode(media_charset(mime))
     except (LookupError, UnicodeDecodeError):
         return None
