@@ -14,7 +14,7 @@ import click
 
 from rawhttp.cli.bodies import Plan
 from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
-from rawhttp.cli.curl import CurlFields, GetCommand, curl_headers, with_retries
+from rawhttp.cli.curl import CurlFields, GetCommand, cookie_engine, curl_headers, with_retries
 from rawhttp.client import Session
 from rawhttp.dial import BUFSIZE, Options, TLSOptions
 from rawhttp.download import Destination, Download
@@ -311,7 +311,16 @@ class GetOptions(NamedTuple):
     "-u", "--user", metavar="USER:PASSWORD", help="Send Basic credentials (Authorization)."
 )
 @click.option(
-    "-b", "--cookie", metavar="NAME=VALUE|FILE", help="Send Cookie: NAME=VALUE, or a cookie file's."
+    "-b",
+    "--cookie",
+    metavar="NAME=VALUE|FILE",
+    help="Send Cookie: NAME=VALUE; or a cookie file's matching cookies, and those set meanwhile.",
+)
+@click.option(
+    "-c",
+    "--cookie-jar",
+    metavar="FILE",
+    help="Keep the cookies servers set (and -b FILE's); write them to FILE at the end.",
 )
 @click.option("-r", "--range", "byte_range", metavar="RANGE", help="Send Range: bytes=RANGE.")
 @click.option(
@@ -361,15 +370,20 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
     if options.views.dump_header and options.views.dump_header != "-":
         run_reporting(_truncate, options.views.dump_header)
     code = 0
-    with _tcp_view(flags) as tcp_view, Session(options.connection) as session:
+    jar = run_reporting(cookie_engine, options.curl)
+    with _tcp_view(flags) as tcp_view, Session(options.connection, cookies=jar) as session:
         options = options._replace(views=options.views._replace(tcp_view=tcp_view))
         for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
             following = parsed[index + 1] if index + 1 < len(parsed) else None
             key = session.reuse_key  # the origin, or a forwarding proxy's address
             keep_alive = following is not None and key(following) == key(url)
-            fields = run_reporting(curl_headers, options.curl, url.host, url.target)
+            fields = run_reporting(curl_headers, options.curl)
             transfer = Transfer(session, url, target, keep_alive, options, fields)
             code = with_retries(transfer.run, options, options.plan.idempotent) or code
+    if jar is not None and options.curl.cookie_jar:
+        from rawhttp.cookies import save_file
+
+        run_reporting(save_file, jar, options.curl.cookie_jar)
     sys.exit(code)
 
 
@@ -404,6 +418,7 @@ def get_options(flags: dict) -> GetOptions:
             flags["user"],
             flags["cookie"],
             flags["byte_range"],
+            flags["cookie_jar"],
         ),
         headers=flags["headers"],
         outputs=flags["outputs"],
