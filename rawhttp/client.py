@@ -438,9 +438,10 @@ class Session:
         return response
 
     def _with_cookies(self, request: Request) -> Request:
-        """The request as sent: with the jar's cookies for its URL after any Cookie it has
-        (the caller's `-b NAME=VALUE`). The request itself is unchanged, so a redirect is
-        worked out from it, and the next hop gets its own cookies, never these again."""
+        """The request as sent: with the jar's cookies for its URL, then any Cookie it has
+        (the caller's `-b NAME=VALUE`: curl's order). The request itself is unchanged, so a
+        redirect is worked out from it, and the next hop gets its own cookies, never these
+        again."""
         if self.cookies is None:
             return request
         self._cookie_notes()  # what loading the file said
@@ -449,7 +450,7 @@ class Session:
             return request
         headers = Headers(request.headers.items())
         given = headers.get("Cookie")
-        headers.set("Cookie", f"{given}; {jar}" if given else jar)
+        headers.set("Cookie", f"{jar}; {given}" if given else jar)
         return request._replace(headers=headers)
 
     def _cookie_notes(self) -> None:
