@@ -228,6 +228,7 @@ class Response:
                 reason=STOP_REASONS[self.framing.kind],
                 extra=len(reader.rest),
                 chunks=getattr(reader.body, "chunks", None),
+                trailers=getattr(reader.body, "raw_trailers", b""),
             )
         )
         self._conn = None

@@ -295,7 +295,9 @@ class HeadReader:
             self._scanned = max(0, len(self._buf) - 2)
             return None
         if end > self.max_size:
-            raise LimitExceeded(f"head is {end} bytes, over the limit of {self.max_size}")
+            raise LimitExceeded(
+                f"head is {end} bytes, over the limit of {self.max_size} ({self.limit_name})"
+            )
         self.head = bytes(self._buf[:end])
         self.rest = bytes(self._buf[end:])
         self._buf = bytearray()
@@ -637,6 +639,11 @@ class ChunkedDecoder:
             else:
                 position = self._feed_line(view, position, end)
         return pieces
+
+    @property
+    def raw_trailers(self) -> bytes:
+        """The trailer field lines as received, each ending CR LF (what curl's -D writes)."""
+        return b"".join(line + b"\r\n" for line in self._trailer_lines)
 
     @property
     def trailer_size(self) -> int:

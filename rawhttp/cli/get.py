@@ -17,7 +17,7 @@ from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
 from rawhttp.cli.curl import CurlFields, GetCommand, cookie_engine, curl_headers, with_retries
 from rawhttp.client import Session
 from rawhttp.dial import BUFSIZE, Options, TLSOptions
-from rawhttp.download import Destination, Download
+from rawhttp.download import Destination, Download, kept_note
 from rawhttp.errors import (
     HTTPStatusError,
     InvalidRequest,
@@ -594,8 +594,9 @@ class Transfer:
             if not options.silent or options.show_error:
                 report(error)
             return error.exit_code, status
-        except KeyboardInterrupt:
-            click.echo("rawhttp: interrupted", err=True)
+        except KeyboardInterrupt as stop:
+            kept = f" ({stop})" if str(stop) else ""  # where the bytes received are kept
+            click.echo(f"rawhttp: interrupted{kept}", err=True)
             sys.exit(EXIT_INTERRUPTED)
         return 0, status
 
@@ -615,7 +616,8 @@ class Transfer:
 
     def _transfer(self, sink: Destination, needs_body: bool) -> tuple[int, str]:
         """One fetch into `sink` (a `download.Destination`, which decides from the head where
-        the body goes); on any failure it is aborted, so no partial FILE remains."""
+        the body goes); on any failure it is aborted: no partial FILE, and the error says
+        where the bytes received are kept (FILE.part)."""
         options = self.options
         try:
             with self.session.stream(
@@ -631,7 +633,7 @@ class Transfer:
                 # otherwise a body saved to a file may be moved by the kernel (splice).
                 response.copy_body_to(sink.start(response), splice=not needs_body)
             sink.finish()
-        except BaseException:
-            sink.abort()
+        except BaseException as error:
+            kept_note(error, sink.abort())
             raise
         return response.status, response.reason
