@@ -217,6 +217,7 @@ def parse_set_cookie(line: str, url: URL, now: float) -> Cookie:
     name, value = name.strip(" \t"), value.strip(" \t")
     if not eq or not name:
         raise CookieRefused("no NAME=VALUE pair (RFC 6265 5.2 step 2)")
+    _check_octets(name, value)
     if len(name) + len(value) > MAX_COOKIE_SIZE:
         raise CookieRefused(f"name and value over {MAX_COOKIE_SIZE} bytes (MAX_COOKIE_SIZE)")
     attrs = _attributes(attributes, now)
@@ -236,6 +237,16 @@ def parse_set_cookie(line: str, url: URL, now: float) -> Cookie:
         attrs.get("expires"),
         now,
     )
+
+
+# Control characters (tab aside): RFC 6265bis 5.6 step 2 ignores a cookie holding one, so
+# none reaches a Cookie field (a NUL there would make the request unsendable).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _check_octets(name: str, value: str) -> None:
+    if _CONTROL.search(name + value):
+        raise CookieRefused(f"a control character in {name!r} (RFC 6265bis 5.6)")
 
 
 def _attributes(parts: list[str], now: float) -> dict:
@@ -353,6 +364,7 @@ def parse_netscape_line(line: str, created: float) -> Cookie | None:
     if len(fields) != 7:
         raise CookieRefused(f"a line of {len(fields)} fields, not 7")
     domain, subdomains, path, secure, expires, name, value = fields
+    _check_octets(name, value)
     host_only = subdomains.upper() != "TRUE" and not domain.startswith(".")
     domain = domain.removeprefix(".").lower()
     if not host_only and public_suffix(domain):
