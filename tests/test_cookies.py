@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_client_sends import Recorder
 from werkzeug import Response
 
@@ -325,3 +327,38 @@ def test_a_name_value_cookie_is_sent_with_the_engines(httpserver, tmp_path):
     home = [entry[0].headers.get("Cookie") for entry in httpserver.log][1::2]
     for sent in home:  # the engine's cookies, then -b's (curl's order)
         assert sent.endswith("; given=1") and "sid=abc" in sent
+
+
+# --- whatever a server or a file holds, the rules answer: stored, or refused with a reason -----
+
+
+ATTRIBUTES = ["Domain=", "Path=", "Max-Age=", "Expires=", "Secure", "HttpOnly", ";", "=", ".", " "]
+set_cookie_texts = st.lists(
+    st.one_of(st.sampled_from(ATTRIBUTES), st.text(max_size=12)), max_size=12
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(set_cookie_texts, st.sampled_from([URL, HTTPS, parse_url("http://127.0.0.1:8/a/b")]))
+def test_any_set_cookie_is_stored_or_refused_with_a_reason(text, url):
+    jar = CookieJar()
+    jar.store([text], url, NOW)
+    assert len(jar.notes) == 1
+    header = jar.cookie_header(url, NOW)
+    assert header is None or not any(ch in header for ch in "\r\n\x00")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["\t", "TRUE", "FALSE", "/", "#HttpOnly_", ".", "0"]),
+            st.text(max_size=8),
+        ),
+        max_size=20,
+    ).map("".join)
+)
+def test_any_cookie_file_text_loads_or_is_refused(text):
+    jar = CookieJar()
+    jar.load_text(text, "f", NOW)
+    assert jar.netscape_text(NOW).startswith("# Netscape HTTP Cookie File\n")

@@ -164,7 +164,11 @@ class GetOptions(NamedTuple):
     help="PUT FILE as the body, streamed (- reads stdin, sent chunked).",
 )
 @click.option("-G", "--get", is_flag=True, help="Put the -d data in the URL's query and GET.")
-@click.option("--compressed", is_flag=True, help="Ask for gzip/deflate and decode the body.")
+@click.option(
+    "--compressed",
+    is_flag=True,
+    help="Ask for gzip/deflate (br/zstd with rawhttp[compression]) and decode the body.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show the request sent and connection notes.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar (terminal, -o only).")
 @click.option(
