@@ -32,6 +32,7 @@ from rawhttp.errors import (
     LimitExceeded,
     NetworkError,
     ProtocolError,
+    Timeout,
     TooManyRedirects,
 )
 from rawhttp.proxy import Route
@@ -63,6 +64,9 @@ MAX_BODY = 100 * 1024 * 1024
 # sent after the server's 100 or after CONTINUE_WAIT seconds without an answer: curl's rule.
 EXPECT_OVER = 1024 * 1024
 CONTINUE_WAIT = 1.0
+# While a body is sent, how long a readable socket may take to give bytes of an answer before
+# the next piece goes (over TLS it may be readable for a session ticket alone).
+ANSWER_PEEK = 0.005
 # BodyDone's reason, by framing: a close-delimited body can only end with the server's close.
 STOP_REASONS = {
     "none": "no body for this request or status",
@@ -636,6 +640,20 @@ def _send_pieces(conn: Stream, request: Request, watch: _AnswerWatch) -> int | N
     return None
 
 
+def _recv_until(conn: Stream, deadline: float) -> memoryview | None:
+    """One read that waits no later than `deadline` (monotonic): None if nothing came by
+    then. A readable socket does not promise an answer: over TLS 1.3 it may hold only the
+    server's session tickets, and a plain read would then wait for bytes that never come."""
+    with conn.reading_head():  # restores the read timeout afterwards
+        conn.head_deadline = deadline
+        try:
+            return _recv(conn)
+        except Timeout:
+            if conn.deadline is not None and time.monotonic() >= conn.deadline:
+                raise  # --max-time, not this wait, ran out
+            return None
+
+
 class _AnswerWatch:
     """What the server sends while the body goes out. A 1xx is kept for the head reader and the
     sending goes on; a final head (or the server's close) means the server has answered: the
@@ -657,7 +675,9 @@ class _AnswerWatch:
     def answered(self) -> bool:
         conn = self.conn
         while not self.final and conn.sock is not None and conn.readable(0):
-            data = _recv(conn)
+            data = _recv_until(conn, time.monotonic() + ANSWER_PEEK)
+            if data is None:
+                break  # TLS records with no data in them (session tickets)
             self.received += data
             self.final = not data or self._feed(data)
         return self.final
@@ -674,10 +694,9 @@ def _await_continue(conn: Stream, method: str) -> tuple[bool, bytes]:
     probe, received = ResponseReader(method), bytearray()
     deadline = time.monotonic() + CONTINUE_WAIT
     while not probe.interim and probe.head is None:
-        left = deadline - time.monotonic()
-        if left <= 0 or not conn.readable(left):
+        data = _recv_until(conn, deadline)
+        if data is None:
             return True, bytes(received)  # no answer within the wait: send the body anyway
-        data = _recv(conn)
         if not data:
             return False, bytes(received)
         received += data

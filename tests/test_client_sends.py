@@ -348,3 +348,104 @@ def test_gunicorn_sync_worker_answering_mid_upload(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_an_https_upload_is_not_stalled_by_a_session_ticket(tmp_path):
+    """Over TLS 1.3 the server's session tickets arrive after the handshake: the socket is
+    readable, yet no answer is there. Watching for the answer must not wait on them."""
+    import ssl
+
+    import trustme
+    from pytest_httpserver import HTTPServer
+    from werkzeug import Response
+
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(context)
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * BIG_PUT)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.expect_request("/up").respond_with_handler(
+        lambda request: Response(str(len(request.get_data())))
+    )
+    server.start()
+    try:
+        url = f"https://localhost:{server.port}/up"
+        started = time.monotonic()
+        for expect in ([], ["-H", "Expect:"]):
+            ours = rawhttp(
+                url,
+                "-T",
+                str(big),
+                "--cacert",
+                str(cafile),
+                "--tlsv1.3",
+                "--body-only",
+                "--timeout",
+                "20",
+                *expect,
+            )
+            assert ours.returncode == 0, ours.stderr
+            assert ours.stdout == str(BIG_PUT).encode()
+        assert time.monotonic() - started < 15
+    finally:
+        server.stop()
+
+
+def test_an_https_upload_to_a_server_that_never_says_100_goes_after_the_wait(tmp_path):
+    """Expect: 100-continue over TLS 1.3, to a server that ignores it: the body must go after
+    the 1 s wait (curl's rule). The session tickets made the socket readable, and the wait
+    then blocked in a read until --timeout (exit 28)."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(context)
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (2 * 1024 * 1024))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(TIMEOUT)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.settimeout(TIMEOUT)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += tls.recv(65536)
+                body = len(data.split(b"\r\n\r\n", 1)[1])
+                while body < big.stat().st_size and (piece := tls.recv(65536)):
+                    body += len(piece)
+                tls.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d" % (len(str(body)), body)
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"https://localhost:{listener.getsockname()[1]}/"
+        started = time.monotonic()
+        ours = rawhttp(
+            url,
+            "-T",
+            str(big),
+            "--cacert",
+            str(cafile),
+            "--tlsv1.3",
+            "--body-only",
+            "--timeout",
+            "8",
+        )
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout == str(2 * 1024 * 1024).encode()
+        assert time.monotonic() - started < 6
+    finally:
+        thread.join(10)
+        listener.close()
