@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rawhttp import events
 from rawhttp.dial import Options, dial
@@ -32,6 +32,7 @@ from rawhttp.errors import (
     LimitExceeded,
     NetworkError,
     ProtocolError,
+    Timeout,
     TLSTruncated,
     TooManyRedirects,
 )
@@ -53,6 +54,9 @@ from rawhttp.wire import (
     request_methods,
 )
 
+if TYPE_CHECKING:
+    from rawhttp.cookies import CookieJar
+
 # Whether to use splice(2), socket -> pipe -> file with no copy through Python, where the
 # stream can (`Stream.can_splice`). False in tests that compare the two roads.
 SPLICE = True
@@ -62,6 +66,9 @@ MAX_BODY = 100 * 1024 * 1024
 # sent after the server's 100 or after CONTINUE_WAIT seconds without an answer: curl's rule.
 EXPECT_OVER = 1024 * 1024
 CONTINUE_WAIT = 1.0
+# While a body is sent, how long a readable socket may take to give bytes of an answer before
+# the next piece goes (over TLS it may be readable for a session ticket alone).
+ANSWER_PEEK = 0.005
 # BodyDone's reason, by framing: a close-delimited body can only end with the server's close.
 STOP_REASONS = {
     "none": "no body for this request or status",
@@ -103,13 +110,16 @@ def request_headers(
             ("Connection", "keep-alive" if keep_alive else "close"),
         ]
     )
-    pairs = extra.items() if isinstance(extra, Mapping) else (extra or [])
-    for name, value in pairs:
+    for name, value in _pairs(extra):
         if value is None:
             headers.remove(name)
         else:
             headers.set(name, value)
     return headers
+
+
+def _pairs(extra: HeaderArg) -> list[tuple[str, str | None]]:
+    return list(extra.items()) if isinstance(extra, Mapping) else list(extra or [])
 
 
 class Response:
@@ -219,6 +229,7 @@ class Response:
                 reason=STOP_REASONS[self.framing.kind],
                 extra=len(reader.rest),
                 chunks=getattr(reader.body, "chunks", None),
+                trailers=getattr(reader.body, "raw_trailers", b""),
             )
         )
         self._conn = None
@@ -266,7 +277,9 @@ def _server_keeps_alive(head: ResponseHead) -> bool:
 
 def _recv(conn: Stream) -> memoryview:
     """One read into the connection's buffer; empty when the server has closed (and then the
-    connection is closed on this side too)."""
+    connection is closed on this side too; a read after that is the same close again)."""
+    if conn.sock is None:
+        return memoryview(b"")
     count = conn.recv_into(conn.buffer)
     if count == 0:
         conn.close(by="server")
@@ -345,6 +358,8 @@ class Session:
     A kept connection the server has closed meanwhile is replaced transparently, once, for a
     request that may be repeated; one that may not (a POST: RFC 9110 section 9.2.2) always
     goes on a fresh connection. `connect` makes connections (tests pass a scripted one).
+    With `cookies` (a `cookies.CookieJar`), each request and redirect hop carries the cookies
+    that match it, and each response's Set-Cookie fields are stored (RFC 6265).
     """
 
     def __init__(
@@ -352,8 +367,11 @@ class Session:
         options: Options | None = None,
         on_event: Listener | None = None,
         connect: Callable[[URL, Options, Listener], Stream] = dial,
+        cookies: CookieJar | None = None,
     ):
         self.options = (options or Options()).copy()
+        # curl's cookie engine (-b FILE, -c FILE): Set-Cookie answers are kept and sent on.
+        self.cookies = cookies
         self.emit = on_event or _ignore
         self.connect = connect
         self._idle: Stream | None = None
@@ -422,13 +440,39 @@ class Session:
         self.emit(events.RequestStarted(url=str(request.url), method=request.method))
         via = self._route(request.url)
         self._key = via.key(request.url)
+        request = self._with_cookies(request)
         response = self._kept_exchange(request, via)
         if response is None:
             conn = self.connect(request.url, self.options, self._relay)
             response = self._exchange(conn, request, via)
         if via.forwards and response.status == 407:
             self.emit(events.Noted("the proxy answered 407: it wants credentials (-U)"))
+        if self.cookies is not None:
+            self.cookies.store(response.headers.get_all("Set-Cookie"), request.url)
+            self._cookie_notes()
         return response
+
+    def _with_cookies(self, request: Request) -> Request:
+        """The request as sent: with the jar's cookies for its URL, then any Cookie it has
+        (the caller's `-b NAME=VALUE`: curl's order). The request itself is unchanged, so a
+        redirect is worked out from it, and the next hop gets its own cookies, never these
+        again."""
+        if self.cookies is None:
+            return request
+        self._cookie_notes()  # what loading the file said
+        jar = self.cookies.cookie_header(request.url)
+        if jar is None:
+            return request
+        headers = Headers(request.headers.items())
+        given = headers.get("Cookie")
+        headers.set("Cookie", f"{jar}; {given}" if given else jar)
+        return request._replace(headers=headers)
+
+    def _cookie_notes(self) -> None:
+        assert self.cookies is not None
+        notes, self.cookies.notes = self.cookies.notes, []
+        for note in notes:
+            self.emit(events.Noted(note))
 
     def _kept_exchange(self, request: Request, via: Route) -> Response | None:
         """The request on the kept connection, if it fits and still works; None if not."""
@@ -469,11 +513,15 @@ class Session:
         try:
             head = build_request(request.method, target, headers, self.options.http_version)
             conn.send(head, events.RequestHeadSent)
-            pending = _send_body(conn, request) if request.body is not None else b""
+            pending, cut = _send_body(conn, request) if request.body is not None else (b"", None)
             reader = ResponseReader(request.method)
-            return Response(
-                request.url, reader, conn, _read_head(conn, reader, pending), self._done
-            )
+            try:
+                early = _read_head(conn, reader, pending)
+            except (EmptyReply, NetworkError):
+                if cut is not None:
+                    raise cut from None  # no answer after all: the send's error says it
+                raise
+            return Response(request.url, reader, conn, early, self._done)
         except BaseException:
             conn.close()
             raise
@@ -542,7 +590,9 @@ class Session:
         fields = request_headers(target, headers, self.options.http_version, keep_alive)
         fields = body_headers(fields, body)
         large = body is not None and (body.length is None or body.length > EXPECT_OVER)
-        if large and self.options.http_version == "HTTP/1.1" and "Expect" not in fields:
+        # The caller's own Expect, or `-H 'Expect:'` (None: curl's way to say "send none").
+        named = any(name.lower() == "expect" for name, _ in _pairs(headers))
+        if large and self.options.http_version == "HTTP/1.1" and not named:
             fields.add("Expect", "100-continue")
         return Request(method, target, fields, body)
 
@@ -552,22 +602,42 @@ class Session:
             self.emit(events.Warned(f"redirect from https to plain http: {new.url}"))
 
 
-def _send_body(conn: Stream, request: Request) -> bytes:
-    """Send the body, after 100 Continue if the head asked for one; the bytes received
-    meanwhile (the start of the answer), which the head reader is fed first."""
+def _send_body(conn: Stream, request: Request) -> tuple[bytes, NetworkError | None]:
+    """Send the body, after 100 Continue if the head asked for one, watching for the server's
+    answer meanwhile (RFC 9112 section 9.5): a final response stops the sending. Returns the
+    bytes received meanwhile (the start of the answer, fed first to the head reader) and, if
+    sending failed after the server had answered, that error (raised if no answer is read)."""
     pending = b""
     expect = (request.headers.get("Expect") or "").lower() == "100-continue"
     if expect:
         go_on, pending = _await_continue(conn, request.method)
         if not go_on:
             conn.keep_alive = False  # the server may still be waiting for a body: start afresh
-            return pending
+            return pending, None
+    watch = _AnswerWatch(conn, request.method, pending)
+    try:
+        sent = _send_pieces(conn, request, watch)
+    except NetworkError as error:
+        if conn.sock is None or not conn.readable(0):
+            raise
+        watch.stopped(f"sending failed ({error}), and the server has answered")
+        return bytes(watch.received), error
+    if sent is not None:
+        watch.stopped(f"the server answered after {sent} bytes of it")
+    return bytes(watch.received), None
+
+
+def _send_pieces(conn: Stream, request: Request, watch: _AnswerWatch) -> int | None:
+    """The body's pieces, raw or as chunks; the offset it stopped at if the server answered
+    before the end, else None."""
     body = request.body
     assert body is not None
     chunked = body.length is None
     offset = 0
     try:
         for piece in body.pieces():
+            if watch.answered():
+                return offset
             data = encode_chunk(piece) if chunked else piece
             conn.send(data, events.RequestBodySent, body_offset=offset)
             offset += len(piece)
@@ -577,7 +647,54 @@ def _send_body(conn: Stream, request: Request) -> bytes:
         conn.send(LAST_CHUNK, events.RequestBodySent, body_offset=offset)
     elif offset != body.length:
         raise InputError(f"{body.description} changed size while being sent ({offset} bytes)")
-    return pending
+    return None
+
+
+def _recv_until(conn: Stream, deadline: float) -> memoryview | None:
+    """One read that waits no later than `deadline` (monotonic): None if nothing came by
+    then. A readable socket does not promise an answer: over TLS 1.3 it may hold only the
+    server's session tickets, and a plain read would then wait for bytes that never come."""
+    with conn.reading_head():  # restores the read timeout afterwards
+        conn.head_deadline = deadline
+        try:
+            return _recv(conn)
+        except Timeout:
+            if conn.deadline is not None and time.monotonic() >= conn.deadline:
+                raise  # --max-time, not this wait, ran out
+            return None
+
+
+class _AnswerWatch:
+    """What the server sends while the body goes out. A 1xx is kept for the head reader and the
+    sending goes on; a final head (or the server's close) means the server has answered: the
+    rest of the body is not sent, and the connection is not reused (the request was cut)."""
+
+    def __init__(self, conn: Stream, method: str, received: bytes):
+        self.conn = conn
+        self.received = bytearray(received)
+        self.probe = ResponseReader(method)
+        self.final = self._feed(received)
+
+    def _feed(self, data: bytes | memoryview) -> bool:
+        try:
+            self.probe.feed(data)
+        except ProtocolError:
+            return True  # the head reader will say what is wrong
+        return self.probe.head is not None
+
+    def answered(self) -> bool:
+        conn = self.conn
+        while not self.final and conn.sock is not None and conn.readable(0):
+            data = _recv_until(conn, time.monotonic() + ANSWER_PEEK)
+            if data is None:
+                break  # TLS records with no data in them (session tickets)
+            self.received += data
+            self.final = not data or self._feed(data)
+        return self.final
+
+    def stopped(self, why: str) -> None:
+        self.conn.keep_alive = False
+        self.conn.emit(events.BodyWithheld(reason=f"the rest was not sent: {why}"))
 
 
 def _await_continue(conn: Stream, method: str) -> tuple[bool, bytes]:
@@ -587,10 +704,9 @@ def _await_continue(conn: Stream, method: str) -> tuple[bool, bytes]:
     probe, received = ResponseReader(method), bytearray()
     deadline = time.monotonic() + CONTINUE_WAIT
     while not probe.interim and probe.head is None:
-        left = deadline - time.monotonic()
-        if left <= 0 or not conn.readable(left):
+        data = _recv_until(conn, deadline)
+        if data is None:
             return True, bytes(received)  # no answer within the wait: send the body anyway
-        data = _recv(conn)
         if not data:
             return False, bytes(received)
         received += data

@@ -3,15 +3,20 @@
 `download()` gets the same safety.
 
 - Atomic files: the body goes to FILE.part, renamed to FILE only when complete; a part is made
-  fresh (O_EXCL, never through a symlink) or, with -C, continued (`sinks.FileSink`).
+  fresh (O_EXCL, never through a symlink) or, with -C, continued (`sinks.FileSink`). A failed
+  transfer (Ctrl-C too) keeps what arrived in FILE.part, never mistaken for FILE, and says so
+  (`kept_note`): `-C -` continues it, as with curl's and wget's.
 - Resume (-C): the Range to ask for, and what the answer allows (`resume_plan`). 206 from our
   offset is appended, and the file renamed into place only if its size is then the total the
-  Content-Range gave; 200 starts again from byte 0; 416 says the file was complete already;
+  Content-Range gave (a total of `*`, or not a number, leaves it FILE.part: nothing says it is
+  whole); 200 starts again from byte 0; 416 says the file was complete already;
   any other status (a 404 page, a 503) is refused and leaves the partial file as it was. A
   complete-looking FILE is continued too, but moved to FILE.part only once the server has
   answered with its rest: a server that is down changes nothing.
 - Decoding (--compressed): every Content-Encoding listed is undone, the last applied first; a
-  response without a body has nothing to decode (`decoded`).
+  response without a body has nothing to decode (`decoded`). br and zstd need the packages of
+  the `rawhttp[compression]` extra: offered only when installed, and a coding that cannot be
+  undone is exit 61 naming it (and the extra), as curl does, never the coded bytes saved.
 
 What a sink does with the bytes is `sinks.py`'s; the transfer itself is `client.py`'s (imported
 only by `download()`, which runs one).
@@ -25,19 +30,37 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rawhttp import events
-from rawhttp.errors import ResumeError, ResumeRefused
-from rawhttp.sinks import Decoder, Discard, FileSink, StdoutSink
+from rawhttp.errors import DecodingError, IncompleteBody, RawHTTPError, ResumeError, ResumeRefused
+from rawhttp.sinks import PACKAGE_CODINGS, Decoder, Discard, FileSink, PackageDecoder, Sink
 
 if TYPE_CHECKING:
     from rawhttp.client import HeaderArg, Response
     from rawhttp.dial import Options
 
-# The codings `--compressed` asks for and can undo (Accept-Encoding sends the first two).
+# The codings `--compressed` undoes with zlib (Accept-Encoding offers the first and the last),
+# then those of PACKAGE_CODINGS when their package is installed.
 DECODABLE = ("gzip", "x-gzip", "deflate")
-ACCEPT_ENCODING = "gzip, deflate"
+EXTRA = "pip install 'rawhttp[compression]'"
 
 Emit = Callable[[events.Event], None]
-Sink = FileSink | StdoutSink | Discard | Decoder
+
+
+def package_for(coding: str):
+    """The imported package that decodes `coding` (br: brotli, zstd: zstandard), or None
+    when the `compression` extra is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(PACKAGE_CODINGS[coding])
+    except ImportError:
+        return None
+
+
+def accept_encoding() -> str:
+    """What --compressed offers: gzip and deflate always, br and zstd when they can be undone
+    (never a coding the server might pick that rawhttp could not read)."""
+    extra = [coding for coding in PACKAGE_CODINGS if package_for(coding) is not None]
+    return ", ".join(["gzip", "deflate", *extra])
 
 
 def _ignore(event: events.Event) -> None:
@@ -56,7 +79,7 @@ class Destination:
 
     def request_headers(self) -> list[tuple[str, str]]:
         """The fields this destination needs the request to carry."""
-        return [("Accept-Encoding", ACCEPT_ENCODING)] if self.decode else []
+        return [("Accept-Encoding", accept_encoding())] if self.decode else []
 
     def start(self, response: Response) -> Sink:
         self.target = decoded(self.sink, response, self.decode, self.emit)
@@ -65,8 +88,9 @@ class Destination:
     def finish(self) -> None:
         self.target.finish()
 
-    def abort(self) -> None:
-        self.target.abort()
+    def abort(self) -> str | None:
+        """Let the sink fail; the part file it kept, if any."""
+        return self.target.abort()
 
 
 class Download(Destination):
@@ -80,6 +104,9 @@ class Download(Destination):
         # -C on a complete-looking FILE (no FILE.part): continued from its size, left in place
         # until the server answers with the rest.
         self.source: str | None = None
+        # A 206's Content-Range whose total is `*` or not a number: the file cannot be
+        # called complete (`finish` keeps the part).
+        self.unknown_total: str | None = None
         if resume and not self.file.direct and not self.file.offset and _is_regular(path):
             self.file.offset = os.path.getsize(path)
             self.source = path
@@ -96,6 +123,21 @@ class Download(Destination):
         return headers
 
     def start(self, response: Response) -> Sink:
+        sink = self._start(response)
+        # Decoded bytes cannot be continued with a Range of the coded ones: no part kept.
+        self.file.keep_part = sink is self.file or isinstance(sink, Discard)
+        return sink
+
+    def finish(self) -> None:
+        if self.unknown_total is not None:
+            self.target.abort()
+            raise IncompleteBody(
+                f"the server's Content-Range {self.unknown_total!r} gives no total size: "
+                f"nothing says {self.file.path} is whole, so it is not renamed into place"
+            )
+        super().finish()
+
+    def _start(self, response: Response) -> Sink:
         if not self.offset:
             return super().start(response)
         length = response.framing.length if response.framing.kind == "length" else None
@@ -131,26 +173,54 @@ class Download(Destination):
         if self.source is not None:
             self.file.adopt(self.source)
         self.file.expected = total
+        if total is None:
+            self.unknown_total = content_range
         self.target = self.file
         return self.target
 
 
 def decoded(sink: Sink, response: Response, decode: bool, emit: Emit = _ignore) -> Sink:
-    """`sink` behind a Decoder for each Content-Encoding (the last applied is undone first),
-    when `decode` asks and there is a body. A coding rawhttp cannot undo leaves the body as it
-    came, with a note."""
+    """`sink` behind a decoder for each Content-Encoding (the last applied is undone first),
+    when `decode` asks and there is a body. A coding rawhttp cannot undo is DecodingError
+    (exit 61) before any byte is saved, naming the coding and, for br and zstd, the extra."""
     codings = _codings(response)
     if not decode or not codings or response.framing.kind == "none":
         return sink
-    unknown = [coding for coding in codings if coding not in DECODABLE]
-    if unknown:
-        emit(events.Noted(f"cannot decode {', '.join(unknown)}: the body is saved as it came"))
-        return sink
     target: Sink = sink
     for coding in codings:
-        target = Decoder(target, coding)
+        target = _decoder(target, coding)
     emit(events.Noted(f"decoding Content-Encoding: {', then '.join(reversed(codings))}"))
     return target
+
+
+def _decoder(inner: Sink, coding: str) -> Sink:
+    if coding in DECODABLE:
+        return Decoder(inner, coding)
+    module = package_for(coding) if coding in PACKAGE_CODINGS else None
+    if module is not None:
+        return PackageDecoder(inner, coding, module)
+    if coding in PACKAGE_CODINGS:
+        needs = f"the {PACKAGE_CODINGS[coding]} package is not installed ({EXTRA})"
+        raise DecodingError(f"cannot decode Content-Encoding {coding}: {needs}")
+    raise DecodingError(
+        f"cannot decode Content-Encoding {coding}: rawhttp knows gzip, deflate, br and zstd"
+    )
+
+
+def kept_note(error: BaseException, part: str | None) -> None:
+    """Say in `error`'s one line where the bytes that arrived are and how to go on: the part
+    file, continued by the same command with -C -."""
+    if part is None:
+        return
+    try:
+        size = os.path.getsize(part)
+    except OSError:
+        return
+    note = f"{size} bytes received are kept in {part}: the same command with -C - resumes"
+    if isinstance(error, RawHTTPError) and error.args:
+        error.args = (f"{error.args[0]} ({note})", *error.args[1:])
+    elif isinstance(error, KeyboardInterrupt):
+        error.args = (note,)
 
 
 def _codings(response: Response) -> list[str]:
@@ -224,7 +294,8 @@ def download(
 ) -> Response:
     """GET `url` into `path` with `rawhttp get -o`'s rules: atomic, `resume` as -C does,
     `decode` as --compressed does. The response is returned with its body on disk, not in
-    `.body`; any failure raises a RawHTTPError and leaves no `path` (the part only if resuming).
+    `.body`; any failure raises a RawHTTPError and leaves no `path`: what arrived stays in the
+    part file (the error says where), continued by `resume=True`.
     """
     from rawhttp.client import stream
 
@@ -242,7 +313,7 @@ def download(
         ) as response:
             response.copy_body_to(destination.start(response))
         destination.finish()
-    except BaseException:
-        destination.abort()
+    except BaseException as error:
+        kept_note(error, destination.abort())
         raise
     return response

@@ -212,12 +212,14 @@ class BodyProgress(Event):
 
 
 class BodyDone(Event):
-    """The body is complete; `reason` says why reading stopped; `extra` counts ignored bytes."""
+    """The body is complete; `reason` says why reading stopped; `extra` counts ignored bytes;
+    `trailers` are a chunked body's trailer field lines as received (CR LF after each)."""
 
     received: int
     reason: str
     extra: int = 0
     chunks: int | None = None
+    trailers: bytes = b""
 
 
 class Redirecting(Event):

@@ -3,7 +3,8 @@ can read what goes on the wire: `-d` (form-urlencoded), `--data-urlencode`, `--j
 `-F` (multipart/form-data, RFC 7578: boundary, parts, file names, content types).
 
 Each builder returns bytes and the Content-Type they need; reading `@file` and `@-` is done
-by the caller through `read_source`, so the builders stay pure.
+by the caller through `read_source`, so the builders stay pure. Argument text is sent as the
+bytes it was typed as (`arg_bytes`), as curl does: not UTF-8 ones too.
 """
 
 from __future__ import annotations
@@ -17,37 +18,45 @@ JSON = "application/json"
 Reader = Callable[[str], bytes]  # "@file" or "@-" -> its bytes
 
 
-def read_source(spec: str, read_stdin: Callable[[], bytes]) -> bytes:
-    """The bytes `@name` stands for: a file, or standard input for `@-`."""
+def arg_bytes(text: str) -> bytes:
+    """A command-line argument's bytes as they were given. Python hands arguments over as
+    text, with bytes that are not UTF-8 kept as surrogate escapes (PEP 383); `os.fsencode`
+    turns them back, so `-d $'\\xff'` sends the byte 0xFF, as curl does."""
+    return os.fsencode(text)
+
+
+def read_source(spec: str, read_stdin: Callable[[int], bytes], limit: int = -1) -> bytes:
+    """The bytes `@name` stands for: a file, or standard input for `@-`; at most `limit`."""
     name = spec[1:]
     if name == "-":
-        return read_stdin()
+        return read_stdin(limit)
     with open(name, "rb") as file:
-        return file.read()
+        return file.read(limit)
 
 
 def data_part(value: str, read: Reader, binary: bool) -> bytes:
     """One `-d`/`--data-binary` value: `@file` reads the file; `-d @file` drops its CR and LF
     (curl's rule for -d, so a file of lines becomes one field string); else the text itself."""
     if not value.startswith("@"):
-        return value.encode("utf-8")
+        return arg_bytes(value)
     data = read(value)
     return data if binary else data.replace(b"\r", b"").replace(b"\n", b"")
 
 
 def urlencode_part(value: str, read: Reader) -> bytes:
     """One `--data-urlencode` value, in curl's forms: `content`, `=content`, `name=content`,
-    `@file`, `name@file`; the content is percent-encoded, the name is kept as given."""
-    name, content = "", value
-    if "=" in value and "@" not in value.partition("=")[0]:
-        name, _, content = value.partition("=")
-    elif "@" in value:
-        name, _, path = value.partition("@")
-        content = read("@" + path).decode("utf-8", "replace")
+    `@file`, `name@file`; the content's bytes are percent-encoded, the name is kept as given."""
     from urllib.parse import quote_plus
 
-    encoded = quote_plus(content, safe="")
-    return f"{name}={encoded}".encode() if name else encoded.encode()
+    name, content = "", arg_bytes(value)
+    if "=" in value and "@" not in value.partition("=")[0]:
+        name, _, text = value.partition("=")
+        content = arg_bytes(text)
+    elif "@" in value:
+        name, _, path = value.partition("@")
+        content = read("@" + path)
+    encoded = quote_plus(content, safe="").encode("ascii")
+    return arg_bytes(name) + b"=" + encoded if name else encoded
 
 
 def joined(parts: list[bytes]) -> bytes:
@@ -88,10 +97,10 @@ def multipart(fields: list[FormField], read: Reader, boundary: str | None = None
         out += f"--{boundary}\r\n".encode()
         disposition = f'Content-Disposition: form-data; name="{_quoted(field.name)}"'
         if field.path is None:
-            out += f"{disposition}\r\n\r\n".encode() + field.value.encode("utf-8")
+            out += arg_bytes(f"{disposition}\r\n\r\n{field.value}")
         else:
-            out += f'{disposition}; filename="{_quoted(field.filename)}"\r\n'.encode()
-            out += f"Content-Type: {field.content_type}\r\n\r\n".encode()
+            out += arg_bytes(f'{disposition}; filename="{_quoted(field.filename)}"\r\n')
+            out += arg_bytes(f"Content-Type: {field.content_type}\r\n\r\n")
             out += read("@" + field.path)
         out += b"\r\n"
     out += f"--{boundary}--\r\n".encode()
@@ -100,5 +109,6 @@ def multipart(fields: list[FormField], read: Reader, boundary: str | None = None
 
 def _quoted(text: str) -> str:
     """A name inside a quoted-string: quote, CR and LF percent-encoded, as browsers do
-    (RFC 7578 section 4.2); the part's headers are then sent as UTF-8."""
+    (RFC 7578 section 4.2); the part's headers are then sent as typed (UTF-8, or the bytes
+    given)."""
     return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")

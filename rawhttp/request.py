@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
-from rawhttp.errors import RawHTTPError
+from rawhttp.errors import InputError, RawHTTPError
 from rawhttp.url import URL, resolve_location
 from rawhttp.wire import Headers
 
@@ -50,18 +50,30 @@ class BytesBody:
 
 
 class FileBody:
-    """A file's bytes (-T FILE): its size is the Content-Length; read piece by piece."""
+    """A regular file's bytes (-T FILE): its size when the request is made is the
+    Content-Length, and exactly that many bytes are sent, read piece by piece. A file that
+    grows meanwhile is cut at that length (a byte more would be read by the server as the start
+    of the next request); one that shrinks cannot fill its length: InputError (exit 26)."""
 
     replayable = True
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
-        self.length: int | None = os.path.getsize(self.path)
+        self.length: int = os.path.getsize(self.path)
         self.description = f"{self.length} bytes from {self.path}"
 
     def pieces(self) -> Iterator[bytes]:
+        left = self.length
         with open(self.path, "rb") as file:
-            while piece := file.read(PIECE):
+            while left:
+                piece = file.read(min(PIECE, left))
+                if not piece:
+                    sent = self.length - left
+                    raise InputError(
+                        f"{self.path} shrank while being sent: it ended after {sent} of the "
+                        f"{self.length} bytes its Content-Length announced"
+                    )
+                left -= len(piece)
                 yield piece
 
 
@@ -71,20 +83,43 @@ class StreamBody:
     replayable = False
     length = None
 
-    def __init__(self, stream: BinaryIO, description: str = "standard input"):
+    def __init__(self, stream: BinaryIO, description: str = "standard input", owned: bool = False):
         self.stream = stream
         self.description = description
+        self.owned = owned  # opened for this body (a FIFO named by -T): closed once read
         self._used = False
 
     def pieces(self) -> Iterator[bytes]:
         if self._used:
             raise CannotReplayBody(f"the body from {self.description} was already sent")
         self._used = True
-        while piece := self.stream.read(PIECE):
-            yield piece
+        try:
+            while piece := self.stream.read(PIECE):
+                yield piece
+        finally:
+            if self.owned:
+                self.stream.close()
 
 
 Body = BytesBody | FileBody | StreamBody
+
+# Folders whose "regular" files say size 0 but hold bytes, made as they are read.
+GENERATED_FOLDERS = ("/proc/", "/sys/")
+
+
+def file_body(path: str) -> Body:
+    """-T FILE: a regular file is sent with its Content-Length (`FileBody`); anything else (a
+    FIFO, a pipe from `<(...)`, /dev/zero, a /proc file) has no length known in advance and is
+    sent chunked, as curl does: a Content-Length of 0 would leave its bytes on the connection
+    to be read as the next request."""
+    import stat
+
+    info = os.stat(path)
+    real = os.path.realpath(path)
+    generated = not info.st_size and real.startswith(GENERATED_FOLDERS)
+    if stat.S_ISREG(info.st_mode) and not generated:
+        return FileBody(path)
+    return StreamBody(open(path, "rb"), description=path, owned=True)
 
 
 class Request(NamedTuple):

@@ -1,11 +1,14 @@
 """Where a response body goes: a file (through a temporary FILE.part) or standard output,
-optionally through gzip/deflate decoders.
+optionally through decoders (gzip and deflate with zlib; br and zstd with the packages of the
+`rawhttp[compression]` extra, brotli and zstandard).
 
 Owns writing: opening files safely (a new part file with O_EXCL and O_NOFOLLOW, never through
 a planted symlink; a FIFO or device written directly, never renamed over), and the guarantee
-that a failed transfer never leaves a file that looks complete. Sinks are handed body pieces
-and told, at the end, whether they were all. Whether to resume, what a range answer means and
-which codings to undo are `download.py`'s decisions; the sinks carry them out.
+that a failed transfer never leaves a file that looks complete: FILE appears only whole, and
+what did arrive stays in FILE.part, to be continued with -C. Sinks are handed body pieces and
+told, at the end, whether they were all (`abort()` says where the bytes kept are). Whether to
+resume, what a range answer means and which codings to undo are `download.py`'s decisions;
+the sinks carry them out.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from rawhttp.errors import DecodingError, IncompleteBody, OutputError
 
 # Output produced per decompress call: bounds memory whatever the compression ratio.
 DECODE_STEP = 1024 * 1024
+# Input given to each call of brotli's and zstandard's decoders, whose Python APIs take no
+# output bound: a zstd block expands 4 bytes to at most 128 KiB, so 256 bytes make 8 MiB at
+# most; brotli's commands are similar (a few bytes copy up to 16 MiB, rarely chained).
+DECODE_INPUT_STEP = 256
+# Codings undone with an optional package (the `compression` extra): coding -> module.
+PACKAGE_CODINGS = {"br": "brotli", "zstd": "zstandard"}
 # How a part file is named: FILE + PART_SUFFIX, or a shorter name beside FILE when that would
 # pass the file system's name limit (NAME_MAX, 255 bytes on Linux).
 PART_SUFFIX = ".part"
@@ -68,8 +77,9 @@ class FileSink:
 
     A stream target (`is_stream_target`: /dev/null, a FIFO, /dev/stdout) is written directly:
     renaming over it would replace the device with a file, and a pipe cannot seek. With
-    `resume`, an existing part is continued at its end (`offset`) and kept if this transfer
-    fails. `expected` (set by `download.Download`) is the size the finished file must have.
+    `resume`, an existing part is continued at its end (`offset`). A failed transfer keeps
+    the part (`abort`). `expected` (set by `download.Download`) is the size the finished file
+    must have.
     """
 
     def __init__(self, path: str, resume: bool = False):
@@ -78,8 +88,8 @@ class FileSink:
         self.path = path
         self.direct = is_stream_target(path)
         self.part = path if self.direct else part_path(path)
-        self.keep_part = resume and not self.direct
-        self.offset = self._part_size() if self.keep_part else 0
+        self.keep_part = not self.direct  # False when the bytes written are decoded ones
+        self.offset = self._part_size() if resume and not self.direct else 0
         self.expected: int | None = None
         self.written = 0
         self._file: BinaryIO | None = None
@@ -195,15 +205,26 @@ class FileSink:
             self.abort()
             raise _output_error(f"cannot save {self.path}", exc) from None
 
-    def abort(self) -> None:
-        """The transfer failed: no FILE appears; FILE.part stays only for a later -C (and only
-        a part this process made is removed)."""
+    def abort(self) -> str | None:
+        """The transfer failed: no FILE appears. FILE.part is kept when it holds bytes and
+        `keep_part` allows (not for a decoded body, which -C could not continue), to be
+        continued with -C as curl and wget keep theirs; an empty one this process made is
+        removed. Returns the part's name if it is kept."""
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
-        if self._created and not self.keep_part:
+        if self.direct:
+            return None
+        try:
+            size = os.lstat(self.part).st_size if (self._created or self.offset) else 0
+        except OSError:
+            return None
+        if size and (self.keep_part or not self._created):
+            return self.part
+        if self._created:
             with contextlib.suppress(OSError):
                 os.unlink(self.part)
+        return None
 
 
 def _check_regular(path: str, info: os.stat_result, file: BinaryIO | None = None) -> None:
@@ -257,6 +278,7 @@ class StdoutSink:
     def abort(self) -> None:
         with contextlib.suppress(OSError):
             self.stream.flush()
+        return None
 
 
 class Decoder:
@@ -269,7 +291,7 @@ class Decoder:
     has nothing to decode.
     """
 
-    def __init__(self, inner: FileSink | StdoutSink | Decoder | Discard, coding: str):
+    def __init__(self, inner: Sink, coding: str):
         import zlib  # only when a body is compressed
 
         self.zlib = zlib
@@ -319,8 +341,56 @@ class Decoder:
             raise DecodingError(f"{self.coding} body ended before its end marker")
         self.inner.finish()
 
-    def abort(self) -> None:
-        self.inner.abort()
+    def abort(self) -> str | None:
+        return self.inner.abort()
+
+
+class PackageDecoder:
+    """Undoes br (RFC 7932) or zstd (RFC 8878) with the package the `compression` extra
+    installs, fed DECODE_INPUT_STEP bytes at a time so output stays bounded. `module` is the
+    imported package (`download.decoded` finds it, or says which extra is missing)."""
+
+    def __init__(self, inner: Sink, coding: str, module) -> None:
+        self.inner = inner
+        self.coding = coding
+        self.fed = 0
+        self.errors = (module.error,) if coding == "br" else (module.ZstdError,)
+        self._brotli = module.Decompressor() if coding == "br" else None
+        self._zstd = module.ZstdDecompressor().decompressobj() if coding == "zstd" else None
+
+    @property
+    def written(self) -> int:
+        return self.inner.written
+
+    def _ended(self) -> bool:
+        if self._brotli is not None:
+            return self._brotli.is_finished()
+        return self._zstd.eof
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.fed += len(data)
+        view = memoryview(data)
+        for start in range(0, len(view), DECODE_INPUT_STEP):
+            if self._ended():
+                raise DecodingError(f"data after the end of the {self.coding} stream")
+            piece = bytes(view[start : start + DECODE_INPUT_STEP])
+            try:
+                if self._brotli is not None:
+                    out = self._brotli.process(piece)
+                else:
+                    out = self._zstd.decompress(piece)
+            except self.errors:
+                raise DecodingError(f"corrupt {self.coding} body") from None
+            if out:
+                self.inner.write(out)
+
+    def finish(self) -> None:
+        if self.fed and not self._ended():
+            raise DecodingError(f"{self.coding} body ended before its end marker")
+        self.inner.finish()
+
+    def abort(self) -> str | None:
+        return self.inner.abort()
 
 
 class Discard:
@@ -338,9 +408,12 @@ class Discard:
         if self.inner is not None:
             self.inner.finish()
 
-    def abort(self) -> None:
-        if self.inner is not None:
-            self.inner.abort()
+    def abort(self) -> str | None:
+        return self.inner.abort() if self.inner is not None else None
+
+
+# Anything a body may be written to; decoders wrap one another and end in one of the others.
+Sink = FileSink | StdoutSink | Decoder | PackageDecoder | Discard
 
 
 def remote_name(target: str) -> str:

@@ -29,11 +29,18 @@ from rawhttp.errors import (
 )
 
 # Limits. Each names what other implementations use, so the choice can be judged.
-# Whole head (status/request line + headers): curl allows 100 KiB (CURL_MAX_HTTP_HEADER),
+# A REQUEST head (the server's limits, 431 past them). Whole head (request line + headers):
 # nginx 4 x 8 KiB buffers by default, h11 16 KiB (max_incomplete_event_size).
 MAX_HEAD_SIZE = 64 * 1024
-# Header field lines in one head: CPython's http.client (_MAXHEADERS) and Go use 100 too.
+# Header field lines in one request head (and in a trailer section): CPython's http.client
+# (_MAXHEADERS) and Go use 100 too.
 MAX_HEADERS = 100
+# A RESPONSE head (the client's limits, exit 8 past them), as large as curl takes: its
+# MAX_HTTP_RESP_HEADER_SIZE is 300 KiB for all of a response's header lines (lib/http.h; one
+# line may have CURL_MAX_HTTP_HEADER, 100 KiB) and MAX_HTTP_RESP_HEADER_COUNT 5000 fields.
+# Servers send heads that large on request (httpbin's /response-headers, cookie-heavy sites).
+MAX_RESPONSE_HEAD_SIZE = 300 * 1024
+MAX_RESPONSE_FIELDS = 5000
 # A chunk-size line with its extensions: h11 and Node's llhttp cap it similarly (a few KiB).
 MAX_CHUNK_LINE = 1024
 # Significant hex digits of one chunk size: 16, so a size is below 2^64 (nginx refuses sizes past
@@ -268,8 +275,14 @@ class HeadReader:
     accepted, as RFC 9112 section 2.2 allows a recipient to.
     """
 
-    def __init__(self, max_size: int = MAX_HEAD_SIZE, skip_leading_newlines: bool = False):
+    def __init__(
+        self,
+        max_size: int = MAX_HEAD_SIZE,
+        skip_leading_newlines: bool = False,
+        limit_name: str = "MAX_HEAD_SIZE",
+    ):
         self.max_size = max_size
+        self.limit_name = limit_name
         self.skip_leading_newlines = skip_leading_newlines
         self.head: bytes | None = None
         self.rest = b""
@@ -295,11 +308,13 @@ class HeadReader:
         end = self._find_end()
         if end is None:
             if len(self._buf) > self.max_size:
-                raise LimitExceeded(f"head larger than {self.max_size} bytes (MAX_HEAD_SIZE)")
+                raise LimitExceeded(f"head larger than {self.max_size} bytes ({self.limit_name})")
             self._scanned = max(0, len(self._buf) - 2)
             return None
         if end > self.max_size:
-            raise LimitExceeded(f"head is {end} bytes, over the limit of {self.max_size}")
+            raise LimitExceeded(
+                f"head is {end} bytes, over the limit of {self.max_size} ({self.limit_name})"
+            )
         self.head = bytes(self._buf[:end])
         self.rest = bytes(self._buf[end:])
         self._buf = bytearray()
@@ -381,7 +396,7 @@ def parse_response_head(raw: bytes) -> ResponseHead:
         raise ProtocolError(f"status code {status.decode()} is outside 100-599")
     if reason and not _REASON_RE.fullmatch(reason):
         raise ProtocolError(f"control byte in the reason phrase: {_show(lines[0])}")
-    headers = parse_fields(lines[1:], allow_obs_fold=True)
+    headers = parse_fields(lines[1:], allow_obs_fold=True, max_fields=MAX_RESPONSE_FIELDS)
     return ResponseHead(
         http_version=f"HTTP/1.{minor.decode()}",
         status=int(status),
@@ -413,8 +428,11 @@ def parse_request_head(raw: bytes) -> RequestHead:
     )
 
 
-def parse_fields(lines: list[bytes], allow_obs_fold: bool) -> Headers:
-    """Field lines (RFC 9112 section 5): `name: value`, with the limits and rules applied.
+def parse_fields(
+    lines: list[bytes], allow_obs_fold: bool, max_fields: int = MAX_HEADERS
+) -> Headers:
+    """Field lines (RFC 9112 section 5): `name: value`, with the limits and rules applied
+    (`max_fields`: MAX_HEADERS for requests and trailers, MAX_RESPONSE_FIELDS for responses).
 
     obs-fold (a line starting with SP or HTAB) is unfolded in responses, as section 5.2 tells
     a user agent to, and rejected in requests, as it tells a server to.
@@ -437,8 +455,9 @@ def parse_fields(lines: list[bytes], allow_obs_fold: bool) -> Headers:
         if b"\x00" in value:
             raise ProtocolError(f"NUL byte in the value of {name.decode('ascii')}")
         items.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
-        if len(items) > MAX_HEADERS:
-            raise LimitExceeded(f"more than {MAX_HEADERS} header fields (MAX_HEADERS)")
+        if len(items) > max_fields:
+            name = "MAX_HEADERS" if max_fields == MAX_HEADERS else "MAX_RESPONSE_FIELDS"
+            raise LimitExceeded(f"more than {max_fields} header fields ({name})")
     return Headers(items)
 
 
@@ -639,6 +658,11 @@ class ChunkedDecoder:
         return pieces
 
     @property
+    def raw_trailers(self) -> bytes:
+        """The trailer field lines as received, each ending CR LF (what curl's -D writes)."""
+        return b"".join(line + b"\r\n" for line in self._trailer_lines)
+
+    @property
     def trailer_size(self) -> int:
         """Bytes of trailer fields kept so far (at most MAX_TRAILER_SIZE)."""
         return self._trailer_size
@@ -798,6 +822,10 @@ class _MessageReader:
         self.body = body_reader(framing)
 
 
+def _response_heads() -> HeadReader:
+    return HeadReader(MAX_RESPONSE_HEAD_SIZE, limit_name="MAX_RESPONSE_HEAD_SIZE")
+
+
 class ResponseReader(_MessageReader):
     """One response to a request made with `method`: interim heads, the final head, the body.
 
@@ -811,7 +839,7 @@ class ResponseReader(_MessageReader):
         self.method = method
         self.head: ResponseHead | None = None
         self.interim: list[ResponseHead] = []
-        self._heads = HeadReader()
+        self._heads = _response_heads()
         self._start: bytearray | None = bytearray()  # the head's first bytes, until judged
 
     def feed(self, data: bytes | memoryview) -> list[Event]:
@@ -831,7 +859,7 @@ class ResponseReader(_MessageReader):
                 self._start_body(response_framing(self.method, head.status, head.headers))
                 return self._feed_body(rest, events)
             self._interim(head)
-            self._heads, self._start = HeadReader(), bytearray()
+            self._heads, self._start = _response_heads(), bytearray()
             self._check_start(rest)
             raw = self._heads.feed(rest) if rest else None
         return events

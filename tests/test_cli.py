@@ -72,12 +72,12 @@ def test_output_file(raw_server, tmp_path):
         ([b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab", HANG], 28),
     ],
 )
-def test_failed_output_leaves_no_file(raw_server, tmp_path, script, code):
+def test_failed_output_leaves_no_file_but_the_part(raw_server, tmp_path, script, code):
     server = raw_server(script)
     target = tmp_path / "page.txt"
     result = CliRunner().invoke(main, ["get", server.url, "-o", str(target), "--timeout", "0.3"])
     assert result.exit_code == code
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == ["page.txt.part"]  # never FILE; what came, kept to resume
 
 
 def test_failed_output_keeps_existing_file(raw_server, tmp_path):

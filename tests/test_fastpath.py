@@ -147,14 +147,15 @@ def test_a_short_body_is_incomplete_and_leaves_no_file(raw_server, tmp_path, mon
     server = raw_server([head(len(BODY)) + BODY[:10], BODY[10:5000]])
     with pytest.raises(IncompleteBody):
         save(server.url + "/", tmp_path / "out", True, monkeypatch)
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == ["out.part"]  # no FILE; the bytes that came, to resume
+    assert (tmp_path / "out.part").read_bytes() == BODY[:5000]
 
 
 def test_a_reset_mid_body_is_a_network_error(raw_server, tmp_path, monkeypatch):
     server = raw_server([head(len(BODY)) + BODY[:10], BODY[10:5000], RESET])
     with pytest.raises(rawhttp.RawHTTPError):
         save(server.url + "/", tmp_path / "out", True, monkeypatch)
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == ["out.part"]
 
 
 def test_chunked_bodies_take_the_recv_into_road(raw_server, tmp_path, monkeypatch, spliced):

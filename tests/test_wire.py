@@ -293,10 +293,10 @@ def test_head_exactly_at_limit_is_fine():
 
 
 def test_header_count_limit():
-    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(wire.MAX_HEADERS))
+    fields = b"".join(b"X-%d: 1\r\n" % i for i in range(wire.MAX_RESPONSE_FIELDS))
     head = wire.parse_response_head(b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n")
-    assert len(head.headers) == wire.MAX_HEADERS
-    with pytest.raises(LimitExceeded, match="MAX_HEADERS"):
+    assert len(head.headers) == wire.MAX_RESPONSE_FIELDS
+    with pytest.raises(LimitExceeded, match="MAX_RESPONSE_FIELDS"):
         wire.parse_response_head(b"HTTP/1.1 200 OK\r\n" + fields + b"X-Last: 1\r\n\r\n")
 
 

@@ -23,10 +23,14 @@ import click
 
 from rawhttp import forms
 from rawhttp.errors import InputError
-from rawhttp.request import Body, BytesBody, FileBody, StreamBody
+from rawhttp.request import Body, BytesBody, StreamBody, file_body
 from rawhttp.url import URL
 
 DATA_OPTIONS = ("data", "data_binary", "data_urlencode", "json")
+# The most an `@file` or `@-` of -d, --data-binary, --data-urlencode, --json or -F may hold: its
+# bytes are held in memory to be sent (curl holds them too), so `-d @/dev/zero` must stop.
+# A larger body streams from disk with -T FILE, at any size.
+MAX_DATA = 64 * 1024 * 1024
 
 
 class Plan(NamedTuple):
@@ -84,11 +88,19 @@ def check_conflicts(flags: dict) -> None:
 
 
 def read(spec: str) -> bytes:
-    """`@file` or `@-`, for the builders in rawhttp.forms; a missing file is exit 26."""
+    """`@file` or `@-`, for the builders in rawhttp.forms, at most MAX_DATA bytes; a missing
+    file, or one past the limit, is exit 26."""
+    name = "standard input" if spec == "@-" else spec[1:]
     try:
-        return forms.read_source(spec, sys.stdin.buffer.read)
+        data = forms.read_source(spec, sys.stdin.buffer.read, MAX_DATA + 1)
     except OSError as error:
-        raise InputError(f"cannot read {spec[1:]}: {error.strerror or error}") from None
+        raise InputError(f"cannot read {name}: {error.strerror or error}") from None
+    if len(data) > MAX_DATA:
+        raise InputError(
+            f"{name} holds more than {MAX_DATA // (1024 * 1024)} MiB (MAX_DATA), more than a "
+            "body kept in memory may: send a file that large with -T FILE (streamed)"
+        )
+    return data
 
 
 def data_body(flags: dict) -> tuple[bytes | None, str]:
@@ -114,7 +126,7 @@ def upload_body(path: str) -> Body:
     if path == "-":
         return StreamBody(sys.stdin.buffer)
     try:
-        return FileBody(path)
+        return file_body(path)
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror or error}") from None
 

@@ -1,6 +1,7 @@
 """curl's habits on `rawhttp get`: the forms of its options that click cannot parse alone
 (`-C -`), a helpful line for the curl options rawhttp does not have, and the small
-translations some options need (`-u` to Basic credentials, `-b` to a Cookie field).
+translations some options need (`-u` to Basic credentials, `-b NAME=VALUE` to a Cookie field,
+`-b FILE` and `-c FILE` to the cookie engine of `rawhttp.cookies`).
 
 curl is what most users type first, so a letter curl uses means what it means in curl.
 """
@@ -8,16 +9,16 @@ curl is what most users type first, so a letter curl uses means what it means in
 from __future__ import annotations
 
 import base64
-from typing import NamedTuple
+import os
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
-from rawhttp.errors import InputError
+if TYPE_CHECKING:
+    from rawhttp.cookies import CookieJar
 
 # curl options rawhttp does not have, and what to use instead (one line each).
 CURL_HINTS = {
-    "--cookie-jar": "rawhttp keeps no cookie jar: read Set-Cookie in the head, send -b NAME=VALUE",
-    "-c": "rawhttp keeps no cookie jar: read Set-Cookie in the head, send -b NAME=VALUE",
     "--http2": "rawhttp speaks HTTP/1.1 (and --http1.0) only",
     "--http3": "rawhttp speaks HTTP/1.1 (and --http1.0) only",
     "--data-raw": "use --data-binary (sent as given), or -d",
@@ -74,61 +75,61 @@ def curl_forms(args: list[str]) -> list[str]:
 
 
 def basic_credentials(user: str) -> str:
-    """-u USER:PASSWORD as the Authorization field's value (RFC 7617: base64 of the pair)."""
+    """-u USER:PASSWORD as the Authorization field's value (RFC 7617: base64 of the pair, its
+    bytes as typed, as curl sends them)."""
     if ":" not in user:
         raise click.BadParameter("give USER:PASSWORD (rawhttp does not prompt)", param_hint="'-u'")
-    return "Basic " + base64.b64encode(user.encode("utf-8")).decode("ascii")
+    return "Basic " + base64.b64encode(os.fsencode(user)).decode("ascii")
 
 
-def cookie_value(spec: str, host: str, path: str) -> str:
-    """-b: `NAME=VALUE[; ...]` as it is, or the cookies a Netscape cookie file (curl's
-    `-c` format) holds for this host and path."""
-    if "=" in spec:
-        return spec
-    try:
-        with open(spec, encoding="utf-8") as file:
-            lines = file.read().splitlines()
-    except OSError as error:
-        raise InputError(f"cannot read the cookie file {spec}: {error.strerror}") from None
-    pairs = []
-    for line in lines:
-        fields = line.removeprefix("#HttpOnly_").split("\t")
-        if (line.startswith("#") and not line.startswith("#HttpOnly_")) or len(fields) != 7:
-            continue
-        domain, _, cookie_path, _, _, name, value = fields
-        domain = domain.lstrip(".").lower()
-        if (host == domain or host.endswith("." + domain)) and path.startswith(cookie_path):
-            pairs.append(f"{name}={value}")
-    return "; ".join(pairs)
+def as_typed(text: str) -> str:
+    """An argument meant for a header field, as the bytes it was typed as: the head is encoded
+    as Latin-1, one byte per character, so these are the bytes sent (UTF-8 or not), as curl
+    sends them. (Python holds arguments as text, bytes that are not UTF-8 as surrogates.)"""
+    return os.fsencode(text).decode("latin-1")
 
 
 class CurlFields(NamedTuple):
-    """curl's options that stand for a header field: -A, -e, -u, -b, -r."""
+    """curl's options that stand for a header field (-A, -e, -u, -b, -r), and -c."""
 
     user_agent: str | None = None
     referer: str | None = None
     user: str | None = None
-    cookie: str | None = None
+    cookie: str | None = None  # NAME=VALUE[; ...] is sent as given; else a cookie file
     byte_range: str | None = None
+    cookie_jar: str | None = None  # -c FILE: the cookies written there at the end
 
 
-def curl_headers(curl: CurlFields, host: str, target: str) -> list[tuple[str, str]]:
-    """The fields curl's own options stand for (-A, -e, -u, -b, -r), before the -H ones,
-    which may replace them."""
+def curl_headers(curl: CurlFields) -> list[tuple[str, str]]:
+    """The fields curl's own options stand for (-A, -e, -u, -b NAME=VALUE, -r), before the -H
+    ones, which may replace them. (`-b FILE` is the cookie engine's: `cookie_engine`.)"""
     headers = []
     if curl.user_agent:
-        headers.append(("User-Agent", curl.user_agent))
+        headers.append(("User-Agent", as_typed(curl.user_agent)))
     if curl.referer:
-        headers.append(("Referer", curl.referer))
+        headers.append(("Referer", as_typed(curl.referer)))
     if curl.user:
         headers.append(("Authorization", basic_credentials(curl.user)))
-    if curl.cookie:
-        cookies = cookie_value(curl.cookie, host.lower(), target.split("?")[0])
-        if cookies:
-            headers.append(("Cookie", cookies))
+    if curl.cookie and "=" in curl.cookie:
+        headers.append(("Cookie", as_typed(curl.cookie)))
     if curl.byte_range:
         headers.append(("Range", f"bytes={curl.byte_range}"))
     return headers
+
+
+def cookie_engine(curl: CurlFields) -> CookieJar | None:
+    """curl's cookie engine, on with `-b FILE` or `-c FILE`: a jar with the file's cookies,
+    which then keeps every Set-Cookie of the run (None without either option)."""
+    from rawhttp.cookies import CookieJar, load_file
+
+    from_file = curl.cookie is not None and "=" not in curl.cookie
+    if not (from_file or curl.cookie_jar):
+        return None
+    jar = CookieJar()
+    if from_file:
+        assert curl.cookie is not None
+        load_file(jar, curl.cookie)
+    return jar
 
 
 # What --retry tries again after (curl's list): a timeout, a refused or reset connection, an

@@ -15,10 +15,10 @@ import click
 from rawhttp.cli import many
 from rawhttp.cli.bodies import Plan
 from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
-from rawhttp.cli.curl import CurlFields, GetCommand, curl_headers, with_retries
+from rawhttp.cli.curl import CurlFields, GetCommand, cookie_engine, curl_headers, with_retries
 from rawhttp.client import Session
 from rawhttp.dial import BUFSIZE, Options, TLSOptions
-from rawhttp.download import Destination, Download
+from rawhttp.download import Destination, Download, kept_note
 from rawhttp.errors import (
     HTTPStatusError,
     InvalidRequest,
@@ -169,7 +169,11 @@ class GetOptions(NamedTuple):
     help="PUT FILE as the body, streamed (- reads stdin, sent chunked).",
 )
 @click.option("-G", "--get", is_flag=True, help="Put the -d data in the URL's query and GET.")
-@click.option("--compressed", is_flag=True, help="Ask for gzip/deflate and decode the body.")
+@click.option(
+    "--compressed",
+    is_flag=True,
+    help="Ask for gzip/deflate (br/zstd with rawhttp[compression]) and decode the body.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show the request sent and connection notes.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar (terminal, -o only).")
 @click.option(
@@ -316,7 +320,16 @@ class GetOptions(NamedTuple):
     "-u", "--user", metavar="USER:PASSWORD", help="Send Basic credentials (Authorization)."
 )
 @click.option(
-    "-b", "--cookie", metavar="NAME=VALUE|FILE", help="Send Cookie: NAME=VALUE, or a cookie file's."
+    "-b",
+    "--cookie",
+    metavar="NAME=VALUE|FILE",
+    help="Send Cookie: NAME=VALUE; or a cookie file's matching cookies, and those set meanwhile.",
+)
+@click.option(
+    "-c",
+    "--cookie-jar",
+    metavar="FILE",
+    help="Keep the cookies servers set (and -b FILE's); write them to FILE at the end.",
 )
 @click.option("-r", "--range", "byte_range", metavar="RANGE", help="Send Range: bytes=RANGE.")
 @click.option(
@@ -412,10 +425,11 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
     if options.views.dump_header and options.views.dump_header != "-":
         run_reporting(_truncate, options.views.dump_header)
     code = 0
+    jar = run_reporting(cookie_engine, options.curl)
     with (
         _tcp_view(flags) as tcp_view,
         _command_views(flags) as command_views,
-        Session(options.connection) as session,
+        Session(options.connection, cookies=jar) as session,
     ):
         views = options.views._replace(tcp_view=tcp_view, **command_views)
         options = options._replace(views=views)
@@ -426,9 +440,13 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
                 following = parsed[index + 1] if index + 1 < len(parsed) else None
                 key = session.reuse_key  # the origin, or a forwarding proxy's address
                 keep_alive = following is not None and key(following) == key(url)
-                fields = run_reporting(curl_headers, options.curl, url.host, url.target)
+                fields = run_reporting(curl_headers, options.curl)
                 transfer = Transfer(session, url, target, keep_alive, options, fields)
                 code = with_retries(transfer.run, options, options.plan.idempotent) or code
+    if jar is not None and options.curl.cookie_jar:
+        from rawhttp.cookies import save_file
+
+        run_reporting(save_file, jar, options.curl.cookie_jar)
     sys.exit(code)
 
 
@@ -463,6 +481,7 @@ def get_options(flags: dict) -> GetOptions:
             flags["user"],
             flags["cookie"],
             flags["byte_range"],
+            flags["cookie_jar"],
         ),
         headers=flags["headers"],
         outputs=flags["outputs"],
@@ -535,7 +554,7 @@ def _fetch_pages(session: Session, urls: list[URL], options: GetOptions) -> int:
     from rawhttp.fetch.page import Fetched, PageOptions, fetch_page
 
     def fetch(url: URL, path: str) -> Fetched:
-        fields = run_reporting(curl_headers, options.curl, url.host, url.target)
+        fields = run_reporting(curl_headers, options.curl)
         transfer = Transfer(session, url, path, True, options, fields)
         code = with_retries(transfer.run, options, options.plan.idempotent)
         response = transfer.response
@@ -705,8 +724,9 @@ class Transfer:
             if not options.silent or options.show_error:
                 report(error)
             return error.exit_code, status
-        except KeyboardInterrupt:
-            click.echo("rawhttp: interrupted", err=True)
+        except KeyboardInterrupt as stop:
+            kept = f" ({stop})" if str(stop) else ""  # where the bytes received are kept
+            click.echo(f"rawhttp: interrupted{kept}", err=True)
             sys.exit(EXIT_INTERRUPTED)
         return 0, status
 
@@ -726,7 +746,8 @@ class Transfer:
 
     def _transfer(self, sink: Destination, needs_body: bool) -> tuple[int, str]:
         """One fetch into `sink` (a `download.Destination`, which decides from the head where
-        the body goes); on any failure it is aborted, so no partial FILE remains."""
+        the body goes); on any failure it is aborted: no partial FILE, and the error says
+        where the bytes received are kept (FILE.part)."""
         options = self.options
         try:
             with self.session.stream(
@@ -743,7 +764,7 @@ class Transfer:
                 # otherwise a body saved to a file may be moved by the kernel (splice).
                 response.copy_body_to(sink.start(response), splice=not needs_body)
             sink.finish()
-        except BaseException:
-            sink.abort()
+        except BaseException as error:
+            kept_note(error, sink.abort())
             raise
         return response.status, response.reason

@@ -92,7 +92,7 @@ def run(urls: list[URL], targets: list[str | None], options, flags: dict) -> int
         return PrintSink(flags["body_only"])
 
     def headers(url: URL) -> list:
-        fields = curl_headers(options.curl, url.host, url.target)
+        fields = curl_headers(options.curl)
         return [*options.plan.headers, *fields, *options.headers]
 
     with _capture(flags, urls) as frames:

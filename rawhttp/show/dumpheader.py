@@ -1,5 +1,6 @@
 """`-D/--dump-header FILE`: every head received (1xx, redirect hops and a proxy's answer to
-CONNECT too), exactly as it came, written to FILE (`-` for stdout), as curl's option does."""
+CONNECT too), exactly as it came, written to FILE (`-` for stdout), as curl's option does; and
+a chunked body's trailer fields after it, as curl writes them (their lines, no empty line)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ class DumpHeader:
         self.file = None
 
     def __call__(self, event: events.Event) -> None:
-        if not isinstance(event, (events.HeadReceived, events.TunnelAnswered)):
-            return
+        if isinstance(event, (events.HeadReceived, events.TunnelAnswered)):
+            self._write(event.head.raw)
+        elif isinstance(event, events.BodyDone) and event.trailers:
+            self._write(event.trailers)
+
+    def _write(self, data: bytes) -> None:
         try:
             if self.file is None:
                 self.file = sys.stdout.buffer if self.path == "-" else open(self.path, "ab")  # noqa: SIM115
-            self.file.write(event.head.raw)
+            self.file.write(data)
             self.file.flush()
         except OSError as error:
             raise OutputError(f"cannot write the head to {self.path}: {error.strerror}") from None

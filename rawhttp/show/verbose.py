@@ -121,7 +121,12 @@ class Verbose:
         return [f"* Body framing: {e.framing}"]
 
     def _BodyDone(self, e: events.BodyDone) -> list[str]:
-        lines = [f"* Body complete: {e.received} bytes, {e.reason}"]
+        # Trailer fields, as `< ` lines like a head's (curl 7.88's -v leaves them out; curl
+        # writes them to -D and -i, and they are part of what arrived).
+        trailers = e.trailers.decode("latin-1").split("\r\n")[:-1]
+        marker = self.palette.paint("marker", "<")
+        lines = [f"{marker} {self.palette.header_line(line)}" for line in trailers]
+        lines.append(f"* Body complete: {e.received} bytes, {e.reason}")
         if e.extra:
             lines.append(f"* Ignored {e.extra} bytes after the end of the message")
         return lines

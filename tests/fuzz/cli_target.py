@@ -39,7 +39,28 @@ FLAG_SETS = [
     ["-o", "out.bin"],
     ["-o", "out.bin", "-C"],
     ["--compressed", "-o", "out.bin", "-v"],
+    # The cookie engine: a jar written, a cookie file of odd bytes read (see FIXTURES).
+    ["-c", "jar.txt", "-v"],
+    ["-b", "cookies.txt", "-c", "jar.txt", "-L", "--max-redirs", "2"],
+    # A body from a FIFO (sent chunked) and one from a file, with argument bytes not UTF-8.
+    ["-T", "fifo", "-v"],
+    ["-d", "a=\udcff\udcfe", "-u", "\udce9:x", "--data-urlencode", "b=\udcff"],
 ]
+# A cookie file with what a hostile or broken one may hold: bytes that are not UTF-8, a NUL,
+# a control byte, a line of 6 fields, an expiry that is not a number, a public suffix.
+COOKIE_FILE = (
+    b"# Netscape HTTP Cookie File\n"
+    b"fuzz.test\tFALSE\t/\tFALSE\t0\tok\t\xff\xfe\n"
+    b"fuzz.test\tFALSE\t/\tFALSE\t0\tnul\ta\x00b\n"
+    b"#HttpOnly_.fuzz.test\tTRUE\t/x\tTRUE\t99999999999\tctl\t\x01\n"
+    b"fuzz.test\tFALSE\t/\tFALSE\t0\tshort\n"
+    b"fuzz.test\tFALSE\t/\tFALSE\tsoon\tbad\t1\n"
+    b".test\tTRUE\t/\tFALSE\t0\ttld\t1\n"
+)
+# What a FIFO uploaded with -T holds, written by a thread once the CLI opens it.
+FIFO_BODY = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+# Seconds the FIFO's writer waits for the CLI to open it (it may fail before it does).
+FIFO_WAIT = 3.0
 
 
 def _serve(sock: socket.socket, reply: bytes) -> None:
@@ -70,9 +91,46 @@ def run_cli(reply: bytes, args: list[str], urls: list[str] | None = None):
         tempfile.TemporaryDirectory() as folder,
         _cwd(folder),
     ):
-        return CliRunner().invoke(
-            main, ["get", *urls, *args, "--timeout", "2", "--color", "never"], catch_exceptions=True
-        )
+        writer = _fixtures(args)
+        try:
+            return CliRunner().invoke(
+                main,
+                ["get", *urls, *args, "--timeout", "2", "--color", "never"],
+                catch_exceptions=True,
+            )
+        finally:
+            if writer is not None:
+                writer.join(FIFO_WAIT + 1)
+
+
+def _fixtures(args: list[str]) -> threading.Thread | None:
+    """The files the flags name, in the scratch folder: the cookie file, and the FIFO with a
+    thread that writes into it (returned, to be joined)."""
+    with open("cookies.txt", "wb") as file:
+        file.write(COOKIE_FILE)
+    if "fifo" not in args:
+        return None
+    os.mkfifo("fifo")
+    writer = threading.Thread(target=_feed_fifo, args=(os.path.abspath("fifo"),), daemon=True)
+    writer.start()
+    return writer
+
+
+def _feed_fifo(path: str) -> None:
+    """Write FIFO_BODY once a reader has the FIFO open; give up after FIFO_WAIT seconds."""
+    import time
+
+    deadline = time.monotonic() + FIFO_WAIT
+    while time.monotonic() < deadline:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            time.sleep(0.01)
+            continue
+        with contextlib.suppress(OSError), os.fdopen(fd, "wb") as pipe:
+            os.set_blocking(fd, True)
+            pipe.write(FIFO_BODY)
+        return
 
 
 @contextlib.contextmanager
