@@ -29,7 +29,7 @@ from rawhttp.cli import main
 from rawhttp.client import stream
 from rawhttp.errors import IncompleteBody, NetworkError, TooManyRedirects
 from rawhttp.server import SCENARIOS, Server, running, scenarios
-from rawhttp.server.connection import MAX_REQUEST_BODY
+from rawhttp.server.protocol import MAX_REQUEST_BODY
 from rawhttp.wire import (
     MAX_HEADERS,
     MAX_REQUEST_LINE,

@@ -21,9 +21,9 @@ from conftest import ask_server
 from rawhttp import wire
 from rawhttp.server import Server, scenarios
 from rawhttp.server.actions import Pause, Reset, Send, SendFile, Stream
-from rawhttp.server.connection import MIN_BODY_RATE, ServerConnection
 from rawhttp.server.exchange import Exchange
 from rawhttp.server.listener import EVICT_AFTER, raise_open_files_limit
+from rawhttp.server.protocol import MIN_BODY_RATE, ServerConnection
 from rawhttp.server.scenarios import ScenarioHandler
 from rawhttp.server.static import StaticFiles
 

@@ -310,8 +310,8 @@ def test_a_multipart_body_nested_5000_deep_is_echoed_not_a_500(echo):
 
 
 def test_echo_with_upload_keeps_no_put_body_in_memory(site, tmp_path):
-    from rawhttp.server.connection import ServerConnection
     from rawhttp.server.echo import ECHO_SHOWN, Echo
+    from rawhttp.server.protocol import ServerConnection
     from rawhttp.server.static import StaticFiles
     from rawhttp.server.upload import Upload
 

@@ -15,12 +15,6 @@ from rawhttp.cli.common import report
 from rawhttp.errors import RawHTTPError
 from rawhttp.server import SCENARIOS, Server, sample_site
 from rawhttp.server.auth import BasicAuth, read_auth_file
-from rawhttp.server.connection import (
-    BODY_GRACE,
-    HEAD_TIMEOUT,
-    MAX_REQUEST_BODY,
-    MIN_BODY_RATE,
-)
 from rawhttp.server.echo import ECHO_SHOWN, MAX_ECHO_BODY
 from rawhttp.server.exchange import LOG_FORMATS
 from rawhttp.server.listener import (
@@ -31,6 +25,12 @@ from rawhttp.server.listener import (
     FileLog,
     quiet,
     raise_open_files_limit,
+)
+from rawhttp.server.protocol import (
+    BODY_GRACE,
+    HEAD_TIMEOUT,
+    MAX_REQUEST_BODY,
+    MIN_BODY_RATE,
 )
 from rawhttp.server.site import PLAIN, SiteOptions
 from rawhttp.server.upload import MAX_UPLOAD

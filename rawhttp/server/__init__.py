@@ -8,8 +8,8 @@ data; drivers move the bytes:
   `preconditions` (validators, 304/412), `compress` (gzip negotiation), `auth` (Basic);
 - `exchange`: one request and the answer a handler describes (the fields every answer has,
   the log line), as a list of `actions` (bytes, a file range, a pause, a reset, a close);
-- `connection`: one client connection, sans-IO: bytes in, answers out, deadlines, the cap's
-  idea of "too slow";
+- `protocol`: one client connection, sans-IO (it never imports socket): bytes in, answers
+  out, deadlines, the cap's idea of "too slow" (not the client's `dial`/`streams`);
 - `loop`: the event-loop driver (`--model events`), one selectors loop per process;
 - `threads`: the thread-per-connection driver (`--model threads`);
 - `workers`: `--workers N` processes on one port;

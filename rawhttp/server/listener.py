@@ -17,9 +17,9 @@ import threading
 import time
 
 from rawhttp.errors import ListenError
-from rawhttp.server.connection import Handler, Log, ServerConnection
 from rawhttp.server.echo import Echo
 from rawhttp.server.exchange import Exchange, StatusPage
+from rawhttp.server.protocol import Handler, Log, ServerConnection
 from rawhttp.server.scenarios import Replay, ScenarioHandler
 from rawhttp.server.site import PLAIN, Site, SiteOptions
 from rawhttp.server.static import StaticFiles

@@ -25,8 +25,8 @@ import time
 
 from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
-from rawhttp.server.connection import ServerConnection
 from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
+from rawhttp.server.protocol import ServerConnection
 
 # Bytes asked of each recv.
 BUFSIZE = 64 * 1024

@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rawhttp.server.auth import BasicAuth
-from rawhttp.server.connection import MAX_REQUEST_BODY, Handler
 from rawhttp.server.echo import Echo
 from rawhttp.server.exchange import Exchange, StatusPage
+from rawhttp.server.protocol import MAX_REQUEST_BODY, Handler
 from rawhttp.server.static import FileOptions, StaticFiles, check_method
 from rawhttp.server.upload import Upload
 from rawhttp.wire import Headers

@@ -20,8 +20,8 @@ import time
 
 from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
-from rawhttp.server.connection import LINGER_SECONDS, ServerConnection
 from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
+from rawhttp.server.protocol import LINGER_SECONDS, ServerConnection
 
 # Bytes asked of each recv.
 BUFSIZE = 64 * 1024
