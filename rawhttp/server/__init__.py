@@ -13,7 +13,9 @@ data; drivers move the bytes:
 - `loop`: the event-loop driver (`--model events`), one selectors loop per process;
 - `threads`: the thread-per-connection driver (`--model threads`);
 - `workers`: `--workers N` processes on one port;
-- `listener`: the listening socket, the connection cap, and `Server`, which picks a driver;
+- `listener`: the listening socket, the connection cap, the logs, and `Serving` (what a
+  driver is handed);
+- `server`: `Server`, which makes the handler and the listening socket and picks a driver;
 - `tls`: `--tls`, a TLS session between a driver's socket and a connection, sans-IO, and
   `certs`: the local CA and certificate made at start-up (the `tls` extra).
 
@@ -34,8 +36,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rawhttp.errors import ListenError
-from rawhttp.server.listener import Server
 from rawhttp.server.scenarios import SCENARIOS
+from rawhttp.server.server import Server
 
 __all__ = ["SCENARIOS", "ListenError", "Server", "running", "sample_site"]
 

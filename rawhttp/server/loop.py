@@ -25,7 +25,7 @@ import time
 
 from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
-from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
+from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
 from rawhttp.server.protocol import ServerConnection
 
 # Bytes asked of each recv.
@@ -266,8 +266,8 @@ def _current(entry: tuple[float, int, Channel]) -> bool:
 class EventLoop:
     """The driver: accepts, reads, writes and expires deadlines for every connection."""
 
-    def __init__(self, server):
-        self.server = server
+    def __init__(self, serving: Serving):
+        self.serving = serving
         self.channels: dict[int, Channel] = {}
         self.on_tick = None  # called at least every TICK seconds (a worker's parent check)
         self._timers: list[tuple[float, int, Channel]] = []
@@ -286,7 +286,7 @@ class EventLoop:
 
         self._done = threading.Event()
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self.server.listener, READ, None)
+        self._selector.register(self.serving.listener, READ, None)
         self._selector.register(self._wake_receive, READ, None)
         try:
             while not self._stopping:
@@ -295,7 +295,7 @@ class EventLoop:
             for channel in list(self.channels.values()):
                 channel.drop("server stopping")
                 self._forget(channel)
-            flush_log(self.server.log)
+            flush_log(self.serving.log)
             self._selector.close()
             self._done.set()
 
@@ -305,7 +305,7 @@ class EventLoop:
         for key, mask in self._selector.select(timeout):
             channel = key.data
             if channel is None:
-                if key.fileobj is self.server.listener:
+                if key.fileobj is self.serving.listener:
                     self._accept()
                 continue
             try:
@@ -317,48 +317,48 @@ class EventLoop:
                 channel.crashed(error)
             self._update(channel)
         self._expire(time.monotonic())
-        flush_log(self.server.log)
+        flush_log(self.serving.log)
         if self.on_tick is not None:
             self.on_tick()
 
     def _accept(self) -> None:
-        server = self.server
+        serving = self.serving
         for _ in range(ACCEPTS_PER_WAKE):
             try:
-                sock, client = server.listener.accept()
+                sock, client = serving.listener.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as exc:  # out of file descriptors, say: report it and carry on
-                server.log(f"accept failed: {exc}")
+                serving.log(f"accept failed: {exc}")
                 return
             try:
                 self._admit(sock, client)
             except Exception as error:  # a client gone at once (setsockopt fails), or a bug
-                server.log(f"{client[0]} - - admitting the connection failed: {error!r}")
+                serving.log(f"{client[0]} - - admitting the connection failed: {error!r}")
                 sock.close()
 
     def _admit(self, sock: socket.socket, client: tuple) -> None:
-        server = self.server
+        serving = self.serving
         room = None
-        if len(self.channels) >= server.max_connections:
+        if len(self.channels) >= serving.max_connections:
             connections = [channel.conn for channel in self.channels.values()]
-            room = make_room(connections, server.max_connections, time.monotonic())
+            room = make_room(connections, serving.max_connections, time.monotonic())
         if room is False:
-            refuse(sock, client, server.log)
+            refuse(sock, client, serving.log)
             return
         if room is not None:
             victim = next(ch for ch in self.channels.values() if ch.conn is room)
-            server.log(evicted_line(room))
+            serving.log(evicted_line(room))
             victim.finish()
             self._update(victim)
         sock.setblocking(False)
         # Send small writes (a head, a dripped byte) at once instead of waiting for an ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = server.new_connection(client)
-        if server.tls is None:
+        conn = serving.new_connection(client)
+        if serving.tls is None:
             channel = Channel(sock, conn)
         else:
-            channel = TLSChannel(sock, conn, server.tls.session())
+            channel = TLSChannel(sock, conn, serving.tls.session())
         self.channels[channel.fd] = channel
         self._update(channel)
 

@@ -20,7 +20,7 @@ import time
 
 from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
-from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
+from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
 from rawhttp.server.protocol import LINGER_SECONDS, ServerConnection
 
 # Bytes asked of each recv.
@@ -30,8 +30,8 @@ BUFSIZE = 64 * 1024
 class ThreadPerConnection:
     """The driver: an accept loop (in `run`) starting one thread per client, up to the cap."""
 
-    def __init__(self, server):
-        self.server = server
+    def __init__(self, serving: Serving):
+        self.serving = serving
         self._connections: dict[socket.socket, tuple[threading.Thread, ServerConnection]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -49,46 +49,46 @@ class ThreadPerConnection:
 
         try:
             with selectors.DefaultSelector() as selector:
-                selector.register(self.server.listener, selectors.EVENT_READ)
+                selector.register(self.serving.listener, selectors.EVENT_READ)
                 selector.register(self._wake_receive, selectors.EVENT_READ)
                 while not self._stopping.is_set():
                     for key, _ in selector.select():
-                        if key.fileobj is self.server.listener:
+                        if key.fileobj is self.serving.listener:
                             self._accept()
         finally:
             self._done.set()
 
     def _accept(self) -> None:
-        server = self.server
+        serving = self.serving
         try:
-            sock, client = server.listener.accept()
+            sock, client = serving.listener.accept()
         except (BlockingIOError, ConnectionAbortedError):
             return  # the client left before we got to it
         except OSError as exc:  # out of file descriptors, say: report it and carry on
-            server.log(f"accept failed: {exc}")
+            serving.log(f"accept failed: {exc}")
             time.sleep(0.1)  # not straight back into the same failure
             return
         sock.setblocking(True)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             live = [conn for _, conn in self._connections.values() if conn.state != "closing"]
-            room = make_room(live, server.max_connections, time.monotonic())
+            room = make_room(live, serving.max_connections, time.monotonic())
             if room is not False:
-                conn = server.new_connection(client)
+                conn = serving.new_connection(client)
                 thread = threading.Thread(target=self._serve, args=(sock, conn), daemon=True)
                 self._connections[sock] = (thread, conn)
         if room is False:
-            refuse(sock, client, server.log)
-            flush_log(server.log)
+            refuse(sock, client, serving.log)
+            flush_log(serving.log)
             return
         if room is not None:
             self._evict(room)
-            flush_log(server.log)
+            flush_log(serving.log)
         thread.start()
 
     def _evict(self, conn: ServerConnection) -> None:
         """Wake the slow connection's thread by shutting its socket; it then ends."""
-        self.server.log(evicted_line(conn))
+        self.serving.log(evicted_line(conn))
         with self._lock:
             socks = [sock for sock, (_, known) in self._connections.items() if known is conn]
         conn.state = "closing"
@@ -97,14 +97,14 @@ class ThreadPerConnection:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def _serve(self, sock: socket.socket, conn: ServerConnection) -> None:
-        settings = self.server.tls
+        settings = self.serving.tls
         served = sock if settings is None else TLSSocket(sock, settings.session())
         try:
-            serve_connection(served, conn, self._stopping, lambda: flush_log(self.server.log))
+            serve_connection(served, conn, self._stopping, lambda: flush_log(self.serving.log))
         finally:
             with self._lock:
                 del self._connections[sock]
-            flush_log(self.server.log)
+            flush_log(self.serving.log)
 
     def stop(self) -> None:
         self._stopping.set()
