@@ -23,6 +23,7 @@ from email.policy import HTTP
 from urllib.parse import parse_qsl
 
 from rawhttp.server.exchange import Exchange
+from rawhttp.server.handler import Handler
 from rawhttp.server.pages import html_page
 from rawhttp.wire import Headers
 
@@ -57,7 +58,7 @@ class BodyInMemory:
         self.data = bytearray()
 
 
-class Echo:
+class Echo(Handler):
     """The handler: any method, any path, answered 200 with what was received."""
 
     keeps_request = ECHO_SHOWN

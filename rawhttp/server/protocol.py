@@ -7,11 +7,12 @@ to the handler's sink, or dropped so the next pipelined request starts at the ri
 answers in order, keep-alive, one log line per request, and the deadlines (idle, whole head,
 minimum body rate, a client not reading) with what is "too slow" to keep at the cap.
 
-A handler may say more than "answer this": `check(exchange)` refuses a request from its head
-alone (before a body is read or 100 Continue sent), `body_limit(exchange)` its largest body,
-`open_body(exchange)` where the body goes (`write`, `discard`), and `keeps_request = N` asks
-for the first N bytes of the request exactly as received (`exchange.raw`; `exchange.raw_size`
-counts them all), as the echo page shows them: bounded, so a large body is never kept twice.
+A handler (`handler.Handler`) may say more than "answer this": `check(exchange)` refuses a
+request from its head alone (before a body is read or 100 Continue sent), `body_limit(exchange)`
+its largest body, `open_body(exchange)` where the body goes (`write`, `discard`), and
+`keeps_request = N` asks for the first N bytes of the request exactly as received
+(`exchange.raw`; `exchange.raw_size` counts them all), as the echo page shows them: bounded, so
+a large body is never kept twice.
 It never touches a socket: a driver (`loop.py`, `threads.py`) feeds it and sends `outbox`.
 
 Nothing a request does may end a driver: an exception from a handler, from where its body goes
@@ -31,14 +32,11 @@ from collections.abc import Callable
 from rawhttp.errors import ProtocolError
 from rawhttp.server.actions import Action, Close, Send, release
 from rawhttp.server.exchange import Exchange, StatusPage
+from rawhttp.server.handler import MAX_REQUEST_BODY, Handler
 from rawhttp.wire import EndOfMessage, HeadEvent, RequestHead, RequestReader
 
-Handler = Callable[[Exchange], None]
 Log = Callable[[str], None]
 
-# Request bodies are only read to be dropped (no handler takes one), so the cap is small:
-# nginx's client_max_body_size defaults to 1 MiB too. Past it: 413 and close.
-MAX_REQUEST_BODY = 1024 * 1024
 # The whole request head must arrive within this many seconds of its first byte, however
 # steadily it trickles: nginx's client_header_timeout is 60 s as well.
 HEAD_TIMEOUT = 60.0
@@ -110,7 +108,7 @@ class ServerConnection:
         """Bytes from the client (the driver reads only while `reading`)."""
         self.last_progress = self.clock()
         if self.state == "idle":
-            self._keep = getattr(self.handler(), "keeps_request", 0)
+            self._keep = self.handler().keeps_request
             if self._keep:
                 self._raw, self._raw_size = bytearray(), 0
         if self._raw is not None:
@@ -148,7 +146,7 @@ class ServerConnection:
     def _start_body(self, exchange: Exchange) -> None:
         """Decide from the head alone what becomes of the body (RFC 9110 section 10.1.1)."""
         handler = self.handler()
-        self.body_limit = getattr(handler, "body_limit", lambda _: MAX_REQUEST_BODY)(exchange)
+        self.body_limit = handler.body_limit(exchange)
         length = self.reader.framing.length if self.reader.framing else None
         if length is not None and length > self.body_limit:
             raise StatusPage(413, f"request body over {self.body_limit} bytes", close=True)
@@ -156,7 +154,7 @@ class ServerConnection:
         if expect is not None and expect.lower() != "100-continue":
             raise StatusPage(417, f"cannot meet the expectation {expect!r}", close=True)
         try:
-            getattr(handler, "check", lambda _: None)(exchange)
+            handler.check(exchange)
         except StatusPage as page:
             if self.reader.expects_continue:  # the client waits: answer now, skip its body
                 page.close = True
@@ -165,7 +163,7 @@ class ServerConnection:
             return
         if self.reader.framing is None or self.reader.framing.kind == "none":
             return
-        exchange.sink = getattr(handler, "open_body", lambda _: None)(exchange)
+        exchange.sink = handler.open_body(exchange)
         if self.reader.expects_continue:
             self.outbox.append(Send(CONTINUE))
 

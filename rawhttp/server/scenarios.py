@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rawhttp.server.exchange import Exchange
+from rawhttp.server.handler import Handler
 from rawhttp.server.pages import html_page
 from rawhttp.server.static import StaticFiles, check_method, content_type, open_regular
 from rawhttp.wire import Headers, encode_chunk, last_chunk
@@ -95,7 +96,7 @@ def scenario(name: str) -> Callable[[Play], Play]:
     return register
 
 
-class ScenarioHandler:
+class ScenarioHandler(Handler):
     """The handler for `rawhttp serve --scenario NAME`."""
 
     def __init__(self, name: str, root: str | os.PathLike):
@@ -121,7 +122,7 @@ class ScenarioHandler:
         return Page(b"", content_type(found), found)
 
 
-class Replay:
+class Replay(Handler):
     """The handler for `rawhttp serve --replay FILE`: the file's bytes, verbatim, as the answer
     to every request, then the connection closes (the file may frame its body any way)."""
 

@@ -16,6 +16,7 @@ import time
 from rawhttp.errors import ListenError
 from rawhttp.server import listener
 from rawhttp.server.echo import Echo
+from rawhttp.server.handler import Handler
 from rawhttp.server.listener import (
     IDLE_TIMEOUT,
     MAX_CONNECTIONS,
@@ -24,7 +25,7 @@ from rawhttp.server.listener import (
     StderrLog,
     listen,
 )
-from rawhttp.server.protocol import Handler, Log, ServerConnection
+from rawhttp.server.protocol import Log, ServerConnection
 from rawhttp.server.scenarios import Replay, ScenarioHandler
 from rawhttp.server.site import PLAIN, Site, SiteOptions
 from rawhttp.server.static import StaticFiles
@@ -200,7 +201,7 @@ class Server:
             self._thread = None
         self.driver.join(time.monotonic() + JOIN_TIMEOUT)
         self.listener.close()
-        getattr(self.handler, "close", lambda: None)()  # (the upload's private folder)
+        self.handler.close()  # (the upload's private folder)
         if self.tls is not None:
             self.tls.close()
 

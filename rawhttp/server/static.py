@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote
 
 from rawhttp.server import compress
 from rawhttp.server.exchange import Exchange, StatusPage
+from rawhttp.server.handler import Handler
 from rawhttp.server.pages import html_page, takes_html
 from rawhttp.server.preconditions import Validators, evaluate, file_validators, range_applies
 from rawhttp.wire import Headers
@@ -123,7 +124,7 @@ class Found(NamedTuple):
     is_folder: bool
 
 
-class StaticFiles:
+class StaticFiles(Handler):
     """The handler for plain `rawhttp serve DIR`: GET and HEAD of what is under `root`."""
 
     def __init__(self, root: str | os.PathLike):
