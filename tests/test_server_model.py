@@ -48,8 +48,7 @@ def request_of(raw: bytes) -> wire.RequestHead:
 
 
 def answer_of(handler, raw: bytes) -> Exchange:
-    exchange = Exchange()
-    exchange.begin(request_of(raw))
+    exchange = Exchange(request_of(raw))
     handler(exchange)
     return exchange
 

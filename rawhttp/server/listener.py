@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from rawhttp.errors import ListenError
-from rawhttp.server.exchange import Exchange, StatusPage
-from rawhttp.server.protocol import Log, ServerConnection
+from rawhttp.server.exchange import Answer
+from rawhttp.server.protocol import Log, ServerConnection, closing_page
 
 if TYPE_CHECKING:  # (ssl is imported only when TLS is asked for)
     from rawhttp.server.tls import ServerTLS
@@ -155,11 +155,10 @@ def evicted_line(conn: ServerConnection) -> str:
     return f"{conn.client[0]} - - closed as too slow ({conn.state}): connection cap reached"
 
 
-def refusal() -> tuple[bytes, Exchange]:
+def refusal() -> tuple[bytes, Answer]:
     """The 503 a newcomer gets when every connection is busy, and its exchange (to log)."""
-    exchange = Exchange()
-    busy = StatusPage(503, "too many connections, try again", headers=[("Retry-After", "1")])
-    exchange.fail(busy)
+    exchange = Answer()
+    exchange.fail(closing_page(503, "too many connections, try again"))
     data = b"".join(action.data for action in exchange.actions)
     return data, exchange
 

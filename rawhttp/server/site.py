@@ -75,7 +75,6 @@ class Site(Handler):
         self.preflight = Preflight()
 
     def route(self, exchange: Exchange) -> Handler:
-        assert exchange.request is not None
         method = exchange.request.method
         if self.is_preflight(exchange):
             return self.preflight

@@ -134,7 +134,6 @@ class StaticFiles(Handler):
         self.options = PLAIN_FILES
 
     def __call__(self, exchange: Exchange) -> None:
-        assert exchange.request is not None
         check_method(exchange.request.method)
         found = self.open(exchange.request.target)
         if not found.is_folder:
@@ -482,7 +481,6 @@ def send_file(exchange: Exchange, fd: int, name: str, options: FileOptions = PLA
     """An open file whole (200), one byte range of it (206), gzipped (`compress.py`), or
     304 / 412 as its preconditions decide (`preconditions.evaluate`); `name` gives its type.
     The caller closes `fd`."""
-    assert exchange.request is not None
     request = exchange.request.headers
     info = os.fstat(fd)
     size = info.st_size

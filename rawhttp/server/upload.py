@@ -144,7 +144,6 @@ class Upload(Handler):
 
     def target(self, exchange: Exchange) -> str:
         """The file a PUT names: inside DIR, in a folder that exists, reached without links."""
-        assert exchange.request is not None
         segments = path_segments(split_target(exchange.request.target)[0])
         if not segments:
             raise StatusPage(400, "PUT needs a file name, not a folder")
