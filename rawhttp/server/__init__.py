@@ -3,16 +3,19 @@
 The package is split by job, each module small enough to read in one go. Handlers answer with
 data; drivers move the bytes:
 
+- `handler`: the `Handler` base, a default for every hook a connection may call;
 - `static`, `scenarios`: the handlers (files under the root; misbehaving on purpose; replay);
   `site` routes a folder's requests to `static`, `echo` and `upload`, with what the lab adds:
   `preconditions` (validators, 304/412), `compress` (gzip negotiation), `auth` (Basic);
 - `exchange`: one request and the answer a handler describes (the fields every answer has,
   the log line), as a list of `actions` (bytes, a file range, a pause, a reset, a close);
+  `pages`: the status pages, everything they print escaped;
 - `protocol`: one client connection, sans-IO (it never imports socket): bytes in, answers
   out, deadlines, the cap's idea of "too slow" (not the client's `dial`/`streams`);
 - `loop`: the event-loop driver (`--model events`), one selectors loop per process;
 - `threads`: the thread-per-connection driver (`--model threads`);
 - `workers`: `--workers N` processes on one port;
+- `sockets`: the socket moves both drivers make (no delay, reset, half-close, the waker);
 - `listener`: the listening socket, the connection cap, the logs, and `Serving` (what a
   driver is handed);
 - `server`: `Server`, which makes the handler and the listening socket and picks a driver;

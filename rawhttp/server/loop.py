@@ -20,16 +20,14 @@ import itertools
 import os
 import selectors
 import socket
-import struct
 import time
 
 from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
 from rawhttp.server.protocol import ServerConnection
+from rawhttp.server.sockets import BUFSIZE, Waker, half_close, reset_on_close, send_at_once
 
-# Bytes asked of each recv.
-BUFSIZE = 64 * 1024
 # Connections accepted per wake-up of the listening socket, so a burst cannot starve the rest.
 ACCEPTS_PER_WAKE = 64
 # The longest the loop sleeps with nothing due: how often `on_tick` runs (a worker checks that
@@ -176,18 +174,14 @@ class Channel:
         self.pump()
 
     def linger(self) -> None:
-        """Half-close and keep reading (dropping) for LINGER_SECONDS: closing a socket with
-        unread bytes makes the kernel send a reset, and a reset can make the client lose the
-        end of our answer (the 400 saying why we stop) before reading it."""
+        """Half-close and keep reading (dropping) for LINGER_SECONDS (`sockets.half_close`)."""
         self.lingering = True
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
+        if not half_close(self.sock):
             self.finish()
 
     def reset(self) -> None:
         with contextlib.suppress(OSError):
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            reset_on_close(self.sock)
         self.finish()
 
     def drop(self, why: str) -> None:
@@ -274,7 +268,7 @@ class EventLoop:
         self._order = itertools.count()
         self._selector: selectors.BaseSelector | None = None
         self._stopping = False
-        self._wake_receive, self._wake_send = socket.socketpair()
+        self._waker = Waker()
         self._done = None
 
     @property
@@ -287,7 +281,7 @@ class EventLoop:
         self._done = threading.Event()
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.serving.listener, READ, None)
-        self._selector.register(self._wake_receive, READ, None)
+        self._selector.register(self._waker.receive, READ, None)
         try:
             while not self._stopping:
                 self._turn()
@@ -352,8 +346,7 @@ class EventLoop:
             victim.finish()
             self._update(victim)
         sock.setblocking(False)
-        # Send small writes (a head, a dripped byte) at once instead of waiting for an ACK.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        send_at_once(sock)
         conn = serving.new_connection(client)
         if serving.tls is None:
             channel = Channel(sock, conn)
@@ -415,11 +408,9 @@ class EventLoop:
 
     def stop(self) -> None:
         self._stopping = True
-        with contextlib.suppress(OSError):
-            self._wake_send.send(b"!")
+        self._waker.wake()
 
     def join(self, deadline: float) -> None:
         if self._done is not None:
             self._done.wait(max(0.0, deadline - time.monotonic()))
-        self._wake_receive.close()
-        self._wake_send.close()
+        self._waker.close()

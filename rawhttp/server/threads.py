@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import struct
 import threading
 import time
 
@@ -22,9 +21,7 @@ from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
 from rawhttp.server.protocol import LINGER_SECONDS, ServerConnection
-
-# Bytes asked of each recv.
-BUFSIZE = 64 * 1024
+from rawhttp.server.sockets import BUFSIZE, Waker, half_close, reset_on_close, send_at_once
 
 
 class ThreadPerConnection:
@@ -35,8 +32,7 @@ class ThreadPerConnection:
         self._connections: dict[socket.socket, tuple[threading.Thread, ServerConnection]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        # Writing a byte to `_wake_send` wakes the accept loop's select (the self-pipe trick).
-        self._wake_receive, self._wake_send = socket.socketpair()
+        self._waker = Waker()  # wakes the accept loop's select
         self._done = threading.Event()
 
     @property
@@ -50,7 +46,7 @@ class ThreadPerConnection:
         try:
             with selectors.DefaultSelector() as selector:
                 selector.register(self.serving.listener, selectors.EVENT_READ)
-                selector.register(self._wake_receive, selectors.EVENT_READ)
+                selector.register(self._waker.receive, selectors.EVENT_READ)
                 while not self._stopping.is_set():
                     for key, _ in selector.select():
                         if key.fileobj is self.serving.listener:
@@ -69,7 +65,7 @@ class ThreadPerConnection:
             time.sleep(0.1)  # not straight back into the same failure
             return
         sock.setblocking(True)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        send_at_once(sock)
         with self._lock:
             live = [conn for _, conn in self._connections.values() if conn.state != "closing"]
             room = make_room(live, serving.max_connections, time.monotonic())
@@ -108,8 +104,7 @@ class ThreadPerConnection:
 
     def stop(self) -> None:
         self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._wake_send.send(b"!")
+        self._waker.wake()
         with self._lock:
             connections = list(self._connections)
         for sock in connections:
@@ -121,8 +116,7 @@ class ThreadPerConnection:
             threads = [thread for thread, _ in self._connections.values()]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._wake_receive.close()
-        self._wake_send.close()
+        self._waker.close()
 
 
 def serve_connection(
@@ -198,7 +192,7 @@ def perform(sock: socket.socket, action, stopping: threading.Event, timeout: flo
     elif isinstance(action, Pause):
         stopping.wait(action.seconds)
     elif isinstance(action, Reset):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        reset_on_close(sock)
         return False
     elif isinstance(action, Close):
         close_gently(sock)
@@ -207,14 +201,11 @@ def perform(sock: socket.socket, action, stopping: threading.Event, timeout: flo
 
 
 def close_gently(sock: socket.socket, linger: float = LINGER_SECONDS) -> None:
-    """Half-close, read and drop what the client still sends for `linger` seconds.
-
-    Closing a socket that has unread bytes makes the kernel send a reset, and a reset can make
-    the client lose the end of our answer (the 400 explaining why we stop) before reading it:
-    Apache and nginx call this a lingering close. The caller closes the socket.
-    """
+    """Half-close, read and drop what the client still sends for `linger` seconds
+    (`sockets.half_close` says why). The caller closes the socket."""
+    if not half_close(sock):
+        return
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
         deadline = time.monotonic() + linger
         while (left := deadline - time.monotonic()) > 0:
             sock.settimeout(left)
