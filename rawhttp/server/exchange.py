@@ -21,7 +21,16 @@ from collections.abc import Iterable, Iterator
 from email.utils import formatdate
 from typing import BinaryIO
 
-from rawhttp.server.actions import Action, Pause, Reset, Send, SendFile, Stream, release
+from rawhttp.server.actions import (
+    Action,
+    Pause,
+    Reset,
+    Send,
+    SendFile,
+    Stream,
+    close_pieces,
+    release,
+)
 from rawhttp.server.pages import SERVER, error_page, reason_phrase, takes_html
 from rawhttp.wire import Headers, RequestHead, build_response_head
 
@@ -66,9 +75,7 @@ class _Counted:
         return piece
 
     def close(self) -> None:
-        close = getattr(self.pieces, "close", None)
-        if close is not None:
-            close()
+        close_pieces(self.pieces)
 
 
 class StatusPage(Exception):
@@ -171,8 +178,8 @@ class Answer:
         """Body bytes made while they are sent (each piece already framed by the caller)."""
         if self.wants_body:
             self.actions.append(Stream(_Counted(self, pieces)))
-        elif hasattr(pieces, "close"):
-            pieces.close()
+        else:
+            close_pieces(pieces)
 
     def pause(self, seconds: float) -> None:
         self.actions.append(Pause(seconds))

@@ -26,7 +26,14 @@ from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
 from rawhttp.server.protocol import ServerConnection
-from rawhttp.server.sockets import BUFSIZE, Waker, half_close, reset_on_close, send_at_once
+from rawhttp.server.sockets import (
+    BUFSIZE,
+    Waker,
+    accept,
+    half_close,
+    reset_on_close,
+    send_at_once,
+)
 
 # Connections accepted per wake-up of the listening socket, so a burst cannot starve the rest.
 ACCEPTS_PER_WAKE = 64
@@ -318,13 +325,10 @@ class EventLoop:
     def _accept(self) -> None:
         serving = self.serving
         for _ in range(ACCEPTS_PER_WAKE):
-            try:
-                sock, client = serving.listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            accepted = accept(serving.listener, serving.log)  # (never a pause: the loop goes on)
+            if accepted is None:
                 return
-            except OSError as exc:  # out of file descriptors, say: report it and carry on
-                serving.log(f"accept failed: {exc}")
-                return
+            sock, client = accepted
             try:
                 self._admit(sock, client)
             except Exception as error:  # a client gone at once (setsockopt fails), or a bug

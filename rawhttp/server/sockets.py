@@ -10,11 +10,31 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import time
+from collections.abc import Callable
 
 # Bytes asked of each recv, by both drivers.
 BUFSIZE = 64 * 1024
 # SO_LINGER on with a zero timeout: close() then sends a RST and drops what is unsent.
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)
+
+
+def accept(
+    listener: socket.socket, log: Callable[[str], None], pause_after_failure: float = 0.0
+) -> tuple[socket.socket, tuple] | None:
+    """The next waiting client (its socket and address), or None: none is waiting (another
+    worker took it, or it left before we got to it), or accepting failed (out of descriptors,
+    say), which is logged and, for a driver that may block, followed by a pause so it does not
+    go straight back into the same failure."""
+    try:
+        return listener.accept()
+    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+        return None
+    except OSError as exc:  # report it and carry on
+        log(f"accept failed: {exc}")
+        if pause_after_failure:
+            time.sleep(pause_after_failure)
+        return None
 
 
 def send_at_once(sock: socket.socket) -> None:

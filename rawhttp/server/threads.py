@@ -21,7 +21,18 @@ from rawhttp.server import tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
 from rawhttp.server.protocol import LINGER_SECONDS, ServerConnection
-from rawhttp.server.sockets import BUFSIZE, Waker, half_close, reset_on_close, send_at_once
+from rawhttp.server.sockets import (
+    BUFSIZE,
+    Waker,
+    accept,
+    half_close,
+    reset_on_close,
+    send_at_once,
+)
+
+# Seconds the accept loop waits after accept(2) fails (out of descriptors, say), rather than
+# going straight back into the same failure.
+ACCEPT_RETRY_PAUSE = 0.1
 
 
 class ThreadPerConnection:
@@ -56,14 +67,10 @@ class ThreadPerConnection:
 
     def _accept(self) -> None:
         serving = self.serving
-        try:
-            sock, client = serving.listener.accept()
-        except (BlockingIOError, ConnectionAbortedError):
-            return  # the client left before we got to it
-        except OSError as exc:  # out of file descriptors, say: report it and carry on
-            serving.log(f"accept failed: {exc}")
-            time.sleep(0.1)  # not straight back into the same failure
+        accepted = accept(serving.listener, serving.log, ACCEPT_RETRY_PAUSE)
+        if accepted is None:
             return
+        sock, client = accepted
         sock.setblocking(True)
         send_at_once(sock)
         with self._lock:
