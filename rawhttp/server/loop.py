@@ -22,18 +22,10 @@ import selectors
 import socket
 import time
 
-from rawhttp.server import tls
+from rawhttp.server import sockets, tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
 from rawhttp.server.protocol import ServerConnection
-from rawhttp.server.sockets import (
-    BUFSIZE,
-    Waker,
-    accept,
-    half_close,
-    reset_on_close,
-    send_at_once,
-)
 
 # Connections accepted per wake-up of the listening socket, so a burst cannot starve the rest.
 ACCEPTS_PER_WAKE = 64
@@ -73,7 +65,7 @@ class Channel:
 
     def readable(self) -> None:
         try:
-            data = self.sock.recv(BUFSIZE)
+            data = self.sock.recv(sockets.BUFSIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -183,12 +175,12 @@ class Channel:
     def linger(self) -> None:
         """Half-close and keep reading (dropping) for LINGER_SECONDS (`sockets.half_close`)."""
         self.lingering = True
-        if not half_close(self.sock):
+        if not sockets.half_close(self.sock):
             self.finish()
 
     def reset(self) -> None:
         with contextlib.suppress(OSError):
-            reset_on_close(self.sock)
+            sockets.reset_on_close(self.sock)
         self.finish()
 
     def drop(self, why: str) -> None:
@@ -275,7 +267,7 @@ class EventLoop:
         self._order = itertools.count()
         self._selector: selectors.BaseSelector | None = None
         self._stopping = False
-        self._waker = Waker()
+        self._waker = sockets.Waker()
         self._done = None
 
     @property
@@ -325,7 +317,7 @@ class EventLoop:
     def _accept(self) -> None:
         serving = self.serving
         for _ in range(ACCEPTS_PER_WAKE):
-            accepted = accept(serving.listener, serving.log)  # (never a pause: the loop goes on)
+            accepted = sockets.accept(serving.listener, serving.log)  # (never pauses)
             if accepted is None:
                 return
             sock, client = accepted
@@ -350,7 +342,7 @@ class EventLoop:
             victim.finish()
             self._update(victim)
         sock.setblocking(False)
-        send_at_once(sock)
+        sockets.send_at_once(sock)
         conn = serving.new_connection(client)
         if serving.tls is None:
             channel = Channel(sock, conn)

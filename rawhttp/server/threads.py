@@ -17,18 +17,10 @@ import socket
 import threading
 import time
 
-from rawhttp.server import tls
+from rawhttp.server import sockets, tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
 from rawhttp.server.protocol import LINGER_SECONDS, ServerConnection
-from rawhttp.server.sockets import (
-    BUFSIZE,
-    Waker,
-    accept,
-    half_close,
-    reset_on_close,
-    send_at_once,
-)
 
 # Seconds the accept loop waits after accept(2) fails (out of descriptors, say), rather than
 # going straight back into the same failure.
@@ -43,7 +35,7 @@ class ThreadPerConnection:
         self._connections: dict[socket.socket, tuple[threading.Thread, ServerConnection]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._waker = Waker()  # wakes the accept loop's select
+        self._waker = sockets.Waker()  # wakes the accept loop's select
         self._done = threading.Event()
 
     @property
@@ -67,12 +59,12 @@ class ThreadPerConnection:
 
     def _accept(self) -> None:
         serving = self.serving
-        accepted = accept(serving.listener, serving.log, ACCEPT_RETRY_PAUSE)
+        accepted = sockets.accept(serving.listener, serving.log, ACCEPT_RETRY_PAUSE)
         if accepted is None:
             return
         sock, client = accepted
         sock.setblocking(True)
-        send_at_once(sock)
+        sockets.send_at_once(sock)
         with self._lock:
             live = [conn for _, conn in self._connections.values() if conn.state != "closing"]
             room = make_room(live, serving.max_connections, time.monotonic())
@@ -169,7 +161,7 @@ def receive(sock: socket.socket, conn: ServerConnection) -> None:
         return
     sock.settimeout(wait)
     try:
-        data = sock.recv(BUFSIZE)
+        data = sock.recv(sockets.BUFSIZE)
     except TimeoutError:
         return  # the loop asks the deadline again: it may have moved on, or passed
     if not data:
@@ -199,7 +191,7 @@ def perform(sock: socket.socket, action, stopping: threading.Event, timeout: flo
     elif isinstance(action, Pause):
         stopping.wait(action.seconds)
     elif isinstance(action, Reset):
-        reset_on_close(sock)
+        sockets.reset_on_close(sock)
         return False
     elif isinstance(action, Close):
         close_gently(sock)
@@ -210,13 +202,13 @@ def perform(sock: socket.socket, action, stopping: threading.Event, timeout: flo
 def close_gently(sock: socket.socket, linger: float = LINGER_SECONDS) -> None:
     """Half-close, read and drop what the client still sends for `linger` seconds
     (`sockets.half_close` says why). The caller closes the socket."""
-    if not half_close(sock):
+    if not sockets.half_close(sock):
         return
     with contextlib.suppress(OSError):
         deadline = time.monotonic() + linger
         while (left := deadline - time.monotonic()) > 0:
             sock.settimeout(left)
-            if not sock.recv(BUFSIZE):
+            if not sock.recv(sockets.BUFSIZE):
                 break
 
 
