@@ -10,6 +10,10 @@ how the C10K problem was solved: a waiting connection costs a socket, not a thre
 Over TLS a `TLSChannel` puts a `tls.TLSSession` between the socket and the connection: the
 handshake is bytes fed in and bytes to send like any others (it never blocks the loop), every
 answer is encrypted before it goes out, and files go in pieces instead of by sendfile.
+
+The loop is handed a `listener.Serving` (the listening socket, the cap, the log, how to make a
+connection, TLS), never the `Server`; the socket moves it shares with `threads.py` (accept,
+no delay, reset, half-close, the waker) are `sockets.py`'s.
 """
 
 from __future__ import annotations

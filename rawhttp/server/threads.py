@@ -7,6 +7,9 @@ turn at the GIL), which is why its cap is small and why C10K needed the event lo
 
 Over TLS the thread's socket is a `TLSSocket`: the same calls, the bytes going through a
 `tls.TLSSession` (the handshake is the connection's first reads, under the head's deadline).
+
+Like the event loop it is handed a `listener.Serving`, never the `Server`, and makes the
+socket moves the two share through `sockets.py`.
 """
 
 from __future__ import annotations
