@@ -9,6 +9,7 @@ the package when the name is one of its attributes (`from rawhttp.server import 
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -50,9 +51,15 @@ def imported(path: Path, name: str, known: dict[str, Path]) -> set[str]:
     return {module for module in found if module in known and module != name}
 
 
-def import_graph() -> dict[str, set[str]]:
+@functools.cache
+def _read_graph() -> dict[str, frozenset[str]]:
     known = modules()
-    return {name: imported(path, name, known) for name, path in known.items()}
+    return {name: frozenset(imported(path, name, known)) for name, path in known.items()}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the rawhttp modules it imports (a fresh copy: callers may edit it)."""
+    return {name: set(targets) for name, targets in _read_graph().items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
