@@ -61,7 +61,7 @@ def no_hang(seconds: float = HANG_SECONDS):
         signal.signal(signal.SIGALRM, previous)
 
 
-# --- driving the parser the way client.py and server/connection.py do ------------------------
+# --- driving the parser the way client.py and server/protocol.py do ------------------------
 
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:

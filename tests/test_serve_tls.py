@@ -27,7 +27,7 @@ import trustme
 
 import rawhttp
 from rawhttp.dial import Options
-from rawhttp.server import Server, connection, running
+from rawhttp.server import Server, protocol, running
 from rawhttp.server.listener import EVICT_AFTER
 from rawhttp.server.tls import PLAIN_HTTP, TLSSession, offered_alpn, server_context
 
@@ -308,7 +308,7 @@ def half_client_hello() -> bytes:
 def test_a_trickled_handshake_is_closed_by_the_head_deadline(root, model, monkeypatch):
     """Half a ClientHello, then a byte every 0.2 s: never silent long enough for the idle
     deadline (2 s), closed by the head's (1 s), as a trickled head is."""
-    monkeypatch.setattr(connection, "HEAD_TIMEOUT", 1.0)
+    monkeypatch.setattr(protocol, "HEAD_TIMEOUT", 1.0)
     piece = half_client_hello()
     with (
         tls_server(root, model=model, idle_timeout=2) as (server, lines),

@@ -29,7 +29,7 @@ from rawhttp.cli import main
 from rawhttp.client import stream
 from rawhttp.errors import IncompleteBody, NetworkError, TooManyRedirects
 from rawhttp.server import SCENARIOS, Server, running, scenarios
-from rawhttp.server.connection import MAX_REQUEST_BODY
+from rawhttp.server.handler import MAX_REQUEST_BODY, Handler
 from rawhttp.wire import (
     MAX_HEADERS,
     MAX_REQUEST_LINE,
@@ -353,10 +353,11 @@ def test_a_bad_request_does_not_take_the_server_down(server):
 
 
 def test_a_handler_crash_is_500_and_the_server_carries_on(server, logs):
-    def broken(exchange):
-        raise RuntimeError("bug in a handler")
+    class Broken(Handler):
+        def __call__(self, exchange):
+            raise RuntimeError("bug in a handler")
 
-    server.handler = broken
+    server.handler = Broken()
     assert ask(server, get_request("/"))[0].status == 500
     assert any("RuntimeError: bug in a handler" in line for line in logs)
     assert ask(server, get_request("/"))[0].status == 500  # a new connection: still served

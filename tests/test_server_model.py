@@ -21,9 +21,9 @@ from conftest import ask_server
 from rawhttp import wire
 from rawhttp.server import Server, scenarios
 from rawhttp.server.actions import Pause, Reset, Send, SendFile, Stream
-from rawhttp.server.connection import MIN_BODY_RATE, ServerConnection
 from rawhttp.server.exchange import Exchange
 from rawhttp.server.listener import EVICT_AFTER, raise_open_files_limit
+from rawhttp.server.protocol import MIN_BODY_RATE, ServerConnection
 from rawhttp.server.scenarios import ScenarioHandler
 from rawhttp.server.static import StaticFiles
 
@@ -48,8 +48,7 @@ def request_of(raw: bytes) -> wire.RequestHead:
 
 
 def answer_of(handler, raw: bytes) -> Exchange:
-    exchange = Exchange()
-    exchange.begin(request_of(raw))
+    exchange = Exchange(request_of(raw))
     handler(exchange)
     return exchange
 

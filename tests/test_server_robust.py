@@ -25,6 +25,7 @@ from test_server_model import children_of, start_serve
 from rawhttp import wire
 from rawhttp.errors import ProtocolError
 from rawhttp.server import Server, upload
+from rawhttp.server.handler import Handler
 from rawhttp.server.site import Site
 
 TIMEOUT = 5.0
@@ -148,11 +149,12 @@ def test_an_exception_mid_answer_closes_that_connection_only(site, monkeypatch):
             yield b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n"
             raise ValueError("a bug in a stream")
 
-        def handler(exchange):
-            exchange.status = 200
-            exchange.stream(pieces())
+        class Streaming(Handler):
+            def __call__(self, exchange):
+                exchange.status = 200
+                exchange.stream(pieces())
 
-        normal, server.handler = server.handler, handler
+        normal, server.handler = server.handler, Streaming()
         with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             received = b""
@@ -310,8 +312,8 @@ def test_a_multipart_body_nested_5000_deep_is_echoed_not_a_500(echo):
 
 
 def test_echo_with_upload_keeps_no_put_body_in_memory(site, tmp_path):
-    from rawhttp.server.connection import ServerConnection
     from rawhttp.server.echo import ECHO_SHOWN, Echo
+    from rawhttp.server.protocol import ServerConnection
     from rawhttp.server.static import StaticFiles
     from rawhttp.server.upload import Upload
 

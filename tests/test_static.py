@@ -40,8 +40,7 @@ def answer(folder, target: str, *fields: tuple[str, str], method: str = "GET"):
     """(status, headers, body) of the static handler's answer, read from its actions: a
     StatusPage it raises stands for the error page the connection would send."""
     headers = Headers([("Host", "x"), *fields])
-    exchange = Exchange()
-    exchange.begin(RequestHead(method, target, "HTTP/1.1", headers, b""))
+    exchange = Exchange(RequestHead(method, target, "HTTP/1.1", headers, b""))
     try:
         static.StaticFiles(folder)(exchange)
     except StatusPage as page:
@@ -475,8 +474,7 @@ def test_a_server_says_the_charset_of_a_utf_8_text_file(root):
 
 @pytest.mark.parametrize("accept, styled", [("text/html,*/*;q=0.8", True), ("*/*", False)])
 def test_error_pages_carry_the_style_for_browsers_only(accept, styled):
-    exchange = Exchange()
-    exchange.begin(RequestHead("GET", "/x", "HTTP/1.1", Headers([("Accept", accept)]), b""))
+    exchange = Exchange(RequestHead("GET", "/x", "HTTP/1.1", Headers([("Accept", accept)]), b""))
     exchange.fail(StatusPage(404, "nothing at /x"))
     data = b"".join(action.data for action in exchange.actions if isinstance(action, Send))
     assert (b"<style>" in data) is styled

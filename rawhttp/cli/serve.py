@@ -15,14 +15,9 @@ from rawhttp.cli.common import report
 from rawhttp.errors import RawHTTPError
 from rawhttp.server import SCENARIOS, Server, sample_site
 from rawhttp.server.auth import BasicAuth, read_auth_file
-from rawhttp.server.connection import (
-    BODY_GRACE,
-    HEAD_TIMEOUT,
-    MAX_REQUEST_BODY,
-    MIN_BODY_RATE,
-)
 from rawhttp.server.echo import ECHO_SHOWN, MAX_ECHO_BODY
 from rawhttp.server.exchange import LOG_FORMATS
+from rawhttp.server.handler import MAX_REQUEST_BODY
 from rawhttp.server.listener import (
     EVICT_AFTER,
     IDLE_TIMEOUT,
@@ -32,6 +27,7 @@ from rawhttp.server.listener import (
     quiet,
     raise_open_files_limit,
 )
+from rawhttp.server.protocol import BODY_GRACE, HEAD_TIMEOUT, MIN_BODY_RATE
 from rawhttp.server.site import PLAIN, SiteOptions
 from rawhttp.server.upload import MAX_UPLOAD
 from rawhttp.wire import MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE

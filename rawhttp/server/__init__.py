@@ -3,17 +3,22 @@
 The package is split by job, each module small enough to read in one go. Handlers answer with
 data; drivers move the bytes:
 
+- `handler`: the `Handler` base, a default for every hook a connection may call;
 - `static`, `scenarios`: the handlers (files under the root; misbehaving on purpose; replay);
   `site` routes a folder's requests to `static`, `echo` and `upload`, with what the lab adds:
   `preconditions` (validators, 304/412), `compress` (gzip negotiation), `auth` (Basic);
 - `exchange`: one request and the answer a handler describes (the fields every answer has,
   the log line), as a list of `actions` (bytes, a file range, a pause, a reset, a close);
-- `connection`: one client connection, sans-IO: bytes in, answers out, deadlines, the cap's
-  idea of "too slow";
+  `pages`: the status pages, everything they print escaped;
+- `protocol`: one client connection, sans-IO (it never imports socket): bytes in, answers
+  out, deadlines, the cap's idea of "too slow" (not the client's `dial`/`streams`);
 - `loop`: the event-loop driver (`--model events`), one selectors loop per process;
 - `threads`: the thread-per-connection driver (`--model threads`);
 - `workers`: `--workers N` processes on one port;
-- `listener`: the listening socket, the connection cap, and `Server`, which picks a driver;
+- `sockets`: the socket moves both drivers make (no delay, reset, half-close, the waker);
+- `listener`: the listening socket, the connection cap, the logs, and `Serving` (what a
+  driver is handed);
+- `server`: `Server`, which makes the handler and the listening socket and picks a driver;
 - `tls`: `--tls`, a TLS session between a driver's socket and a connection, sans-IO, and
   `certs`: the local CA and certificate made at start-up (the `tls` extra).
 
@@ -34,8 +39,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rawhttp.errors import ListenError
-from rawhttp.server.listener import Server
 from rawhttp.server.scenarios import SCENARIOS
+from rawhttp.server.server import Server
 
 __all__ = ["SCENARIOS", "ListenError", "Server", "running", "sample_site"]
 

@@ -41,9 +41,7 @@ class Stream(NamedTuple):
     pieces: Iterator[bytes]
 
     def close(self) -> None:
-        close = getattr(self.pieces, "close", None)
-        if close is not None:
-            close()
+        close_pieces(self.pieces)
 
 
 class Pause(NamedTuple):
@@ -61,6 +59,13 @@ class Close(NamedTuple):
 
 
 Action = Send | SendFile | Stream | Pause | Reset | Close
+
+
+def close_pieces(pieces: Iterator[bytes]) -> None:
+    """Close a stream's pieces if they can be (a generator: its `finally` runs now)."""
+    close = getattr(pieces, "close", None)
+    if close is not None:
+        close()
 
 
 def release(action: Action) -> None:

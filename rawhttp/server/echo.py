@@ -23,6 +23,7 @@ from email.policy import HTTP
 from urllib.parse import parse_qsl
 
 from rawhttp.server.exchange import Exchange
+from rawhttp.server.handler import Handler
 from rawhttp.server.pages import html_page
 from rawhttp.wire import Headers
 
@@ -57,7 +58,7 @@ class BodyInMemory:
         self.data = bytearray()
 
 
-class Echo:
+class Echo(Handler):
     """The handler: any method, any path, answered 200 with what was received."""
 
     keeps_request = ECHO_SHOWN
@@ -69,7 +70,6 @@ class Echo:
         return BodyInMemory()
 
     def __call__(self, exchange: Exchange) -> None:
-        assert exchange.request is not None
         body = bytes(exchange.sink.data) if exchange.sink is not None else b""
         exchange.sink = None  # the body is not kept while the page is sent
         if wants_text(exchange.request.headers):
@@ -135,7 +135,6 @@ def plain_echo(raw: bytes, size: int | None = None) -> bytes:
 
 def form_fields(exchange: Exchange, body: bytes) -> list[tuple[str, str]]:
     """What a form sent: the query, an urlencoded body, or a multipart body's parts."""
-    assert exchange.request is not None
     fields = first_pairs(exchange.request.target.partition("?")[2])
     kind = (exchange.request.headers.get("Content-Type") or "").lower()
     if kind.startswith("application/x-www-form-urlencoded"):
@@ -196,7 +195,6 @@ def html_line(offset: int, text: str) -> str:
 
 def html_echo(exchange: Exchange, body: bytes) -> bytes:
     request = exchange.request
-    assert request is not None
     escape = html.escape
     fields = form_fields(exchange, body)
     lines = "\n".join(html_line(offset, text) for offset, text in visible_lines(exchange.raw))

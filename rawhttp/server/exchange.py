@@ -1,11 +1,14 @@
 """One request and its answer: what a handler reads, and how it describes what to send.
 
-`Exchange` carries the parsed request and collects the answer as actions (`actions.py`): it
-adds the fields every response has (Server, Date, Connection), leaves the body out for HEAD,
-counts the body bytes for the log line, and remembers whether the connection may carry another
-request. Nothing here touches a socket; a driver sends the actions. `StatusPage` is how any
-step says "stop here and answer this status with a small HTML page": the errors, and the 301
-that adds a folder's trailing slash; the pages themselves are written by `pages.py`.
+`Answer` collects an answer as actions (`actions.py`): it adds the fields every response has
+(Server, Date, Connection), leaves the body out for HEAD, counts the body bytes for the log
+line, and remembers whether the connection may carry another request. An `Exchange` is an
+answer built with its parsed request: the only kind a handler is given, so a handler never
+asks whether there is a request. A bare `Answer` is what a connection sends when no request
+could be read (bad bytes, a head too slow, the cap full). Nothing here touches a socket; a
+driver sends the actions. `StatusPage` is how any step says "stop here and answer this status
+with a small HTML page": the errors, and the 301 that adds a folder's trailing slash; the pages
+themselves are written by `pages.py`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ from collections.abc import Iterable, Iterator
 from email.utils import formatdate
 from typing import BinaryIO
 
-from rawhttp.server.actions import Action, Pause, Reset, Send, SendFile, Stream, release
+from rawhttp.server.actions import (
+    Action,
+    Pause,
+    Reset,
+    Send,
+    SendFile,
+    Stream,
+    close_pieces,
+    release,
+)
 from rawhttp.server.pages import SERVER, error_page, reason_phrase, takes_html
 from rawhttp.wire import Headers, RequestHead, build_response_head
 
@@ -50,7 +62,7 @@ class _Counted:
     """A stream's pieces, counted for the log line; `close` reaches the pieces (a generator
     wrapping them would not pass it on if closed before its first piece)."""
 
-    def __init__(self, exchange: Exchange, pieces: Iterator[bytes]):
+    def __init__(self, exchange: Answer, pieces: Iterator[bytes]):
         self.exchange = exchange
         self.pieces = pieces
 
@@ -63,9 +75,7 @@ class _Counted:
         return piece
 
     def close(self) -> None:
-        close = getattr(self.pieces, "close", None)
-        if close is not None:
-            close()
+        close_pieces(self.pieces)
 
 
 class StatusPage(Exception):
@@ -99,12 +109,12 @@ def wants_keep_alive(request: RequestHead) -> bool:
     return "close" not in tokens
 
 
-class Exchange:
-    """One request on a connection and the answer being described for it."""
+class Answer:
+    """The answer being described on a connection, and its request if one was parsed."""
 
-    def __init__(self) -> None:
-        self.request: RequestHead | None = None
-        self.keep_alive = False
+    def __init__(self, request: RequestHead | None = None) -> None:
+        self.request = request
+        self.keep_alive = wants_keep_alive(request) if request is not None else False
         self.status: int | None = None
         self.body_bytes = 0  # what the log line reports, as the Common Log Format does
         self.actions: list[Action] = []
@@ -112,10 +122,6 @@ class Exchange:
         self.raw_size = 0  # how many bytes the request had in all
         self.sink = None  # where the request body went (the handler's open_body), if anywhere
         self.extra_fields: list[tuple[str, str]] = []  # added to the final head (CORS, caching)
-
-    def begin(self, request: RequestHead) -> None:
-        self.request = request
-        self.keep_alive = wants_keep_alive(request)
 
     @property
     def head_sent(self) -> bool:
@@ -172,8 +178,8 @@ class Exchange:
         """Body bytes made while they are sent (each piece already framed by the caller)."""
         if self.wants_body:
             self.actions.append(Stream(_Counted(self, pieces)))
-        elif hasattr(pieces, "close"):
-            pieces.close()
+        else:
+            close_pieces(pieces)
 
     def pause(self, seconds: float) -> None:
         self.actions.append(Pause(seconds))
@@ -249,6 +255,15 @@ class Exchange:
         text = f'{client[0]} - - [{log_time()}] "{_quoted(line)}" {self.status or "-"} {size}'
         text += f' "{_quoted(referer)}" "{_quoted(agent)}"'  # combined
         return f"{text} ({note})" if note else text
+
+
+class Exchange(Answer):
+    """One parsed request on a connection and the answer being described for it."""
+
+    request: RequestHead
+
+    def __init__(self, request: RequestHead) -> None:
+        super().__init__(request)
 
 
 # What a quoted log field may not hold as is: the quote, the backslash, control bytes (nginx

@@ -12,8 +12,8 @@ itself takes longer than one segment. The wait is a `Pause` action, run by the d
 from __future__ import annotations
 
 from rawhttp.server.actions import Pause
-from rawhttp.server.connection import ServerConnection
 from rawhttp.server.exchange import Exchange
+from rawhttp.server.protocol import ServerConnection
 
 
 class DelayedConnection(ServerConnection):

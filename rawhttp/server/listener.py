@@ -1,10 +1,12 @@
 """The listening socket and what every driver shares: binding, admitting a client under the
-connection cap, and the `Server` that picks a driver and starts and stops it.
+connection cap, the access logs, and `Serving`, the one value a driver is handed.
 
 A driver moves bytes between sockets and `ServerConnection`s: `loop.EventLoop` (the default,
 `--model events`: one selectors loop per process, `--workers N` processes) or
 `threads.ThreadPerConnection` (`--model threads`, the design socket courses teach). Both are
-handed the same handler and the same cap rules, so they differ only in how they wait.
+handed the same `Serving` (the socket, the cap, the log, how to make a connection, TLS) and
+the same cap rules, so they differ only in how they wait. `server.py` makes the `Serving` and
+picks the driver; nothing here or in a driver imports it back.
 """
 
 from __future__ import annotations
@@ -14,16 +16,15 @@ import os
 import socket
 import sys
 import threading
-import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 from rawhttp.errors import ListenError
-from rawhttp.server.connection import Handler, Log, ServerConnection
-from rawhttp.server.echo import Echo
-from rawhttp.server.exchange import Exchange, StatusPage
-from rawhttp.server.scenarios import Replay, ScenarioHandler
-from rawhttp.server.site import PLAIN, Site, SiteOptions
-from rawhttp.server.static import StaticFiles
-from rawhttp.server.upload import Upload
+from rawhttp.server.exchange import Answer
+from rawhttp.server.protocol import Log, ServerConnection, closing_page
+
+if TYPE_CHECKING:  # (ssl is imported only when TLS is asked for)
+    from rawhttp.server.tls import ServerTLS
 
 # Seconds a connection may stay silent (before or inside a request, or not reading our
 # answer) before it is closed. http.server has none; nginx's keepalive_timeout is 75 s.
@@ -44,8 +45,17 @@ EVICT_AFTER = 1.0
 # Connections the kernel may hold completed but not yet accepted (listen's backlog); the
 # kernel caps it at net.core.somaxconn.
 BACKLOG = 1024
-# How long stopping waits for the driver and its connections, in all.
-JOIN_TIMEOUT = 2.0
+
+
+class Serving(NamedTuple):
+    """What a driver needs of the server: where clients arrive, how many may be served at
+    once, where errors and notes go, how a client becomes a connection, and TLS if any."""
+
+    listener: socket.socket
+    max_connections: int
+    log: Log
+    new_connection: Callable[[tuple], ServerConnection]
+    tls: ServerTLS | None = None
 
 
 class StderrLog:
@@ -90,26 +100,6 @@ def flush_log(log: Log) -> None:
     flush = getattr(log, "flush", None)
     if flush is not None:
         flush()
-
-
-def make_handler(
-    root: str | os.PathLike,
-    scenario: str | None,
-    replay: str | None,
-    echo: bool = False,
-    upload: str | os.PathLike | None = None,
-    options: SiteOptions = PLAIN,
-) -> Handler:
-    """What answers requests: a replay file, a scenario, or the files under `root` (with the
-    echo page and uploads beside them when asked)."""
-    if scenario and replay:
-        raise ValueError("give a scenario or a replay file, not both")
-    if replay:
-        return Replay(replay)
-    if scenario:
-        return ScenarioHandler(scenario, root)
-    files, upload_handler = StaticFiles(root), Upload(upload) if upload else None
-    return Site(files, Echo() if echo else None, upload_handler, options)
 
 
 def listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
@@ -165,11 +155,10 @@ def evicted_line(conn: ServerConnection) -> str:
     return f"{conn.client[0]} - - closed as too slow ({conn.state}): connection cap reached"
 
 
-def refusal() -> tuple[bytes, Exchange]:
+def refusal() -> tuple[bytes, Answer]:
     """The 503 a newcomer gets when every connection is busy, and its exchange (to log)."""
-    exchange = Exchange()
-    busy = StatusPage(503, "too many connections, try again", headers=[("Retry-After", "1")])
-    exchange.fail(busy)
+    exchange = Answer()
+    exchange.fail(closing_page(503, "too many connections, try again"))
     data = b"".join(action.data for action in exchange.actions)
     return data, exchange
 
@@ -182,159 +171,3 @@ def refuse(sock: socket.socket, client: tuple, log: Log) -> None:
         sock.shutdown(socket.SHUT_WR)
     sock.close()
     log(exchange.log_line(client))
-
-
-def _server_tls(cert, key, ca_file, verbose: bool):
-    """The TLS settings (ssl is imported only when TLS is asked for)."""
-    from rawhttp.server.tls import server_tls
-
-    if key is not None and cert is None:
-        raise ValueError("a key without a certificate: give cert too")
-    return server_tls(cert, key, ca_file, verbose)
-
-
-class Server:
-    """A static-file (or scenario, or replay) server: bound when made, served by `start()`
-    in a thread or `serve_forever()` in the caller's, stopped by `close()`.
-
-    `model` is "events" or "threads"; `workers` (events only) forks that many processes on
-    the port from `serve_forever()`, 0 meaning one per core. `accepted` counts connections
-    accepted so far, `active` those open now.
-
-    `tls=True` serves HTTPS with the certificate in `cert` (and `key`, unless it is in the
-    cert's file), or without them one for localhost made at start-up, its CA written to
-    `ca_file` (else into a private folder removed at close): `self.tls.cafile` says where.
-    `verbose` logs each TLS handshake (server name and ALPN offered, version chosen).
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike = ".",
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        scenario: str | None = None,
-        replay: str | None = None,
-        echo: bool = False,
-        upload: str | os.PathLike | None = None,
-        site: SiteOptions = PLAIN,
-        idle_timeout: float = IDLE_TIMEOUT,
-        max_connections: int | None = None,
-        log: Log | None = None,
-        access_log: Log | None = None,
-        log_format: str = "common",
-        model: str | None = None,
-        workers: int = 1,
-        tls: bool = False,
-        cert: str | os.PathLike | None = None,
-        key: str | os.PathLike | None = None,
-        ca_file: str | os.PathLike | None = None,
-        verbose: bool = False,
-        latency: float = 0.0,
-    ):
-        model = model or DEFAULT_MODEL
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
-        self.root = os.path.abspath(root)
-        self.scenario = scenario
-        self.replay = replay
-        self.echo = echo
-        self.handler = make_handler(root, scenario, replay, echo, upload, site)
-        self.idle_timeout = idle_timeout
-        self.max_connections = max_connections or MAX_CONNECTIONS[model]
-        self.log = log or StderrLog()
-        self.access_log = access_log  # None: the access lines go to `log` too
-        self.log_format = log_format
-        self.model = model
-        self.workers = (os.cpu_count() or 1) if workers == 0 else workers
-        self.accepted = 0
-        self.tls = _server_tls(cert, key, ca_file, verbose) if tls or cert else None
-        try:
-            self.listener = listen(host, port, reuse_port=self.workers > 1)
-        except ListenError:
-            if self.tls is not None:
-                self.tls.close()  # the CA made for this server
-            raise
-        self.latency = latency  # seconds: serve --latency (server/latency.py)
-        self.host, self.port = self.listener.getsockname()[:2]
-        self.driver = self._make_driver()
-        self._thread: threading.Thread | None = None
-
-    def _make_driver(self):
-        if self.model == "threads":
-            from rawhttp.server.threads import ThreadPerConnection
-
-            return ThreadPerConnection(self)
-        from rawhttp.server.loop import EventLoop
-
-        return EventLoop(self)
-
-    @property
-    def url(self) -> str:
-        """The base URL, without a trailing slash: http://127.0.0.1:PORT (https with TLS)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
-
-    @property
-    def active(self) -> int:
-        return self.driver.active
-
-    def describe(self) -> str:
-        """What is served where, for the start-up line."""
-        if self.replay:
-            return f"Replaying {self.replay} on {self.url}/"
-        where = f"Serving {self.root} on {self.url}/"
-        if self.echo:
-            where += ", echoing every other request"
-        return f"{where} with scenario {self.scenario}" if self.scenario else where
-
-    def how(self) -> str:
-        """The driver, for the start-up line: "events model, 2 workers"."""
-        return f"{self.model} model" + (f", {self.workers} workers" if self.workers > 1 else "")
-
-    def new_connection(self, client: tuple) -> ServerConnection:
-        self.accepted += 1
-        args = (client, lambda: self.handler, self.log, self.idle_timeout)
-        logging = {"access": self.access_log, "log_format": self.log_format}
-        if self.latency:
-            from rawhttp.server.latency import DelayedConnection
-
-            conn = DelayedConnection(*args, latency=self.latency, **logging)
-        else:
-            conn = ServerConnection(*args, **logging)
-        if self.tls is not None:
-            conn.expect_handshake()
-        return conn
-
-    def serve_forever(self) -> None:
-        """Serve until `close()` (or a signal, with workers), in the calling thread."""
-        if self.workers > 1:
-            from rawhttp.server.workers import run_workers
-
-            run_workers(self)
-        else:
-            self.driver.run()
-
-    def start(self) -> Server:
-        """Run the driver in a background thread (one process: `workers` is not used)."""
-        self._thread = threading.Thread(target=self.driver.run, name="rawhttp-serve", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop accepting, end every connection, and wait for the driver (bounded)."""
-        self.driver.stop()
-        if self._thread is not None:
-            self._thread.join(JOIN_TIMEOUT)
-            self._thread = None
-        self.driver.join(time.monotonic() + JOIN_TIMEOUT)
-        self.listener.close()
-        getattr(self.handler, "close", lambda: None)()  # (the upload's private folder)
-        if self.tls is not None:
-            self.tls.close()
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

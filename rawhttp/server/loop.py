@@ -10,6 +10,10 @@ how the C10K problem was solved: a waiting connection costs a socket, not a thre
 Over TLS a `TLSChannel` puts a `tls.TLSSession` between the socket and the connection: the
 handshake is bytes fed in and bytes to send like any others (it never blocks the loop), every
 answer is encrypted before it goes out, and files go in pieces instead of by sendfile.
+
+The loop is handed a `listener.Serving` (the listening socket, the cap, the log, how to make a
+connection, TLS), never the `Server`; the socket moves it shares with `threads.py` (accept,
+no delay, reset, half-close, the waker) are `sockets.py`'s.
 """
 
 from __future__ import annotations
@@ -20,16 +24,13 @@ import itertools
 import os
 import selectors
 import socket
-import struct
 import time
 
-from rawhttp.server import tls
+from rawhttp.server import sockets, tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
-from rawhttp.server.connection import ServerConnection
-from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
+from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
+from rawhttp.server.protocol import ServerConnection
 
-# Bytes asked of each recv.
-BUFSIZE = 64 * 1024
 # Connections accepted per wake-up of the listening socket, so a burst cannot starve the rest.
 ACCEPTS_PER_WAKE = 64
 # The longest the loop sleeps with nothing due: how often `on_tick` runs (a worker checks that
@@ -68,7 +69,7 @@ class Channel:
 
     def readable(self) -> None:
         try:
-            data = self.sock.recv(BUFSIZE)
+            data = self.sock.recv(sockets.BUFSIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -176,18 +177,14 @@ class Channel:
         self.pump()
 
     def linger(self) -> None:
-        """Half-close and keep reading (dropping) for LINGER_SECONDS: closing a socket with
-        unread bytes makes the kernel send a reset, and a reset can make the client lose the
-        end of our answer (the 400 saying why we stop) before reading it."""
+        """Half-close and keep reading (dropping) for LINGER_SECONDS (`sockets.half_close`)."""
         self.lingering = True
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
+        if not sockets.half_close(self.sock):
             self.finish()
 
     def reset(self) -> None:
         with contextlib.suppress(OSError):
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sockets.reset_on_close(self.sock)
         self.finish()
 
     def drop(self, why: str) -> None:
@@ -266,15 +263,15 @@ def _current(entry: tuple[float, int, Channel]) -> bool:
 class EventLoop:
     """The driver: accepts, reads, writes and expires deadlines for every connection."""
 
-    def __init__(self, server):
-        self.server = server
+    def __init__(self, serving: Serving):
+        self.serving = serving
         self.channels: dict[int, Channel] = {}
         self.on_tick = None  # called at least every TICK seconds (a worker's parent check)
         self._timers: list[tuple[float, int, Channel]] = []
         self._order = itertools.count()
         self._selector: selectors.BaseSelector | None = None
         self._stopping = False
-        self._wake_receive, self._wake_send = socket.socketpair()
+        self._waker = sockets.Waker()
         self._done = None
 
     @property
@@ -286,8 +283,8 @@ class EventLoop:
 
         self._done = threading.Event()
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self.server.listener, READ, None)
-        self._selector.register(self._wake_receive, READ, None)
+        self._selector.register(self.serving.listener, READ, None)
+        self._selector.register(self._waker.receive, READ, None)
         try:
             while not self._stopping:
                 self._turn()
@@ -295,7 +292,7 @@ class EventLoop:
             for channel in list(self.channels.values()):
                 channel.drop("server stopping")
                 self._forget(channel)
-            flush_log(self.server.log)
+            flush_log(self.serving.log)
             self._selector.close()
             self._done.set()
 
@@ -305,7 +302,7 @@ class EventLoop:
         for key, mask in self._selector.select(timeout):
             channel = key.data
             if channel is None:
-                if key.fileobj is self.server.listener:
+                if key.fileobj is self.serving.listener:
                     self._accept()
                 continue
             try:
@@ -317,48 +314,44 @@ class EventLoop:
                 channel.crashed(error)
             self._update(channel)
         self._expire(time.monotonic())
-        flush_log(self.server.log)
+        flush_log(self.serving.log)
         if self.on_tick is not None:
             self.on_tick()
 
     def _accept(self) -> None:
-        server = self.server
+        serving = self.serving
         for _ in range(ACCEPTS_PER_WAKE):
-            try:
-                sock, client = server.listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            accepted = sockets.accept(serving.listener, serving.log)  # (never pauses)
+            if accepted is None:
                 return
-            except OSError as exc:  # out of file descriptors, say: report it and carry on
-                server.log(f"accept failed: {exc}")
-                return
+            sock, client = accepted
             try:
                 self._admit(sock, client)
             except Exception as error:  # a client gone at once (setsockopt fails), or a bug
-                server.log(f"{client[0]} - - admitting the connection failed: {error!r}")
+                serving.log(f"{client[0]} - - admitting the connection failed: {error!r}")
                 sock.close()
 
     def _admit(self, sock: socket.socket, client: tuple) -> None:
-        server = self.server
+        serving = self.serving
         room = None
-        if len(self.channels) >= server.max_connections:
+        if len(self.channels) >= serving.max_connections:
             connections = [channel.conn for channel in self.channels.values()]
-            room = make_room(connections, server.max_connections, time.monotonic())
+            room = make_room(connections, serving.max_connections, time.monotonic())
         if room is False:
-            refuse(sock, client, server.log)
+            refuse(sock, client, serving.log)
             return
         if room is not None:
             victim = next(ch for ch in self.channels.values() if ch.conn is room)
-            server.log(evicted_line(room))
+            serving.log(evicted_line(room))
             victim.finish()
             self._update(victim)
         sock.setblocking(False)
-        # Send small writes (a head, a dripped byte) at once instead of waiting for an ACK.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = server.new_connection(client)
-        if server.tls is None:
+        sockets.send_at_once(sock)
+        conn = serving.new_connection(client)
+        if serving.tls is None:
             channel = Channel(sock, conn)
         else:
-            channel = TLSChannel(sock, conn, server.tls.session())
+            channel = TLSChannel(sock, conn, serving.tls.session())
         self.channels[channel.fd] = channel
         self._update(channel)
 
@@ -415,11 +408,9 @@ class EventLoop:
 
     def stop(self) -> None:
         self._stopping = True
-        with contextlib.suppress(OSError):
-            self._wake_send.send(b"!")
+        self._waker.wake()
 
     def join(self, deadline: float) -> None:
         if self._done is not None:
             self._done.wait(max(0.0, deadline - time.monotonic()))
-        self._wake_receive.close()
-        self._wake_send.close()
+        self._waker.close()

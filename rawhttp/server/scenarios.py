@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rawhttp.server.exchange import Exchange
+from rawhttp.server.handler import Handler
 from rawhttp.server.pages import html_page
 from rawhttp.server.static import StaticFiles, check_method, content_type, open_regular
 from rawhttp.wire import Headers, encode_chunk, last_chunk
@@ -95,7 +96,7 @@ def scenario(name: str) -> Callable[[Play], Play]:
     return register
 
 
-class ScenarioHandler:
+class ScenarioHandler(Handler):
     """The handler for `rawhttp serve --scenario NAME`."""
 
     def __init__(self, name: str, root: str | os.PathLike):
@@ -105,7 +106,6 @@ class ScenarioHandler:
         self.files = StaticFiles(root)
 
     def __call__(self, exchange: Exchange) -> None:
-        assert exchange.request is not None
         check_method(exchange.request.method)
         self.scenario.play(exchange, lambda: self.page(exchange.request.target))
 
@@ -121,7 +121,7 @@ class ScenarioHandler:
         return Page(b"", content_type(found), found)
 
 
-class Replay:
+class Replay(Handler):
     """The handler for `rawhttp serve --replay FILE`: the file's bytes, verbatim, as the answer
     to every request, then the connection closes (the file may frame its body any way)."""
 
@@ -210,7 +210,6 @@ def drip(exchange: Exchange, load: PageLoader) -> None:
 def interim(exchange: Exchange, load: PageLoader) -> None:
     """100 Continue and 103 Early Hints before the final 200: reading past 1xx heads."""
     page = load()
-    assert exchange.request is not None
     if exchange.request.http_version != "HTTP/1.0":  # RFC 9110 15.2: no 1xx to HTTP/1.0
         exchange.send_head(100, Headers())
         exchange.send_head(103, Headers([("Link", "</style.css>; rel=preload; as=style")]))
@@ -234,7 +233,6 @@ def gzip_encoded(exchange: Exchange, load: PageLoader) -> None:
 @scenario("redirect-loop")
 def redirect_loop(exchange: Exchange, load: PageLoader) -> None:
     """302 from /P to /P?again and back, forever: why clients cap the redirects they follow."""
-    assert exchange.request is not None
     path, _, query = exchange.request.target.partition("?")
     location = path if query == "again" else f"{path}?again"
     link = f'<p>Go to <a href="{html.escape(location)}">here</a>.</p>'

@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rawhttp.server.auth import BasicAuth
-from rawhttp.server.connection import MAX_REQUEST_BODY, Handler
 from rawhttp.server.echo import Echo
 from rawhttp.server.exchange import Exchange, StatusPage
+from rawhttp.server.handler import BodySink, Handler
 from rawhttp.server.static import FileOptions, StaticFiles, check_method
 from rawhttp.server.upload import Upload
 from rawhttp.wire import Headers
@@ -42,7 +42,20 @@ class SiteOptions(NamedTuple):
 PLAIN = SiteOptions()  # none of them
 
 
-class Site:
+class Preflight(Handler):
+    """A CORS preflight: which methods and headers the real request may use, and for how
+    long the browser may remember it."""
+
+    def __call__(self, exchange: Exchange) -> None:
+        asked = exchange.request.headers.get("Access-Control-Request-Headers")
+        fields = Headers([("Access-Control-Allow-Methods", CORS_METHODS)])
+        if asked:
+            fields.add("Access-Control-Allow-Headers", asked)
+        fields.add("Access-Control-Max-Age", str(CORS_MAX_AGE))
+        exchange.send_head(204, fields)
+
+
+class Site(Handler):
     """The handler for plain `serve`: routes each request to files, echo or upload."""
 
     def __init__(
@@ -59,9 +72,9 @@ class Site:
         cache = [("Cache-Control", options.cache_control)] if options.cache_control else []
         files.options = FileOptions(cache, options.compress)
         self.keeps_request = echo.keeps_request if echo is not None else 0
+        self.preflight = Preflight()
 
     def route(self, exchange: Exchange) -> Handler:
-        assert exchange.request is not None
         method = exchange.request.method
         if self.is_preflight(exchange):
             return self.preflight
@@ -82,7 +95,7 @@ class Site:
         """Refuse from the head alone, before a body is read or 100 Continue is sent."""
         self.add_fields(exchange)
         handler = self.route(exchange)
-        if handler == self.preflight:  # (a bound method: equal, never the same object)
+        if handler is self.preflight:
             return
         if self.options.auth is not None:
             self.options.auth.check(exchange)
@@ -92,12 +105,10 @@ class Site:
             self.upload.check(exchange)
 
     def body_limit(self, exchange: Exchange) -> int:
-        handler = self.route(exchange)
-        return getattr(handler, "body_limit", lambda _: MAX_REQUEST_BODY)(exchange)
+        return self.route(exchange).body_limit(exchange)
 
-    def open_body(self, exchange: Exchange):
-        handler = self.route(exchange)
-        return getattr(handler, "open_body", lambda _: None)(exchange)
+    def open_body(self, exchange: Exchange) -> BodySink | None:
+        return self.route(exchange).open_body(exchange)
 
     def __call__(self, exchange: Exchange) -> None:
         self.route(exchange)(exchange)
@@ -116,16 +127,6 @@ class Site:
             and exchange.request.method == "OPTIONS"
             and "Access-Control-Request-Method" in headers
         )
-
-    def preflight(self, exchange: Exchange) -> None:
-        """A CORS preflight: which methods and headers the real request may use, and for how
-        long the browser may remember it."""
-        asked = exchange.request.headers.get("Access-Control-Request-Headers")
-        fields = Headers([("Access-Control-Allow-Methods", CORS_METHODS)])
-        if asked:
-            fields.add("Access-Control-Allow-Headers", asked)
-        fields.add("Access-Control-Max-Age", str(CORS_MAX_AGE))
-        exchange.send_head(204, fields)
 
     def close(self) -> None:
         """The server stops: the upload's private folder goes."""

@@ -7,6 +7,9 @@ turn at the GIL), which is why its cap is small and why C10K needed the event lo
 
 Over TLS the thread's socket is a `TLSSocket`: the same calls, the bytes going through a
 `tls.TLSSession` (the handshake is the connection's first reads, under the head's deadline).
+
+Like the event loop it is handed a `listener.Serving`, never the `Server`, and makes the
+socket moves the two share through `sockets.py`.
 """
 
 from __future__ import annotations
@@ -14,29 +17,28 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import struct
 import threading
 import time
 
-from rawhttp.server import tls
+from rawhttp.server import sockets, tls
 from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
-from rawhttp.server.connection import LINGER_SECONDS, ServerConnection
-from rawhttp.server.listener import evicted_line, flush_log, make_room, refuse
+from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
+from rawhttp.server.protocol import LINGER_SECONDS, ServerConnection
 
-# Bytes asked of each recv.
-BUFSIZE = 64 * 1024
+# Seconds the accept loop waits after accept(2) fails (out of descriptors, say), rather than
+# going straight back into the same failure.
+ACCEPT_RETRY_PAUSE = 0.1
 
 
 class ThreadPerConnection:
     """The driver: an accept loop (in `run`) starting one thread per client, up to the cap."""
 
-    def __init__(self, server):
-        self.server = server
+    def __init__(self, serving: Serving):
+        self.serving = serving
         self._connections: dict[socket.socket, tuple[threading.Thread, ServerConnection]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        # Writing a byte to `_wake_send` wakes the accept loop's select (the self-pipe trick).
-        self._wake_receive, self._wake_send = socket.socketpair()
+        self._waker = sockets.Waker()  # wakes the accept loop's select
         self._done = threading.Event()
 
     @property
@@ -49,46 +51,42 @@ class ThreadPerConnection:
 
         try:
             with selectors.DefaultSelector() as selector:
-                selector.register(self.server.listener, selectors.EVENT_READ)
-                selector.register(self._wake_receive, selectors.EVENT_READ)
+                selector.register(self.serving.listener, selectors.EVENT_READ)
+                selector.register(self._waker.receive, selectors.EVENT_READ)
                 while not self._stopping.is_set():
                     for key, _ in selector.select():
-                        if key.fileobj is self.server.listener:
+                        if key.fileobj is self.serving.listener:
                             self._accept()
         finally:
             self._done.set()
 
     def _accept(self) -> None:
-        server = self.server
-        try:
-            sock, client = server.listener.accept()
-        except (BlockingIOError, ConnectionAbortedError):
-            return  # the client left before we got to it
-        except OSError as exc:  # out of file descriptors, say: report it and carry on
-            server.log(f"accept failed: {exc}")
-            time.sleep(0.1)  # not straight back into the same failure
+        serving = self.serving
+        accepted = sockets.accept(serving.listener, serving.log, ACCEPT_RETRY_PAUSE)
+        if accepted is None:
             return
+        sock, client = accepted
         sock.setblocking(True)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sockets.send_at_once(sock)
         with self._lock:
             live = [conn for _, conn in self._connections.values() if conn.state != "closing"]
-            room = make_room(live, server.max_connections, time.monotonic())
+            room = make_room(live, serving.max_connections, time.monotonic())
             if room is not False:
-                conn = server.new_connection(client)
+                conn = serving.new_connection(client)
                 thread = threading.Thread(target=self._serve, args=(sock, conn), daemon=True)
                 self._connections[sock] = (thread, conn)
         if room is False:
-            refuse(sock, client, server.log)
-            flush_log(server.log)
+            refuse(sock, client, serving.log)
+            flush_log(serving.log)
             return
         if room is not None:
             self._evict(room)
-            flush_log(server.log)
+            flush_log(serving.log)
         thread.start()
 
     def _evict(self, conn: ServerConnection) -> None:
         """Wake the slow connection's thread by shutting its socket; it then ends."""
-        self.server.log(evicted_line(conn))
+        self.serving.log(evicted_line(conn))
         with self._lock:
             socks = [sock for sock, (_, known) in self._connections.items() if known is conn]
         conn.state = "closing"
@@ -97,19 +95,18 @@ class ThreadPerConnection:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def _serve(self, sock: socket.socket, conn: ServerConnection) -> None:
-        settings = self.server.tls
+        settings = self.serving.tls
         served = sock if settings is None else TLSSocket(sock, settings.session())
         try:
-            serve_connection(served, conn, self._stopping, lambda: flush_log(self.server.log))
+            serve_connection(served, conn, self._stopping, lambda: flush_log(self.serving.log))
         finally:
             with self._lock:
                 del self._connections[sock]
-            flush_log(self.server.log)
+            flush_log(self.serving.log)
 
     def stop(self) -> None:
         self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._wake_send.send(b"!")
+        self._waker.wake()
         with self._lock:
             connections = list(self._connections)
         for sock in connections:
@@ -121,8 +118,7 @@ class ThreadPerConnection:
             threads = [thread for thread, _ in self._connections.values()]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._wake_receive.close()
-        self._wake_send.close()
+        self._waker.close()
 
 
 def serve_connection(
@@ -168,7 +164,7 @@ def receive(sock: socket.socket, conn: ServerConnection) -> None:
         return
     sock.settimeout(wait)
     try:
-        data = sock.recv(BUFSIZE)
+        data = sock.recv(sockets.BUFSIZE)
     except TimeoutError:
         return  # the loop asks the deadline again: it may have moved on, or passed
     if not data:
@@ -198,7 +194,7 @@ def perform(sock: socket.socket, action, stopping: threading.Event, timeout: flo
     elif isinstance(action, Pause):
         stopping.wait(action.seconds)
     elif isinstance(action, Reset):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sockets.reset_on_close(sock)
         return False
     elif isinstance(action, Close):
         close_gently(sock)
@@ -207,18 +203,15 @@ def perform(sock: socket.socket, action, stopping: threading.Event, timeout: flo
 
 
 def close_gently(sock: socket.socket, linger: float = LINGER_SECONDS) -> None:
-    """Half-close, read and drop what the client still sends for `linger` seconds.
-
-    Closing a socket that has unread bytes makes the kernel send a reset, and a reset can make
-    the client lose the end of our answer (the 400 explaining why we stop) before reading it:
-    Apache and nginx call this a lingering close. The caller closes the socket.
-    """
+    """Half-close, read and drop what the client still sends for `linger` seconds
+    (`sockets.half_close` says why). The caller closes the socket."""
+    if not sockets.half_close(sock):
+        return
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
         deadline = time.monotonic() + linger
         while (left := deadline - time.monotonic()) > 0:
             sock.settimeout(left)
-            if not sock.recv(BUFSIZE):
+            if not sock.recv(sockets.BUFSIZE):
                 break
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from rawhttp.errors import TLSSetupError
 from rawhttp.server.actions import SendFile
-from rawhttp.server.connection import ServerConnection
+from rawhttp.server.protocol import ServerConnection
 
 # The oldest version served: TLS 1.0 and 1.1 are deprecated (RFC 8996); nginx's default
 # ssl_protocols has been TLSv1.2 TLSv1.3 since 1.23.4.

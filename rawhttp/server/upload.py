@@ -39,6 +39,7 @@ import weakref
 from collections.abc import Iterator
 
 from rawhttp.server.exchange import Exchange, StatusPage
+from rawhttp.server.handler import Handler
 from rawhttp.server.pages import html_page
 from rawhttp.server.preconditions import Validators, evaluate, file_validators
 from rawhttp.server.static import PRIVATE_PREFIX, path_segments, split_target
@@ -90,7 +91,7 @@ class PartFile:
             os.unlink(self.path)
 
 
-class Upload:
+class Upload(Handler):
     """The handler for PUT when --upload DIR is given."""
 
     def __init__(self, folder: str | os.PathLike):
@@ -143,7 +144,6 @@ class Upload:
 
     def target(self, exchange: Exchange) -> str:
         """The file a PUT names: inside DIR, in a folder that exists, reached without links."""
-        assert exchange.request is not None
         segments = path_segments(split_target(exchange.request.target)[0])
         if not segments:
             raise StatusPage(400, "PUT needs a file name, not a folder")

@@ -23,6 +23,7 @@ import socket
 import time
 
 from rawhttp.server.listener import flush_log, listen
+from rawhttp.server.loop import EventLoop
 
 # How long the parent waits for its workers to stop after SIGTERM, before SIGKILL.
 STOP_TIMEOUT = 3.0
@@ -31,37 +32,40 @@ STOP_TIMEOUT = 3.0
 RESPAWN_INTERVAL = 0.2
 
 
-def worker_sockets(server, count: int) -> list[socket.socket]:
-    """One listening socket per worker: the server's own, then more on its port."""
+def worker_sockets(first: socket.socket, count: int) -> list[socket.socket]:
+    """One listening socket per worker: the server's own (`first`), then more on its port."""
     if not hasattr(socket, "SO_REUSEPORT"):
-        return [server.listener] * count
-    return [server.listener] + [listen(server.host, server.port, True) for _ in range(count - 1)]
+        return [first] * count
+    host, port = first.getsockname()[:2]
+    return [first] + [listen(host, port, True) for _ in range(count - 1)]
 
 
-def run_workers(server) -> None:
-    """Fork `server.workers` event-loop processes, replace any that dies, and wait until told
-    to stop, then stop them."""
-    sockets = worker_sockets(server, server.workers)
+def run_workers(driver: EventLoop, count: int) -> None:
+    """Fork `count` processes each running `driver` (on its own listening socket), replace any
+    that dies, and wait until told to stop, then stop them."""
+    sockets = worker_sockets(driver.serving.listener, count)
     parent = os.getpid()
     children: dict[int, int] = {}  # pid -> its slot: which of `sockets` it accepts from
     try:
         for slot, own in enumerate(sockets):
-            children[_fork(server, own, sockets, parent)] = slot
-        _mind(server, children, sockets, parent)
+            children[_fork(driver, own, sockets, parent)] = slot
+        _mind(driver, children, sockets, parent)
     finally:
         _stop(list(children))
         for sock in set(sockets):
             sock.close()
 
 
-def _fork(server, own: socket.socket, sockets: list[socket.socket], parent: int) -> int:
+def _fork(driver: EventLoop, own: socket.socket, sockets: list[socket.socket], parent: int) -> int:
     pid = os.fork()
     if pid == 0:
-        _worker(server, own, sockets, parent)  # never returns
+        _worker(driver, own, sockets, parent)  # never returns
     return pid
 
 
-def _mind(server, children: dict[int, int], sockets: list[socket.socket], parent: int) -> None:
+def _mind(
+    driver: EventLoop, children: dict[int, int], sockets: list[socket.socket], parent: int
+) -> None:
     """Block until SIGINT or SIGTERM (both raise KeyboardInterrupt here); a worker that ends
     meanwhile is logged and started again."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -74,11 +78,12 @@ def _mind(server, children: dict[int, int], sockets: list[socket.socket], parent
         slot = children.pop(pid, None)
         if slot is None:
             continue
-        server.log(f"rawhttp: worker {pid} {how_it_ended(status)}; starting another")
-        flush_log(server.log)
+        log = driver.serving.log
+        log(f"rawhttp: worker {pid} {how_it_ended(status)}; starting another")
+        flush_log(log)
         time.sleep(max(0.0, started[slot] + RESPAWN_INTERVAL - time.monotonic()))
         started[slot] = time.monotonic()
-        children[_fork(server, sockets[slot], sockets, parent)] = slot
+        children[_fork(driver, sockets[slot], sockets, parent)] = slot
     raise RuntimeError("every worker process ended")
 
 
@@ -94,28 +99,30 @@ def how_it_ended(status: int) -> str:
     return f"exited with code {os.waitstatus_to_exitcode(status)}"
 
 
-def _worker(server, own: socket.socket, sockets: list[socket.socket], parent: int) -> None:
+def _worker(
+    driver: EventLoop, own: socket.socket, sockets: list[socket.socket], parent: int
+) -> None:
     code = 0
     try:
         _die_with_parent()
-        signal.signal(signal.SIGTERM, lambda *_: server.driver.stop())
-        signal.signal(signal.SIGINT, lambda *_: server.driver.stop())
+        signal.signal(signal.SIGTERM, lambda *_: driver.stop())
+        signal.signal(signal.SIGINT, lambda *_: driver.stop())
         for sock in set(sockets):
             if sock is not own:
                 sock.close()
-        server.listener = own
+        driver.serving = driver.serving._replace(listener=own)
 
         def check_parent() -> None:
             if os.getppid() != parent:
-                server.driver.stop()
+                driver.stop()
 
-        server.driver.on_tick = check_parent
-        server.driver.run()
+        driver.on_tick = check_parent
+        driver.run()
     except BaseException as error:  # the parent logs the exit code and starts another
         code = 1
         with contextlib.suppress(Exception):
-            server.log(f"rawhttp: worker {os.getpid()} failed: {error!r}")
-            flush_log(server.log)
+            driver.serving.log(f"rawhttp: worker {os.getpid()} failed: {error!r}")
+            flush_log(driver.serving.log)
     finally:
         os._exit(code)
 

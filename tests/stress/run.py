@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for load
 
 import loadgen
 
-from rawhttp.server.connection import LINGER_SECONDS
 from rawhttp.server.listener import EVICT_AFTER, IDLE_TIMEOUT, MAX_CONNECTIONS
+from rawhttp.server.protocol import LINGER_SECONDS
 
 MODELS = ("events", "threads")
 CLIENTS, REQUESTS = 50, 20_000

@@ -7,11 +7,12 @@ to the handler's sink, or dropped so the next pipelined request starts at the ri
 answers in order, keep-alive, one log line per request, and the deadlines (idle, whole head,
 minimum body rate, a client not reading) with what is "too slow" to keep at the cap.
 
-A handler may say more than "answer this": `check(exchange)` refuses a request from its head
-alone (before a body is read or 100 Continue sent), `body_limit(exchange)` its largest body,
-`open_body(exchange)` where the body goes (`write`, `discard`), and `keeps_request = N` asks
-for the first N bytes of the request exactly as received (`exchange.raw`; `exchange.raw_size`
-counts them all), as the echo page shows them: bounded, so a large body is never kept twice.
+A handler (`handler.Handler`) may say more than "answer this": `check(exchange)` refuses a
+request from its head alone (before a body is read or 100 Continue sent), `body_limit(exchange)`
+its largest body, `open_body(exchange)` where the body goes (`write`, `discard`), and
+`keeps_request = N` asks for the first N bytes of the request exactly as received
+(`exchange.raw`; `exchange.raw_size` counts them all), as the echo page shows them: bounded, so
+a large body is never kept twice.
 It never touches a socket: a driver (`loop.py`, `threads.py`) feeds it and sends `outbox`.
 
 Nothing a request does may end a driver: an exception from a handler, from where its body goes
@@ -30,15 +31,12 @@ from collections.abc import Callable
 
 from rawhttp.errors import ProtocolError
 from rawhttp.server.actions import Action, Close, Send, release
-from rawhttp.server.exchange import Exchange, StatusPage
+from rawhttp.server.exchange import Answer, Exchange, StatusPage
+from rawhttp.server.handler import MAX_REQUEST_BODY, Handler
 from rawhttp.wire import EndOfMessage, HeadEvent, RequestHead, RequestReader
 
-Handler = Callable[[Exchange], None]
 Log = Callable[[str], None]
 
-# Request bodies are only read to be dropped (no handler takes one), so the cap is small:
-# nginx's client_max_body_size defaults to 1 MiB too. Past it: 413 and close.
-MAX_REQUEST_BODY = 1024 * 1024
 # The whole request head must arrive within this many seconds of its first byte, however
 # steadily it trickles: nginx's client_header_timeout is 60 s as well.
 HEAD_TIMEOUT = 60.0
@@ -81,7 +79,7 @@ class ServerConnection:
         self.outbox: deque[Action] = deque()
         self.state = "idle"
         self.since = self.last_progress = clock()
-        self.exchange: Exchange | None = None
+        self.exchange: Answer | None = None  # an Exchange once a head is parsed
         self.reader = RequestReader()
         self.body_limit = MAX_REQUEST_BODY
         self.refusal: StatusPage | None = None  # answered once the body has been dropped
@@ -104,13 +102,13 @@ class ServerConnection:
     def not_tls(self, detail: str) -> None:
         """Plain HTTP arrived where a TLS handshake should: a 400 (which the driver sends
         unencrypted, as nginx does) and close."""
-        self._answer_error(StatusPage(400, detail, close=True))
+        self._answer_error(closing_page(400, detail))
 
     def receive(self, data: bytes | memoryview) -> None:
         """Bytes from the client (the driver reads only while `reading`)."""
         self.last_progress = self.clock()
         if self.state == "idle":
-            self._keep = getattr(self.handler(), "keeps_request", 0)
+            self._keep = self.handler().keeps_request
             if self._keep:
                 self._raw, self._raw_size = bytearray(), 0
         if self._raw is not None:
@@ -122,7 +120,7 @@ class ServerConnection:
             for event in self.reader.feed(data):
                 self._on_event(event)
         except ProtocolError as error:
-            self._answer_error(StatusPage(error.status, str(error), close=True))
+            self._answer_error(closing_page(error.status, str(error)))
             return
         except StatusPage as page:
             self._answer_error(page)
@@ -138,25 +136,24 @@ class ServerConnection:
         if isinstance(event, memoryview):
             self._body_piece(event)
         elif isinstance(event, HeadEvent):
-            self.exchange = Exchange()
-            self.exchange.begin(event.head)
+            self.exchange = exchange = Exchange(event.head)
             self._enter("body")
-            self._start_body(self.exchange)
+            self._start_body(exchange)
         else:
             self._answer()
 
     def _start_body(self, exchange: Exchange) -> None:
         """Decide from the head alone what becomes of the body (RFC 9110 section 10.1.1)."""
         handler = self.handler()
-        self.body_limit = getattr(handler, "body_limit", lambda _: MAX_REQUEST_BODY)(exchange)
+        self.body_limit = handler.body_limit(exchange)
         length = self.reader.framing.length if self.reader.framing else None
         if length is not None and length > self.body_limit:
-            raise StatusPage(413, f"request body over {self.body_limit} bytes", close=True)
+            raise self._too_large()
         expect = exchange.request.headers.get("Expect")
         if expect is not None and expect.lower() != "100-continue":
-            raise StatusPage(417, f"cannot meet the expectation {expect!r}", close=True)
+            raise closing_page(417, f"cannot meet the expectation {expect!r}")
         try:
-            getattr(handler, "check", lambda _: None)(exchange)
+            handler.check(exchange)
         except StatusPage as page:
             if self.reader.expects_continue:  # the client waits: answer now, skip its body
                 page.close = True
@@ -165,20 +162,22 @@ class ServerConnection:
             return
         if self.reader.framing is None or self.reader.framing.kind == "none":
             return
-        exchange.sink = getattr(handler, "open_body", lambda _: None)(exchange)
+        exchange.sink = handler.open_body(exchange)
         if self.reader.expects_continue:
             self.outbox.append(Send(CONTINUE))
 
     def _body_piece(self, piece: memoryview) -> None:
         if self.reader.received > self.body_limit:
-            raise StatusPage(413, f"request body over {self.body_limit} bytes", close=True)
+            raise self._too_large()
         sink = self.exchange.sink if self.exchange is not None else None
         if sink is not None and self.refusal is None:
             sink.write(piece)
 
+    def _too_large(self) -> StatusPage:
+        return closing_page(413, f"request body over {self.body_limit} bytes")
+
     def _answer(self) -> None:
-        exchange = self.exchange
-        assert exchange is not None and exchange.request is not None
+        exchange = self.exchange  # (the Exchange made from the head)
         if self._raw is not None:
             exchange.raw_size = self._raw_size - len(self.reader.rest)
             exchange.raw = bytes(self._raw[: exchange.raw_size])
@@ -197,12 +196,12 @@ class ServerConnection:
         self._queue(exchange)
 
     def _answer_error(self, page: StatusPage) -> None:
-        self.exchange = self.exchange or Exchange()
+        self.exchange = self.exchange or Answer()
         self.exchange.discard_body()
         self.exchange.fail(page)
         self._queue(self.exchange)
 
-    def _queue(self, exchange: Exchange) -> None:
+    def _queue(self, exchange: Answer) -> None:
         self.outbox.extend(exchange.actions)
         exchange.actions = []
         self._enter("answer")
@@ -232,7 +231,7 @@ class ServerConnection:
         """A driver caught `error` while working for this connection (a bug): one log line,
         then a 500 if no byte of the answer has gone yet, else only the close."""
         self.log(error_line(self.client, self.exchange, error))
-        exchange, begun = self.exchange or Exchange(), self.answer_begun
+        exchange, begun = self.exchange or Answer(), self.answer_begun
         self.dropped()
         if begun:
             self.outbox.append(Close())
@@ -300,7 +299,7 @@ class ServerConnection:
             return
         if self.state in ("head", "body"):
             self.reader = RequestReader()  # nothing more of this request is read
-            page = StatusPage(408, f"request not received within the {self._limit()}", close=True)
+            page = closing_page(408, f"request not received within the {self._limit()}")
             self._answer_error(page)
             return
         if self.state == "answer" and self.exchange is not None:
@@ -328,15 +327,24 @@ class ServerConnection:
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
+def closing_page(status: int, detail: str) -> StatusPage:
+    """The page of every answer after which the connection closes, whatever stopped it: bytes
+    that cannot be trusted (400, and the wire's ProtocolErrors: 413, 414, 431, 501, 505), a
+    body too large (413) or an expectation not met (417), a request too slow (408), the cap
+    full (503, with Retry-After), or a failure (500, 507: `failure`)."""
+    headers = [("Retry-After", "1")] if status == 503 else []
+    return StatusPage(status, detail, close=True, headers=headers)
+
+
 def failure(error: Exception) -> StatusPage:
     """The answer to an exception no step expected: 507 for a full disk, else 500; the
     connection closes (the rest of the request body, if any, is not read)."""
     if isinstance(error, OSError) and error.errno in _FULL:
-        return StatusPage(507, "no space left to store the request body", close=True)
-    return StatusPage(500, "internal server error (see the server log)", close=True)
+        return closing_page(507, "no space left to store the request body")
+    return closing_page(500, "internal server error (see the server log)")
 
 
-def error_line(client: tuple, exchange: Exchange | None, error: BaseException) -> str:
+def error_line(client: tuple, exchange: Answer | None, error: BaseException) -> str:
     """One log line for an unexpected exception: who, which request, what, and where."""
     request = exchange.request if exchange is not None else None
     line = request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1") if request else "-"
