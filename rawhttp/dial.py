@@ -82,7 +82,7 @@ class Options:
         # curl's --resolve: (host, port) -> address to use instead of asking DNS.
         self.resolve = resolve if resolve is not None else {}
         # For https: versions, ciphers, ALPN, key log, whether a view watches the records.
-        self.tls = tls
+        self.tls = tls if tls is not None else TLSOptions()
         # -x, -U, --noproxy, -p, --proxy-header and the proxy variables; None: always direct.
         self.proxy = proxy
 

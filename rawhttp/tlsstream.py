@@ -16,7 +16,6 @@ import ssl
 import time
 
 from rawhttp import events
-from rawhttp.dial import TLSOptions
 from rawhttp.errors import (
     CAFileError,
     CertificateError,
@@ -63,7 +62,7 @@ def client_context(options) -> ssl.SSLContext:
     if options.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    asked = options.tls or TLSOptions()
+    asked = options.tls
     if asked.min_version:
         context.minimum_version = VERSIONS[asked.min_version]
     if asked.max_version:
@@ -85,7 +84,7 @@ def handshake(
 ) -> TLSStream:
     """The TLS layer over a connected socket: a TLSStream once the handshake is done.
     `early` is ciphertext the layer below already received (a proxy's tunnel)."""
-    watched = options.tls is not None and options.tls.watch
+    watched = options.tls.watch
     stream = (WatchedTLSStream if watched else TLSStream)(sock, url, options, emit, remote, context)
     try:
         if early:
