@@ -112,6 +112,7 @@ class Exchange:
         self.raw_size = 0  # how many bytes the request had in all
         self.sink = None  # where the request body went (the handler's open_body), if anywhere
         self.extra_fields: list[tuple[str, str]] = []  # added to the final head (CORS, caching)
+        self.note = ""  # a remark for the log line (serve --proxy: what a tunnel showed)
 
     def begin(self, request: RequestHead) -> None:
         self.request = request
@@ -222,6 +223,7 @@ class Exchange:
         status, body bytes or "-"), `combined` (nginx's and Apache's default: common, then the
         Referer and User-Agent, quoted), or `json` (one object per line, the same facts named).
         `note` says why an answer was cut short."""
+        note = "; ".join(part for part in (self.note, note) if part)  # (serve --proxy)
         line = "-"
         if self.request is not None:
             line = self.request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")

@@ -230,6 +230,8 @@ class Server:
         key: str | os.PathLike | None = None,
         ca_file: str | os.PathLike | None = None,
         verbose: bool = False,
+        proxy: bool = False,
+        proxy_allow: tuple[str, ...] = (),
     ):
         model = model or DEFAULT_MODEL
         if model not in MODELS:
@@ -255,8 +257,22 @@ class Server:
                 self.tls.close()  # the CA made for this server
             raise
         self.host, self.port = self.listener.getsockname()[:2]
+        self.proxy = None  # serve --proxy: its rules (proxy.py), once the address is known
+        if proxy:
+            self._become_proxy(proxy_allow)
         self.driver = self._make_driver()
         self._thread: threading.Thread | None = None
+
+    def _become_proxy(self, allow: tuple[str, ...]) -> None:
+        """serve --proxy: absolute-form requests and CONNECT go to proxy.py's handler."""
+        from rawhttp.server.proxy import ForwardProxy, ProxyRules
+
+        if self.tls is not None:
+            self.listener.close()
+            self.tls.close()
+            raise ValueError("--proxy listens for plain HTTP: it cannot be used with --tls")
+        self.proxy = ProxyRules(self.host, self.port, allow)
+        self.handler = ForwardProxy(self.handler, self.proxy)
 
     def _make_driver(self):
         if self.model == "threads":
@@ -284,6 +300,8 @@ class Server:
         where = f"Serving {self.root} on {self.url}/"
         if self.echo:
             where += ", echoing every other request"
+        if self.proxy is not None:
+            where += f", and a forward proxy on {self.url}"
         return f"{where} with scenario {self.scenario}" if self.scenario else where
 
     def how(self) -> str:

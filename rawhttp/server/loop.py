@@ -294,7 +294,7 @@ class EventLoop:
         finally:
             for channel in list(self.channels.values()):
                 channel.drop("server stopping")
-                self._forget(channel)
+                self._update(channel)  # forgets it (and a proxy's upstream socket)
             flush_log(self.server.log)
             self._selector.close()
             self._done.set()
@@ -355,7 +355,11 @@ class EventLoop:
         # Send small writes (a head, a dripped byte) at once instead of waiting for an ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = server.new_connection(client)
-        if server.tls is None:
+        if server.proxy is not None:  # serve --proxy: a channel that can relay (relay.py)
+            from rawhttp.server.relay import ProxyChannel
+
+            channel = ProxyChannel(sock, conn)
+        elif server.tls is None:
             channel = Channel(sock, conn)
         else:
             channel = TLSChannel(sock, conn, server.tls.session())
@@ -364,6 +368,12 @@ class EventLoop:
 
     def _update(self, channel: Channel) -> None:
         """Tell the selector what the channel waits for now, and the heap when to look again."""
+        partner = getattr(channel, "partner", None)  # serve --proxy: the other socket
+        if partner is not None:  # of a tunnel (relay.py), watched beside this one
+            self._update_one(partner)
+        self._update_one(channel)
+
+    def _update_one(self, channel: Channel) -> None:
         if channel.closed:
             self._forget(channel)
             return
