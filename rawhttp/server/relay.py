@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import selectors
 import socket
 import threading
@@ -47,7 +48,7 @@ def connect(host: str, port: int) -> socket.socket:
     code = sock.connect_ex(address)
     if code not in (0, errno.EINPROGRESS):
         sock.close()
-        raise OSError(code, errno.errorcode.get(code, str(code)))
+        raise OSError(code, os.strerror(code))
     return sock
 
 
@@ -145,7 +146,7 @@ class Relay:
     def _connected(self) -> None:
         code = self.upstream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
-            raise OSError(code, errno.errorcode.get(code, str(code)))
+            raise OSError(code, os.strerror(code))
         self.connected = True
         self.last = time.monotonic()
         if self.plan.tunnel:
@@ -210,6 +211,7 @@ class Relay:
             return
         self.to_client = memoryview(page)
         self.plan = _Failed(self.plan)
+        self.last = time.monotonic()  # the page has its own idle timeout to be read in
 
     def stop(self, why: str) -> None:
         """End it from outside (the client's connection closes, the server stops)."""
@@ -239,6 +241,9 @@ class _Failed:
 
     def __init__(self, plan: Plan):
         self.target = plan.target
+
+    def failed(self, status: int, why: str) -> None:
+        """Failing again (the page is not read): only the close is left."""
 
 
 # -- the event loop -------------------------------------------------------------------------
