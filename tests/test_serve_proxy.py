@@ -34,11 +34,8 @@ from rawhttp.wire import Headers
 
 TIMEOUT = 10
 SITE = sample_site()
-NO_PROXY_ENV = {
-    name: None
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy")
-    + ("ALL_PROXY", "no_proxy", "NO_PROXY")
-}
+PROXY_VARIABLES = "http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy"
+NO_PROXY_ENV = dict.fromkeys([*PROXY_VARIABLES.split(), "NO_PROXY"])
 
 
 @contextlib.contextmanager
@@ -131,7 +128,7 @@ def test_curl_through_the_proxy_origin_gets_no_hop_by_hop_field_and_a_via(proxy,
 
 
 def test_the_answer_comes_back_with_a_via_and_keep_alive_to_the_proxy(proxy, echo_origin):
-    server, lines = proxy
+    server, _ = proxy
     url = f"{echo_origin.url}/index.html"
     ran = curl("-i", "-x", server.url, url, url)
     assert ran.returncode == 0, ran.stderr
@@ -277,7 +274,7 @@ def test_curl_reports_the_refused_connect(proxy):
 
 @pytest.mark.parametrize("method", ["GET", "CONNECT"])
 def test_a_request_to_the_proxy_itself_is_a_loop_508(proxy, method):
-    server, lines = proxy
+    server, _ = proxy
     target = f"127.0.0.1:{server.port}"
     line = f"CONNECT {target}" if method == "CONNECT" else f"GET http://{target}/"
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
@@ -357,10 +354,12 @@ def test_split_authority(text, expected):
 
 
 def test_an_upstream_that_refuses_is_502(proxy, refused_port):
-    server, lines = proxy
-    for method, target in (("GET", f"http://127.0.0.1:{refused_port}/"),) + (
+    server, _ = proxy
+    targets = [
+        ("GET", f"http://127.0.0.1:{refused_port}/"),
         ("CONNECT", f"127.0.0.1:{refused_port}"),
-    ):
+    ]
+    for method, target in targets:
         with socket.create_connection((server.host, server.port), timeout=5) as sock:
             sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             head, body = read_answer(sock, method)
