@@ -166,7 +166,8 @@ class Relay:
             with contextlib.suppress(OSError):
                 self.upstream.shutdown(socket.SHUT_WR)
         elif sock is self.client and self.upstream_done and self.plan.tunnel:
-            self.client.shutdown(socket.SHUT_WR)
+            with contextlib.suppress(OSError):  # (a client already gone: its reads say so)
+                self.client.shutdown(socket.SHUT_WR)
 
     def _client_readable(self) -> None:
         data = self.client.recv(BUFSIZE)
