@@ -494,4 +494,4 @@ def test_serve_proxy_says_it_at_start_up():
          "--port", "0", str(SITE)],
         capture_output=True, text=True, timeout=TIMEOUT,
     )  # fmt: skip
-    assert "and a forward proxy on http://127.0.0.1:" in ran.stdout
+    assert "/; a forward proxy there too (-x http://127.0.0.1:" in ran.stdout

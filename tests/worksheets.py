@@ -87,6 +87,12 @@ VARIES = [
         "how many ACKs the kernels send depends on timing (delayed and coalesced ACKs)",
     ),
     (r"\d+(?:\.\d+)? s left", "<n> s left", "how long TIME_WAIT has left when it is read"),
+    (
+        r"\d+ \(tunnel: ([^,]*), \d+ bytes up, \d+ down",
+        r"<n> (tunnel: \1, <n> bytes up, <n> down",
+        "the bytes a proxy's tunnel carried: a TLS handshake's size changes with the certificate "
+        "made at start-up and the session tickets the server sends",
+    ),
 ]
 WILD = "\x00"  # a `...` of the documented output
 

@@ -301,7 +301,7 @@ class Server:
         if self.echo:
             where += ", echoing every other request"
         if self.proxy is not None:
-            where += f", and a forward proxy on {self.url}"
+            where += f"; a forward proxy there too (-x {self.url})"
         return f"{where} with scenario {self.scenario}" if self.scenario else where
 
     def how(self) -> str:
