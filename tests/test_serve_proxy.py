@@ -495,3 +495,96 @@ def test_serve_proxy_says_it_at_start_up():
         capture_output=True, text=True, timeout=TIMEOUT,
     )  # fmt: skip
     assert "/; a forward proxy there too (-x http://127.0.0.1:" in ran.stdout
+
+
+# --- more framings, the ClientHello, stopping ------------------------------------------------
+
+
+def test_a_chunked_answer_is_chunked_again_its_trailers_dropped(proxy, raw_server):
+    server, _ = proxy
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
+    origin = raw_server([answer + b"3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n"])
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(f"GET {origin.url}/c HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head, body = read_answer(sock)
+    assert body == b"abcde" and head.headers.get("Transfer-Encoding") == "chunked"
+    assert "Trailer" not in head.headers  # hop-by-hop
+
+
+def test_an_answer_with_both_lengths_is_502_not_passed_on(proxy, raw_server):
+    """Transfer-Encoding and Content-Length together: a smuggling risk that wire.py refuses."""
+    server, _ = proxy
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+    origin = raw_server([answer + b"5\r\nabcde\r\n0\r\n\r\n"])
+    ran = curl("-i", "-x", server.url, f"{origin.url}/")
+    assert ran.stdout.startswith("HTTP/1.1 502 Bad Gateway")
+    assert "smuggling" in ran.stdout
+
+
+def test_a_head_request_and_a_chunked_request_body_are_forwarded(proxy, echo_origin):
+    server, _ = proxy
+    ran = curl("-sI", "-x", server.url, f"{echo_origin.url}/index.html")
+    assert ran.stdout.startswith("HTTP/1.1 200 OK") and "Content-Length: " in ran.stdout
+    chunked = curl(
+        "-x", server.url, "-H", "Transfer-Encoding: chunked", "--data-binary", "hello",
+        f"{echo_origin.url}/up",
+    )  # fmt: skip
+    assert "Content-Length: 5" in chunked.stdout and "Transfer-Encoding" not in chunked.stdout
+
+
+def _client_hello(server_name: str) -> bytes:
+    """The first bytes a TLS client sends for `server_name` (made by Python's ssl)."""
+    import ssl
+
+    context = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def _plan():
+    from rawhttp.server.exchange import Exchange
+    from rawhttp.server.proxy import Target, TunnelPlan
+
+    return TunnelPlan(Exchange(), Target("a.test", 443))
+
+
+def test_the_server_name_is_read_from_a_client_hello_cut_anywhere():
+    hello = _client_hello("sni.example")
+    plan = _plan()
+    for start in range(0, len(hello), 7):  # 7-byte pieces: headers and fields cut apart
+        plan.from_client(hello[start : start + 7])
+    plan.from_client(b"\x17\x03\x03\x00\x05later")  # an application data record: not read
+    plan.ended()
+    assert plan.server_name == "sni.example"
+    assert plan.exchange.note == f"tunnel: SNI sni.example, {len(hello) + 10} bytes up, 0 down"
+
+
+def test_only_the_first_client_hello_peek_bytes_are_looked_at():
+    from rawhttp.server.proxy import CLIENT_HELLO_PEEK
+
+    hello = _client_hello("late.example")
+    plan = _plan()
+    plan.from_client(b"\x16\x03\x01" + (CLIENT_HELLO_PEEK).to_bytes(2, "big"))  # a long record
+    plan.from_client(b"\x00" * (CLIENT_HELLO_PEEK - 5))
+    plan.from_client(hello)  # past the peek: never parsed
+    assert plan.server_name is None and plan._records is None
+
+
+def test_what_is_not_tls_names_nothing():
+    plan = _plan()
+    plan.from_client(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert plan.server_name is None and plan._records is None
+
+
+def test_stopping_the_server_ends_an_open_tunnel(server_model, raw_server):
+    origin = raw_server([HANG])
+    with proxy_server() as (server, lines):
+        sock = connect_through(server, f"127.0.0.1:{origin.port}")
+        started = time.monotonic()
+    with sock:
+        assert time.monotonic() - started < 3  # close() did not wait for the tunnel
+        assert sock.recv(10) == b""
+    assert "server stopping" in logged(lines, "CONNECT 127.0.0.1")

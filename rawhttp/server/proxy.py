@@ -314,7 +314,7 @@ class ForwardPlan:
     def failed(self, status: int, why: str) -> bytes | None:
         """The upstream failed: a 502 or 504 for the client, or None once the answer has begun
         (then only closing the connection can tell)."""
-        if self.reader.head is not None:
+        if self.exchange.head_sent:
             return None
         where = f"{self.target.host}:{self.target.port}"
         return failure_bytes(self.exchange, status, f"{where}: {why}")
