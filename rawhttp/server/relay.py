@@ -133,10 +133,13 @@ class Relay:
         self._check_done()
 
     def expire(self, now: float) -> None:
-        """Silence both ways for the idle timeout: 504 if nothing came back, else the end."""
+        """No byte moved for the idle timeout: the client cut off if it stopped reading, a
+        tunnel ended, else 504 (or a cut, once the answer has begun)."""
         if self.finished or now < self.deadline():
             return
-        if self.plan.tunnel and self.connected:
+        if self.to_client:  # the client is not taking what there is
+            self._end(lost=f"the client stopped reading for {self.idle_timeout:g} s")
+        elif self.plan.tunnel and self.connected:
             self._end(lost=f"tunnel idle for {self.idle_timeout:g} s")
         else:
             self._fail(504, f"no answer within {self.idle_timeout:g} s")
