@@ -588,3 +588,17 @@ def test_stopping_the_server_ends_an_open_tunnel(server_model, raw_server):
         assert time.monotonic() - started < 3  # close() did not wait for the tunnel
         assert sock.recv(10) == b""
     assert "server stopping" in logged(lines, "CONNECT 127.0.0.1")
+
+
+def test_a_client_that_stops_reading_a_forwarded_answer_is_cut_off(server_model, raw_server):
+    size = 8 * 1024 * 1024
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode()
+    origin = raw_server([head + b"x" * size])
+    with (
+        proxy_server(idle_timeout=0.5) as (server, lines),
+        socket.create_connection((server.host, server.port), timeout=5) as sock,
+    ):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(f"GET {origin.url}/big HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        line = logged(lines, f"GET {origin.url}/big", timeout=5)
+    assert "(the client stopped reading for 0.5 s)" in line
