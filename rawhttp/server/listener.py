@@ -205,6 +205,8 @@ class Server:
     cert's file), or without them one for localhost made at start-up, its CA written to
     `ca_file` (else into a private folder removed at close): `self.tls.cafile` says where.
     `verbose` logs each TLS handshake (server name and ALPN offered, version chosen).
+    `proxy=True` makes it a forward proxy too (proxy.py, relay.py), `proxy_allow` the
+    HOST:PORT pairs it may reach beyond the default rules.
     """
 
     def __init__(
