@@ -136,6 +136,9 @@ def cookie_engine(curl: CurlFields) -> CookieJar | None:
 # empty reply; and the statuses that say "later": 408, 429, 500, 502, 503, 504.
 RETRY_EXITS = frozenset({7, 28, 52, 56})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Refusals that asking again cannot change, though they end in a retried exit code (56): a
+# proxy's 403 or 407 to CONNECT (that port is not allowed; credentials are wanted).
+REFUSED_FOR_GOOD = frozenset({403, 407})
 RETRY_FIRST_WAIT = 1.0
 RETRY_LONGEST_WAIT = 10.0
 
@@ -148,7 +151,9 @@ def with_retries(fetch, options, idempotent: bool) -> int:
     wait = RETRY_FIRST_WAIT
     for tries_left in range(options.retry, -1, -1):
         code, status = fetch()
-        transient = code in RETRY_EXITS or status in RETRY_STATUSES
+        transient = (code in RETRY_EXITS and status not in REFUSED_FOR_GOOD) or (
+            status in RETRY_STATUSES
+        )
         if not (transient and idempotent and tries_left):
             return code
         if not options.silent:

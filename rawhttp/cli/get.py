@@ -723,6 +723,8 @@ class Transfer:
                 _show_refusal(error)
             if not options.silent or options.show_error:
                 report(error)
+            if isinstance(error, TunnelRefused) and error.head is not None:
+                status = error.head.status  # the proxy's refusal: --retry reads it
             return error.exit_code, status
         except KeyboardInterrupt as stop:
             kept = f" ({stop})" if str(stop) else ""  # where the bytes received are kept

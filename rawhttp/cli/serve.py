@@ -183,6 +183,20 @@ LIMITS_HELP = (
     metavar="FILE",
     help="The private key of --cert (PEM).",
 )
+# --- the forward proxy (rawhttp/server/proxy.py) -----------------------------------------------
+@click.option(
+    "--proxy",
+    is_flag=True,
+    help="Be a forward proxy too: forward absolute-form requests (http://...) and open CONNECT "
+    "tunnels, logging what a proxy sees (the whole request; for https only CONNECT and the SNI).",
+)
+@click.option(
+    "--proxy-allow",
+    metavar="HOST:PORT",
+    multiple=True,
+    help="Let --proxy reach HOST:PORT too (repeatable); by default CONNECT goes to port 443 only "
+    "and forwarding to squid's Safe_ports, plus any port on loopback.",
+)
 @click.option(
     "-v",
     "--verbose",
@@ -233,6 +247,13 @@ def serve_command(directory: str, scenario: str | None, replay: str | None, **op
         raise click.UsageError("--cert and --key are for --tls")
     if options["key"] and not options["cert"]:
         raise click.UsageError("--key needs --cert")
+    if options["proxy"] and (options["tls"] or scenario or replay):
+        raise click.UsageError(
+            "--proxy is for plain HTTP serving a folder: not with --tls, --scenario or --replay"
+        )
+    if options["proxy_allow"] and not options["proxy"]:
+        raise click.UsageError("--proxy-allow is for --proxy")
+    check_proxy_allow(options["proxy_allow"])
     raise_open_files_limit()
     options["latency"] = options["latency"] / 1000
     try:
@@ -288,6 +309,19 @@ def site_options(
         raise click.BadParameter("each credential is USER:PASSWORD", param_hint="--auth")
     auth = BasicAuth(credentials) if credentials else None
     return SiteOptions(auth=auth, cache_control=cache_control, cors=cors, compress=compress)
+
+
+def check_proxy_allow(items: tuple[str, ...]) -> None:
+    """Each --proxy-allow is HOST:PORT (a usage error otherwise)."""
+    from rawhttp.server.exchange import StatusPage
+    from rawhttp.server.proxy import split_authority
+
+    for item in items:
+        try:
+            split_authority(item, None)
+        except StatusPage:
+            message = f"{item!r} is not HOST:PORT"
+            raise click.BadParameter(message, param_hint="--proxy-allow") from None
 
 
 def access_log(path: str | None, silent: bool):

@@ -58,7 +58,23 @@ class Close(NamedTuple):
     """End the connection politely: half-close, drop what the client still sends, close."""
 
 
-Action = Send | SendFile | Stream | Pause | Reset | Close
+class Tunnel(NamedTuple):
+    """serve --proxy: connect to `plan.target` and copy bytes both ways (CONNECT); relay.py
+    runs it, `plan` (a proxy.TunnelPlan) says what to answer and what the proxy saw."""
+
+    plan: object
+
+
+class Forward(NamedTuple):
+    """serve --proxy: send `plan.request` upstream and stream the answer back, re-framed by
+    `plan` (a proxy.ForwardPlan); relay.py runs it."""
+
+    plan: object
+
+
+# The actions that reach past the client's socket to an upstream one (relay.py).
+UPSTREAM = (Tunnel, Forward)
+Action = Send | SendFile | Stream | Pause | Reset | Close | Tunnel | Forward
 
 
 def close_pieces(pieces: Iterator[bytes]) -> None:

@@ -122,6 +122,7 @@ class Answer:
         self.raw_size = 0  # how many bytes the request had in all
         self.sink = None  # where the request body went (the handler's open_body), if anywhere
         self.extra_fields: list[tuple[str, str]] = []  # added to the final head (CORS, caching)
+        self.note = ""  # a remark for the log line (serve --proxy: what a tunnel showed)
 
     @property
     def head_sent(self) -> bool:
@@ -228,6 +229,7 @@ class Answer:
         status, body bytes or "-"), `combined` (nginx's and Apache's default: common, then the
         Referer and User-Agent, quoted), or `json` (one object per line, the same facts named).
         `note` says why an answer was cut short."""
+        note = "; ".join(part for part in (self.note, note) if part)  # (serve --proxy)
         line = "-"
         if self.request is not None:
             line = self.request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")

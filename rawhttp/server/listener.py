@@ -56,6 +56,9 @@ class Serving(NamedTuple):
     log: Log
     new_connection: Callable[[tuple], ServerConnection]
     tls: ServerTLS | None = None
+    # serve --proxy: the event loop's channel class that can relay upstream (relay.py's
+    # ProxyChannel, handed in so that the loop never imports relay, which builds on it)
+    proxy_channel: type | None = None
 
 
 class StderrLog:

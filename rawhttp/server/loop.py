@@ -291,7 +291,7 @@ class EventLoop:
         finally:
             for channel in list(self.channels.values()):
                 channel.drop("server stopping")
-                self._forget(channel)
+                self._update(channel)  # forgets it (and a proxy's upstream socket)
             flush_log(self.serving.log)
             self._selector.close()
             self._done.set()
@@ -348,7 +348,9 @@ class EventLoop:
         sock.setblocking(False)
         sockets.send_at_once(sock)
         conn = serving.new_connection(client)
-        if serving.tls is None:
+        if serving.proxy_channel is not None:  # serve --proxy: it can relay (relay.py)
+            channel = serving.proxy_channel(sock, conn)
+        elif serving.tls is None:
             channel = Channel(sock, conn)
         else:
             channel = TLSChannel(sock, conn, serving.tls.session())
@@ -357,6 +359,12 @@ class EventLoop:
 
     def _update(self, channel: Channel) -> None:
         """Tell the selector what the channel waits for now, and the heap when to look again."""
+        partner = getattr(channel, "partner", None)  # serve --proxy: the other socket
+        if partner is not None:  # of a tunnel (relay.py), watched beside this one
+            self._update_one(partner)
+        self._update_one(channel)
+
+    def _update_one(self, channel: Channel) -> None:
         if channel.closed:
             self._forget(channel)
             return

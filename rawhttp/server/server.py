@@ -102,6 +102,8 @@ class Server:
         ca_file: str | os.PathLike | None = None,
         verbose: bool = False,
         latency: float = 0.0,
+        proxy: bool = False,
+        proxy_allow: tuple[str, ...] = (),
     ):
         model = model or listener.DEFAULT_MODEL  # (read here: the tests switch it)
         if model not in MODELS:
@@ -128,12 +130,38 @@ class Server:
                 self.tls.close()  # the CA made for this server
             raise
         self.host, self.port = self.listener.getsockname()[:2]
+        self.proxy = None  # serve --proxy: its rules (proxy.py), once the address is known
+        if proxy:
+            self._become_proxy(proxy_allow)
         self.driver = self._make_driver()
         self._thread: threading.Thread | None = None
 
+    def _become_proxy(self, allow: tuple[str, ...]) -> None:
+        """serve --proxy: absolute-form requests and CONNECT go to proxy.py's handler."""
+        from rawhttp.server.proxy import ForwardProxy, ProxyRules
+
+        if self.tls is not None:
+            self.listener.close()
+            self.tls.close()
+            raise ValueError("--proxy listens for plain HTTP: it cannot be used with --tls")
+        self.proxy = ProxyRules(self.host, self.port, allow)
+        self.handler = ForwardProxy(self.handler, self.proxy)
+
+    def _proxy_channel(self) -> type | None:
+        if self.proxy is None:
+            return None
+        from rawhttp.server.relay import ProxyChannel
+
+        return ProxyChannel
+
     def _make_driver(self):
         serving = Serving(
-            self.listener, self.max_connections, self.log, self.new_connection, self.tls
+            self.listener,
+            self.max_connections,
+            self.log,
+            self.new_connection,
+            self.tls,
+            proxy_channel=self._proxy_channel(),
         )
         if self.model == "threads":
             from rawhttp.server.threads import ThreadPerConnection
@@ -160,6 +188,8 @@ class Server:
         where = f"Serving {self.root} on {self.url}/"
         if self.echo:
             where += ", echoing every other request"
+        if self.proxy is not None:
+            where += f"; a forward proxy there too (-x {self.url})"
         return f"{where} with scenario {self.scenario}" if self.scenario else where
 
     def how(self) -> str:

@@ -21,7 +21,7 @@ import threading
 import time
 
 from rawhttp.server import sockets, tls
-from rawhttp.server.actions import Close, Pause, Reset, Send, SendFile, Stream
+from rawhttp.server.actions import UPSTREAM, Close, Pause, Reset, Send, SendFile, Stream
 from rawhttp.server.listener import Serving, evicted_line, flush_log, make_room, refuse
 from rawhttp.server.protocol import LINGER_SECONDS, ServerConnection
 
@@ -145,7 +145,12 @@ def serve_connection(
 def step(sock: socket.socket, conn: ServerConnection, stopping: threading.Event, answered) -> bool:
     """Carry out the next action, finish an answer, or read; False once the socket is gone."""
     if conn.outbox:
-        if not perform(sock, conn.next_action(), stopping, conn.idle_timeout):
+        action = conn.next_action()
+        if isinstance(action, UPSTREAM):  # serve --proxy: a tunnel or a forward (relay.py)
+            from rawhttp.server.relay import run_threaded
+
+            return run_threaded(sock, conn, action, stopping)
+        if not perform(sock, action, stopping, conn.idle_timeout):
             return False
         conn.progressed()
     elif conn.state == "answer":

@@ -4,6 +4,11 @@ Rendered from the same events as every other view: what `getaddrinfo` returned, 
 `socket()` and `connect()` calls and the 4-tuple, the request line and each header (who added
 it and what it is for), the status line and each response header, the framing decision, why
 the read loop stopped, how many `recv` calls it took, and who closed the connection.
+
+Through a proxy it says which proxy and why, the CONNECT step (what was asked, what the proxy
+answered, where the tunnel begins), and what the proxy could read: all of a forwarded http://
+request and its answer; of a tunnel only `CONNECT host:port` and, for https://, the server
+name in the ClientHello (SNI), the rest being encrypted between the client and the origin.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ REQUEST_HEADERS = {
     "content-length": "the request body's size in bytes: the server reads exactly that many",
     "transfer-encoding": "chunked: the body's size is not known, so it goes in sized chunks",
     "expect": "100-continue: the client waits for the server's go-ahead before the body",
+    "proxy-authorization": "credentials for the proxy (-U): it removes them before forwarding",
 }
 
 RESPONSE_HEADERS = {
@@ -49,6 +55,7 @@ RESPONSE_HEADERS = {
     "set-cookie": "state the client should store and send back",
     "vary": "which request headers changed the answer (for caches)",
     "link": "related resources (with 103 Early Hints: what to preload)",
+    "via": "the proxies the message passed through, each adding itself (RFC 9110 7.6.3)",
 }
 
 STATUS_CLASSES = {
@@ -97,6 +104,7 @@ class Explain:
         self.redirecting = False
         self.framing = ""
         self._unexplained: events.Closed | None = None
+        self.proxy: events.ProxyChosen | None = None  # the proxy this request goes through
 
     def __call__(self, event: events.Event) -> None:
         render = getattr(self, "_" + type(event).__name__, None)
@@ -121,6 +129,39 @@ class Explain:
 
     def _Noted(self, e: events.Noted) -> None:
         self.say(f"note: {e.message}")
+
+    def _ProxyChosen(self, e: events.ProxyChosen) -> None:
+        self.proxy = e
+        how = "opens a CONNECT tunnel through it" if e.tunnel else "asks it to forward the request"
+        self.say(f"proxy: {e.proxy} (from {e.source}): rawhttp connects to it, not to the origin,")
+        self.say(f"and {how}", 1)
+
+    def _ProxySkipped(self, e: events.ProxySkipped) -> None:
+        self.say(f"no proxy for {e.host}: {e.rules_source} lists {e.entry!r} (connecting directly)")
+
+    def _TunnelRequestSent(self, e: events.TunnelRequestSent) -> None:
+        line = bytes(e.data).split(b"\r\n", 1)[0].decode("latin-1")
+        self.say(f"send() wrote {len(e.data)} bytes to the proxy, in plaintext: {line}")
+        self.say("CONNECT asks the proxy for a TCP connection to that host and port, then a", 1)
+        self.say("byte pipe to it (RFC 9110 section 9.3.6); the proxy reads this line and Host", 1)
+
+    def _TunnelAnswered(self, e: events.TunnelAnswered) -> None:
+        head = e.head
+        self.recv_calls = 0  # (the reads of the origin's answer are counted from here)
+        self.say(f"the proxy answered {head.status} {head.reason}")
+        if not 200 <= head.status < 300:
+            self.say("not 2xx: no tunnel; the answer is the proxy's own, shown in full", 1)
+            return
+        self.say("2xx: the tunnel is open. Its head has no body: every byte after its empty", 1)
+        self.say("line is the origin's, copied by the proxy without being read", 1)
+        if self.https:
+            self.say("what the proxy can read of this fetch: CONNECT host:port, and the server", 1)
+            self.say("name (SNI) in the ClientHello, which is plaintext; from the handshake on,", 1)
+            self.say("the path, the headers and both bodies are encrypted between you and", 1)
+            self.say("the origin", 1)
+        else:
+            self.say("the HTTP inside is plaintext (-p on http://): the proxy does not parse", 1)
+            self.say("it, but could read every byte of it", 1)
 
     def _Connecting(self, e: events.Connecting) -> None:
         self.connect_at = e.at
@@ -184,7 +225,12 @@ class Explain:
         self.say(f"{self._wrote(len(e.data))}: the request head, lines ending in \\r\\n")
         self.say(f"request line: {lines[0]}", 1)
         self.say(f"method  {method}: what to do", 2)
-        self.say(f"target  {target}: the path and query on that host", 2)
+        if "://" in target:  # absolute-form: to a proxy that forwards it
+            self.say(f"target  {target}: the whole URL (absolute-form), as a proxy needs it", 2)
+            self.say("to know where to forward; the proxy reads this request in full: every", 3)
+            self.say("header and the body, and the answer it passes back", 3)
+        else:
+            self.say(f"target  {target}: the path and query on that host", 2)
         self.say(f"version {version}: the protocol spoken", 2)
         headers = _fields(lines[1:])
         for name, value in headers:

@@ -10,6 +10,9 @@ Over TLS each data segment is named by the TLS records it carries (from the `TLS
 events' offsets, which are offsets in the TCP byte stream): "TLS ServerHello, ChangeCipherSpec,
 application data (encrypted) x4", or "... 1/3 of a record" for a record cut across segments;
 the send and recv rows are then the HTTP bytes that went into TLS and came out of it.
+Through a proxy's tunnel the connection is to the proxy, and the CONNECT exchange comes first
+on it, in plaintext: its segments are named so, and the TLS records (whose events count from
+0 after it) are placed after its bytes in each direction.
 
 `--tcp-info` reads the kernel's counters for the socket (`getsockopt(TCP_INFO)`) after connect,
 after each send, after the last recv and before close: on the timeline with `--packets`, as
@@ -57,6 +60,9 @@ COLUMNS = f"{'ms':>10}  {SEGMENT.format('', 'flags', 'seq', 'ack', 'len', 'win')
 
 Address = tuple[str, int]
 # What each side's data is called: in an HTTP transfer, and in a lesson's line protocol.
+# The CONNECT exchange on a proxy's connection, by direction (True: the client's): plaintext
+# placed among the TLS records, before them.
+CONNECT_LABELS = {True: "CONNECT to the proxy (plaintext)", False: "the proxy's answer (plaintext)"}
 HTTP_WORDS = ("request", "response")
 LESSON_WORDS = ("client data", "server data")
 
@@ -209,7 +215,10 @@ class TLSRecords:
                 parts.append(label)
             else:
                 parts.append(f"{label} {self._piece(mine, low, high, start)} of a record")
-        return f"TLS {counted(parts)}," if parts else ""
+        if not parts:
+            return ""
+        text = counted(parts)
+        return f"{text}," if text in CONNECT_LABELS.values() else f"TLS {text},"
 
     def _piece(self, mine: bool, low: int, high: int, start: int) -> str:
         """ "2/3": which of the segments that carried the record low..high starts at start."""
@@ -384,6 +393,8 @@ class _Connection:
         self.tls = False
         # The TLS records each way (True: the client's), as (start, end, label) in the stream.
         self.records: dict[bool, list[tuple[int, int, str]]] = {True: [], False: []}
+        # The bytes of the CONNECT exchange each way (True: the client's), before the tunnel's.
+        self.tunnel: dict[bool, int] = {True: 0, False: 0}
         self.capture: Capture | None = None
         self.rows: list[Row] = []
         self.before_close: tuple[tcpinfo.TcpInfo, float] | None = None
@@ -484,13 +495,29 @@ class TcpView:
             self.conn.sock, self.conn.tls = e.sock, True
             self.conn.call(e.at, f"TLS handshake done ({e.version}): what follows is encrypted")
 
+    def _TunnelRequestSent(self, e: events.TunnelRequestSent) -> None:
+        if self.conn is not None:
+            end = self.conn.tunnel[True] = e.offset + len(e.data)
+            self.conn.records[True].append((e.offset, end, CONNECT_LABELS[True]))
+            span = f"bytes {e.offset}-{end - 1}"
+            self.conn.call(e.at, f"send() -> {len(e.data)} bytes: CONNECT to the proxy ({span})")
+            self._snapshot("after send()")
+
+    def _TunnelAnswered(self, e: events.TunnelAnswered) -> None:
+        if self.conn is not None:
+            end = self.conn.tunnel[False] = len(e.head.raw)  # (what follows is the origin's)
+            self.conn.records[False].append((0, end, CONNECT_LABELS[False]))
+            self.conn.call(e.at, f"the proxy answered {e.head.status}: the tunnel's bytes follow")
+
     def _TLSRecord(self, e: events.TLSRecord) -> None:
         if self.conn is not None:
             from rawhttp.show.tlsrecords import record_label
 
             self.conn.tls = True
-            end = e.offset + len(e.seen.record.header) + e.seen.record.length
-            self.conn.records[e.direction == "OUT"].append((e.offset, end, record_label(e.seen)))
+            mine = e.direction == "OUT"
+            start = e.offset + self.conn.tunnel[mine]  # (after a CONNECT exchange, if any)
+            end = start + len(e.seen.record.header) + e.seen.record.length
+            self.conn.records[mine].append((start, end, record_label(e.seen)))
 
     def _Sent(self, e: events.Sent) -> None:
         if self.conn is not None:

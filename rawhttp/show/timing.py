@@ -3,6 +3,10 @@
 Every figure is read off the transfer's events, measured from `RequestStarted` (for a redirect,
 from the start of the last hop) and cumulative, as curl's `time_*` values are.
 
+Through a proxy's tunnel, "TCP connect" is the connection to the proxy, and "proxy CONNECT"
+the moment its answer to CONNECT came (with the round trip it took: the proxy connecting to the
+origin); in JSON `proxy_connect` (None without a tunnel).
+
 Over TLS the handshake is split into its flights (`show.tlsrecords`): each client flight when
 its last record was sent, each server flight when its last record came, with the round trip
 it answered (from the client's last record to the server's first); in JSON as `tls_flights`
@@ -45,6 +49,8 @@ class Timing:
         self.body_bytes = 0
         self.reused = False  # on a kept connection: no DNS, connect or TLS this time
         self.flights = None  # show.tlsrecords.Flights of the TLS handshake, if any
+        self.tunnel = ""  # what the proxy's CONNECT step was, for its row
+        self._tunnel_sent: float | None = None
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.RequestStarted):
@@ -62,8 +68,14 @@ class Timing:
         if isinstance(event, (events.Connected, events.Reused)):
             self.remote = event.remote
             self.reused = isinstance(event, events.Reused)
+        elif isinstance(event, events.TunnelRequestSent):
+            self._tunnel_sent = event.at
         elif isinstance(event, events.TunnelAnswered):
             self.marks.pop("first_byte", None)  # that was the proxy's: the origin's is next
+            self.marks["proxy_connect"] = event.at - self.start
+            head = event.head
+            trip = (event.at - self._tunnel_sent) * 1000 if self._tunnel_sent else 0.0
+            self.tunnel = f"< {head.status} {head.reason} ({trip:.3f} ms after the CONNECT)"
         elif isinstance(event, events.HeadReceived):
             self.head_bytes += len(event.head.raw)
         elif isinstance(event, events.BodyDone):
@@ -115,6 +127,7 @@ class Timing:
             head_bytes=self.head_bytes,
             body_bytes=self.body_bytes,
             mean_rate=self.body_bytes / total if total else None,
+            proxy_connect=self.marks.get("proxy_connect"),
         )
         if self.flights is not None and self.start is not None:
             result["tls_flights"] = [
@@ -153,6 +166,9 @@ class Timing:
             if value is None and self.reused and name in SKIPPED_WHEN_REUSED:
                 shown = f"{'-':>10}    skipped: the connection was reused"
             print(f"  {label:<14}{shown}", file=out)
+            if name == "tcp_connect" and data["proxy_connect"] is not None:
+                at = data["proxy_connect"] * 1000  # (a row only through a proxy's tunnel)
+                print(f"  {'proxy CONNECT':<14}{at:10.3f} ms  {self.tunnel}", file=out)
         print(f"  {'address':<14}{data['address']} port {data['port']}", file=out)
         print(f"  {'head':<14}{data['head_bytes']} bytes", file=out)
         print(f"  {'body':<14}{data['body_bytes']} bytes", file=out)

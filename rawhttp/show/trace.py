@@ -12,6 +12,11 @@ observer can read in it (the handshake messages of a plaintext record, the hello
 only "N bytes encrypted" (and its first bytes, with `--trace=hex`). The messages OpenSSL
 decrypted are lines of their own, and the HTTP bytes are the `tls write()` and `tls read()`
 lines, labelled decrypted: what went into OpenSSL and came out of it (`TLSLines` below).
+
+Through a proxy's tunnel the CONNECT exchange comes first, labelled as the proxy's: plain
+`send()` and `recv()` on the socket, readable by the proxy even for https://; a marker shows
+where its answer ends and the tunnel begins, and what follows is the origin's (TLS records
+counted from offset 0 again: they are the TLS stream's bytes, after the CONNECT's).
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ DECRYPTED = {
     "tls write": "(decrypted: the HTTP that the TLS record above carries)",
     "tls read": "(decrypted: the HTTP that the TLS records above carried)",
 }
+# The CONNECT exchange: plaintext on the socket, whatever the URL's scheme.
+TO_PROXY = {
+    "send": "(to the proxy: CONNECT, in plaintext, which the proxy reads)",
+    "recv": "(from the proxy: its answer to CONNECT, in plaintext)",
+}
 
 
 class Trace:
@@ -43,12 +53,18 @@ class Trace:
         self._pending: tuple[float, bytes, int] | None = None
         self.tls: TLSLines | None = None  # the TLS lines of the connection, once it has any
         self.https = False  # the request goes over TLS: its bytes are shown decrypted
+        self.connecting = False  # between a CONNECT sent and the proxy's answer
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, events.HeadReceived) and self._pending is not None:
             self._flush(split=event.end)
             return
+        if isinstance(event, events.TunnelAnswered):
+            self._tunnel_open(event)
+            return
         self._flush()
+        if isinstance(event, events.TunnelRequestSent):
+            self.connecting = True
         if isinstance(event, events.RequestStarted):
             self.start = event.at if self.start is None else self.start
             self.https = event.url.startswith("https:")
@@ -72,6 +88,18 @@ class Trace:
         elif isinstance(event, (events.TLSRecord, events.TLSMessage, events.TLSEstablished)):
             self._tls(event)
 
+    def _tunnel_open(self, event: events.TunnelAnswered) -> None:
+        """The proxy's answer is in: mark where it ends (a 2xx: the tunnel starts there)."""
+        end = len(event.head.raw)
+        if 200 <= event.head.status < 300:
+            marker = f"---- end of the proxy's answer at offset {end}; the tunnel starts ----"
+            self._flush(split=end, marker=marker)
+            note = "the tunnel is open: the proxy copies what follows without reading it"
+            self._write("    " + self.palette.paint("note", note))
+        else:
+            self._flush(split=end)
+        self.connecting = False
+
     def _tls(self, event: events.Event) -> None:
         if self.tls is None:
             self.tls = TLSLines(hex=self.style == "hex", palette=self.palette)
@@ -80,7 +108,7 @@ class Trace:
             for line in lines:
                 self._write("    " + line)
 
-    def _flush(self, split: int | None = None) -> None:
+    def _flush(self, split: int | None = None, marker: str | None = None) -> None:
         if self._pending is None:
             return
         at, data, offset = self._pending
@@ -91,7 +119,7 @@ class Trace:
             return
         cut = split - offset
         self._dump(data[:cut], offset)
-        marker = f"---- end of head at offset {split}; what follows is the body ----"
+        marker = marker or f"---- end of head at offset {split}; what follows is the body ----"
         self._write("    " + self.palette.paint("split", marker))
         if data[cut:]:
             self._dump(data[cut:], split)
@@ -99,7 +127,9 @@ class Trace:
     def _call(self, name: str, at: float, count: int, offset: int | None) -> None:
         paint = self.palette.paint
         where = f" at offset {paint('offset', str(offset))}" if offset is not None else ""
-        if self.https and offset is not None:
+        if self.connecting and offset is not None:
+            where += " " + paint("note", TO_PROXY[name])
+        elif self.https and offset is not None:
             name = "tls write" if name == "send" else "tls read"
             where += " " + paint("note", DECRYPTED[name])
         self._line(at, f"{paint('call', name + '()')} -> {count} bytes{where}")
