@@ -547,7 +547,6 @@ def _client_hello(server_name: str) -> bytes:
 def _plan():
     from rawhttp.server.exchange import Exchange
     from rawhttp.server.proxy import Target, TunnelPlan
-
     from rawhttp.wire import parse_request_head
 
     head = parse_request_head(b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n")
