@@ -59,6 +59,11 @@ VARIES = [
         '"<etag>-',
         "an ETag's fingerprint of the file's inode and modification time, set by a checkout",
     ),
+    (
+        r"-{20,}[0-9a-f]{16}",
+        "<boundary>",
+        "a multipart boundary is random (masked before the ports: its hex may hold five digits)",
+    ),
     (r"\[ *\d+\.\d+ ms\]", "[<t> ms]", "--trace's times since the start"),
     (r"\b\d+(?:\.\d+)? ms\b", "<t> ms", "elapsed times"),
     (
@@ -67,7 +72,6 @@ VARIES = [
         "ephemeral ports (32768-65535): the kernel picks the client's port",
     ),
     (r"(?:\S*/)?samples/", ".../samples/", "where the project is checked out"),
-    (r"-{20,}[0-9a-f]{16}", "<boundary>", "a multipart boundary is random"),
     (
         r"after \d+ recv\(\) call\(s\)",
         "after <n> recv() call(s)",
@@ -93,10 +97,11 @@ VARIES = [
         "a certificate's validity starts when it was made (the TLS sheet makes its own)",
     ),
     (
-        r"\d+ \(tunnel: ([^,]*), \d+ bytes up, \d+ down",
+        r"\d+ \(tunnel: ([^,]*), \d+ bytes up, \d+ down(?:; connection lost)?",
         r"<n> (tunnel: \1, <n> bytes up, <n> down",
         "the bytes a proxy's tunnel carried: a TLS handshake's size changes with the certificate "
-        "made at start-up and the session tickets the server sends",
+        "made at start-up and the session tickets the server sends; and whether the client's "
+        "close reached the proxy before the server's did (then the line ends 'connection lost')",
     ),
 ]
 WILD = "\x00"  # a `...` of the documented output
