@@ -25,6 +25,7 @@ from rawhttp.errors import InputError
 from rawhttp.request import FileBody, StreamBody, file_body
 from rawhttp.wire import RequestReader
 
+LINGER = 0.5  # seconds a recorder reads and drops the rest of a body it answered early
 TIMEOUT = 10
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -67,6 +68,7 @@ class Recorder:
                 if self.answer_after is not None and len(body) >= self.answer_after:
                     self.requests.append((reader.head.raw, bytes(body)))
                     conn.sendall(self.answer)
+                    _linger(conn)
                     return
                 if reader.done:
                     self.requests.append((reader.head.raw, bytes(body)))
@@ -77,6 +79,17 @@ class Recorder:
         self.stop.set()
         self.thread.join(5)
         self.sock.close()
+
+
+def _linger(conn: socket.socket) -> None:
+    """Close as servers do after answering early (nginx's lingering close): our FIN first,
+    then read and drop what still comes for a moment, so that the close is no reset which
+    could reach the client before the answer does (then curl, too, says only "reset")."""
+    conn.shutdown(socket.SHUT_WR)
+    conn.settimeout(LINGER)
+    with contextlib.suppress(OSError):
+        while conn.recv(65536):
+            pass
 
 
 @pytest.fixture
