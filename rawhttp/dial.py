@@ -152,20 +152,36 @@ def connect(
     url: URL, options: Options, emit: Listener, deadline: float | None
 ) -> tuple[socket.socket, tuple[str, int]]:
     """A connected socket to the first address of `url`'s host that accepts, and its peer."""
-    last: RawHTTPError | None = None
+    failures: list[tuple[str, RawHTTPError]] = []
     for family, sockaddr in resolve(url, options, emit):
         try:
             sock = _connect(family, sockaddr, options, emit, deadline)
             break
         except (ConnectError, Timeout) as exc:
-            last = exc
+            failures.append((sockaddr[0], exc))
             emit(events.ConnectFailed(sockaddr[0], sockaddr[1], reason=str(exc)))
     else:
-        assert last is not None
-        raise last
+        raise _all_failed(url, failures)
     local, remote = sock.getsockname(), sock.getpeername()
     emit(events.Connected(local=local[:2], remote=remote[:2], sock=sock))
     return sock, remote[:2]
+
+
+def _all_failed(url: URL, failures: list[tuple[str, RawHTTPError]]) -> RawHTTPError:
+    """The error for a host none of whose addresses took the connection: the last one's kind
+    (and errno), naming every address tried (localhost is ::1 and 127.0.0.1, say)."""
+    last = failures[-1][1]
+    if len(failures) == 1:
+        return last
+    tried = "; ".join(f"{address}: {_reason(error)}" for address, error in failures)
+    error = type(last)(f"could not connect to {url.host} port {url.port} at any address ({tried})")
+    error.errno_name = getattr(last, "errno_name", None)
+    return error
+
+
+def _reason(error: RawHTTPError) -> str:
+    """'could not connect to ::1 port 8: Connection refused' -> 'Connection refused'."""
+    return str(error).rpartition(": ")[2] if isinstance(error, ConnectError) else str(error)
 
 
 def resolve(url: URL, options: Options, emit: Listener) -> list[tuple[int, tuple]]:
@@ -199,7 +215,12 @@ def resolve(url: URL, options: Options, emit: Listener) -> list[tuple[int, tuple
     )
     if added:
         also = " and ".join(sockaddr[0] for _, sockaddr in added)
-        emit(events.Noted(f"{host} is the loopback (RFC 6761): {also} tried too"))
+        emit(
+            events.Noted(
+                f"{host} is the loopback (RFC 6761): {also} added to getaddrinfo's answer,"
+                " tried if the addresses before fail"
+            )
+        )
     return addresses + added
 
 

@@ -116,7 +116,10 @@ class GetOptions(NamedTuple):
 )
 @click.option("--body-only", is_flag=True, help="Print only the body, for pipes.")
 @click.option(
-    "-i", "--include", is_flag=True, help="Accepted for curl's sake: the head is always shown."
+    "-i",
+    "--include",
+    is_flag=True,
+    help="Show the head on stdout even with -w and -o (which leave stdout to -w's figures).",
 )
 @click.option("-s", "--silent", is_flag=True, help="No progress bar, warnings or error lines.")
 @click.option("-S", "--show-error", is_flag=True, help="With -s: still print the error line.")
@@ -234,8 +237,8 @@ class GetOptions(NamedTuple):
     show_default=True,
     help="Bytes asked of each recv (1 shows TCP as a byte stream).",
 )
-@click.option("-4", "--ipv4", "family", flag_value="4", help="Use IPv4 addresses only.")
-@click.option("-6", "--ipv6", "family", flag_value="6", help="Use IPv6 addresses only.")
+@click.option("-4", "--ipv4", is_flag=True, help="Use IPv4 addresses only.")
+@click.option("-6", "--ipv6", is_flag=True, help="Use IPv6 addresses only.")
 @click.option(
     "--resolve",
     multiple=True,
@@ -387,11 +390,12 @@ def get_options(flags: dict) -> GetOptions:
             timing=flags["timing"],
             explain=flags["explain"],
             show_code=flags["show_code"],
-            write_out=flags["write_out"],
+            write_out=_write_out(flags["write_out"]),
             dump_header=flags["dump_header"],
             color=flags["color"],
             silent=flags["silent"],
             body_only=flags["body_only"],
+            include=flags["include"],
             user_headers=tuple(name for name, _ in flags["headers"]),
             insecure=flags["insecure"],
             cafile=flags["cacert"],
@@ -440,8 +444,24 @@ def _truncate(path: str) -> None:
         raise OutputError(f"cannot write the head to {path}: {error.strerror}") from None
 
 
+def _write_out(spec: str | None) -> str | None:
+    """-w FORMAT, or the format in @FILE (@- stdin)."""
+    from rawhttp.show.writeout import read_format
+
+    return None if spec is None else read_format(spec)
+
+
+def _family(flags: dict) -> int:
+    """-4 or -6; both is a usage error (curl takes the last one given: rawhttp refuses to
+    guess which one was meant)."""
+    if flags["ipv4"] and flags["ipv6"]:
+        raise click.UsageError("-4 and -6 ask for different address families: give one")
+    return (
+        socket.AF_INET if flags["ipv4"] else socket.AF_INET6 if flags["ipv6"] else socket.AF_UNSPEC
+    )
+
+
 def _connection_options(flags: dict) -> Options:
-    families = {"4": socket.AF_INET, "6": socket.AF_INET6, None: socket.AF_UNSPEC}
     return Options(
         connect_timeout=flags["connect_timeout"],
         read_timeout=flags["timeout"],
@@ -450,7 +470,7 @@ def _connection_options(flags: dict) -> Options:
         insecure=flags["insecure"],
         cafile=flags["cacert"],
         http_version="HTTP/1.0" if flags["http10"] else "HTTP/1.1",
-        family=families[flags["family"]],
+        family=_family(flags),
         resolve=flags["resolve"],
         tls=_tls_options(flags),
         proxy=_proxy_settings(flags),

@@ -13,8 +13,12 @@ class DumpHeader:
     """A listener appending each head's bytes to the file; opened on the first head."""
 
     def __init__(self, path: str) -> None:
+        from rawhttp.show.color import Palette, is_terminal
+
         self.path = path
         self.file = None
+        # -D - on a terminal: control bytes written out (show.color); a file gets every byte
+        self.shown = Palette(visible=path == "-" and is_terminal(sys.stdout)).head
 
     def __call__(self, event: events.Event) -> None:
         if not isinstance(event, (events.HeadReceived, events.TunnelAnswered)):
@@ -22,7 +26,7 @@ class DumpHeader:
         try:
             if self.file is None:
                 self.file = sys.stdout.buffer if self.path == "-" else open(self.path, "ab")  # noqa: SIM115
-            self.file.write(event.head.raw)
+            self.file.write(self.shown(event.head.raw))
             self.file.flush()
         except OSError as error:
             raise OutputError(f"cannot write the head to {self.path}: {error.strerror}") from None
