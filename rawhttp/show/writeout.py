@@ -4,7 +4,7 @@ Scripts written for curl read these, so the names, the formats and the JSON keys
 (docs/cmdline-opts/write-out.md, checked against curl 7.88 in tests/test_writeout.py):
 `%{http_code}` as three digits, times as seconds with six decimals counted from the start of
 the transfer (redirect hops included), `%{json}` with every variable and `%{header_json}` with
-the last response's fields, `%header{name}`, `%output{FILE}` (`%output{>>FILE}` appends) and
+the last response's fields, `%header{name}` (its first value, as curl), `%output{FILE}` (`%output{>>FILE}` appends) and
 `%{stderr}`/`%{stdout}` to move what follows, `\\n \\r \\t \\\\` and `%%`. An unknown variable
 is left out with a warning, as curl does. The format is printed after the transfer, on
 success or failure (then with `%{exitcode}` and `%{errormsg}`). `-w @FILE` reads the format
@@ -219,7 +219,7 @@ class WriteOut:
                 where = file if file.startswith(">>") else ">" + file
             elif match.group(2) == "header":
                 found = self.head.headers.get_all(match.group(3)) if self.head else []
-                pieces.append((where, ", ".join(found)))
+                pieces.append((where, found[0] if found else ""))  # the first, as curl
             elif name in ("stdout", "stderr"):
                 where = name
             else:
