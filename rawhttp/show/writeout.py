@@ -4,10 +4,11 @@ Scripts written for curl read these, so the names, the formats and the JSON keys
 (docs/cmdline-opts/write-out.md, checked against curl 7.88 in tests/test_writeout.py):
 `%{http_code}` as three digits, times as seconds with six decimals counted from the start of
 the transfer (redirect hops included), `%{json}` with every variable and `%{header_json}` with
-the last response's fields, `%header{name}` (its first value, as curl), `%output{FILE}` (`%output{>>FILE}` appends) and
-`%{stderr}`/`%{stdout}` to move what follows, `\\n \\r \\t \\\\` and `%%`. An unknown variable
-is left out with a warning, as curl does. The format is printed after the transfer, on
-success or failure (then with `%{exitcode}` and `%{errormsg}`). `-w @FILE` reads the format
+the last response's fields, `%header{name}` (its first value, as curl), `%output{FILE}`
+(`%output{>>FILE}` appends) and `%{stderr}`/`%{stdout}` to move what follows,
+`\\n \\r \\t \\\\` and `%%`. An unknown variable is left out with a warning, as curl does.
+The format is printed after the transfer, on success or failure (then with `%{exitcode}` and
+`%{errormsg}`). `-w @FILE` reads the format
 from FILE (`@-`: stdin), bounded by MAX_FORMAT_BYTES.
 
 Where rawhttp differs on purpose: `%{json}` has no `curl_version` (this is not libcurl) and
