@@ -266,6 +266,38 @@ def _connect(
     return sock
 
 
+# How long the probe of `speaks_tls` may take, connect and answer together: it runs only after
+# a plain http:// request failed, to say why.
+TLS_PROBE_TIMEOUT = 2.0
+
+
+def speaks_tls(url: URL, options: Options) -> bool:
+    """Whether `url`'s port answers a TLS ClientHello with a TLS record (a handshake, 0x16, or
+    an alert, 0x15, then version byte 0x03). Asked after a plain http:// request to it got an
+    empty reply or a reset: OpenSSL servers close on a plain request without a word, so only
+    asking in TLS tells that the port speaks https."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    outgoing = ssl.MemoryBIO()
+    tls = context.wrap_bio(ssl.MemoryBIO(), outgoing)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:  # the ClientHello is written, the answer awaited
+        pass
+    try:
+        family, sockaddr = resolve(url, options, lambda event: None)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TLS_PROBE_TIMEOUT)
+            sock.connect(sockaddr)
+            sock.sendall(outgoing.read())
+            answer = sock.recv(2)
+    except (OSError, RawHTTPError):
+        return False
+    return len(answer) == 2 and answer[0] in (0x15, 0x16) and answer[1] == 0x03
+
+
 def _is_localhost(host: str) -> bool:
     host = host.lower().rstrip(".")
     return host == "localhost" or host.endswith(".localhost")

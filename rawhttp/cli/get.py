@@ -555,6 +555,39 @@ def _show_refusal(error: RawHTTPError) -> None:
             sys.stdout.buffer.flush()
 
 
+def _say_if_tls(url: URL, error: RawHTTPError, connection: Options) -> None:
+    """A plain http:// request to a port that speaks TLS gets an empty reply, a reset or bytes
+    that are no HTTP (a TLS alert): when the port answers a ClientHello (dial.speaks_tls),
+    the error says so and names the https:// URL. Its kind and exit code stay curl's."""
+    from rawhttp.dial import speaks_tls
+    from rawhttp.errors import EmptyReply, NetworkError, ProtocolError
+    from rawhttp.proxy import route
+
+    before_any_answer = type(error) in (EmptyReply, ProtocolError, NetworkError)
+    if url.scheme != "http" or route(url, connection.proxy).proxy or not before_any_answer:
+        return
+    if speaks_tls(url, connection):
+        https = url._replace(scheme="https")
+        error.args = (f"{error}: the server speaks TLS on this port (try {https})",)
+
+
+def check_target(path: str) -> None:
+    """-o FILE, checked before connecting (nothing is sent for a body with nowhere to go):
+    its folder must exist and take new files (FILE.part, renamed to FILE), or FILE be a
+    writable non-regular file (/dev/null, a FIFO). The error names FILE, as typed."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        if os.path.isdir(path):
+            raise OutputError(f"cannot write {path}: it is a folder")
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"cannot write {path}: permission denied")
+        return
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise OutputError(f"cannot write {path}: there is no folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: the folder {folder} is not writable")
+
+
 def make_folder(path: str) -> None:
     """--output-dir: created if missing, as curl's --create-dirs does."""
     try:
@@ -587,12 +620,15 @@ class Transfer:
         try:
             if self.target is not None and options.output_dir:
                 make_folder(options.output_dir)
+            if self.target is not None:
+                check_target(self.target)
             sink = self._sink(views)
             status, reason = self._transfer(sink, views.needs_body)
             views.after()
             if options.fail and status >= 400:
                 raise HTTPStatusError(f"the server answered {status} {reason}")
         except RawHTTPError as error:
+            _say_if_tls(self.url, error, options.connection)
             views.error(error)
             if not options.silent:
                 _show_refusal(error)
