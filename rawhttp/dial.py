@@ -14,6 +14,7 @@ the stream goes to the proxy, and `client.py` writes the request for it.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from typing import NamedTuple
@@ -282,10 +283,8 @@ def speaks_tls(url: URL, options: Options) -> bool:
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     outgoing = ssl.MemoryBIO()
     tls = context.wrap_bio(ssl.MemoryBIO(), outgoing)
-    try:
+    with contextlib.suppress(ssl.SSLWantReadError):  # the ClientHello written, not answered
         tls.do_handshake()
-    except ssl.SSLWantReadError:  # the ClientHello is written, the answer awaited
-        pass
     try:
         family, sockaddr = resolve(url, options, lambda event: None)[0]
         with socket.socket(family, socket.SOCK_STREAM) as sock:
