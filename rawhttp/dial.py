@@ -192,7 +192,7 @@ def resolve(url: URL, options: Options, emit: Listener) -> list[tuple[int, tuple
     flags = socket.AI_NUMERICHOST if pinned else 0
     try:
         infos = socket.getaddrinfo(
-            pinned or host, port, options.family, socket.SOCK_STREAM, 0, flags
+            pinned or host.partition("%")[0], port, options.family, socket.SOCK_STREAM, 0, flags
         )
     except socket.gaierror as exc:
         if not pinned and _is_localhost(host):
@@ -201,7 +201,7 @@ def resolve(url: URL, options: Options, emit: Listener) -> list[tuple[int, tuple
             raise _unresolved(host, options.family, exc) from None
     except UnicodeError:
         raise ResolveError(f"could not resolve host {host}: invalid name") from None
-    addresses = [(info[0], info[4]) for info in infos]
+    addresses = [(info[0], _with_zone(info[4], host)) for info in infos]
     added = _missing_loopbacks(addresses, port, options.family)
     if pinned or not _is_localhost(host):
         added = []
@@ -223,6 +223,19 @@ def resolve(url: URL, options: Options, emit: Listener) -> list[tuple[int, tuple
             )
         )
     return addresses + added
+
+
+def _with_zone(sockaddr: tuple, host: str) -> tuple:
+    """An IPv6 sockaddr with the URL's zone id (`fe80::1%eth0`, url.py) as its scope id: glibc
+    takes a zone name for link-local addresses only, so the name is looked up here."""
+    zone = host.partition("%")[2]
+    if not zone or len(sockaddr) != 4:
+        return sockaddr
+    try:
+        scope = int(zone) if zone.isdigit() else socket.if_nametoindex(zone)
+    except OSError:
+        raise ResolveError(f"could not resolve host {host}: no interface {zone!r}") from None
+    return (*sockaddr[:3], scope)
 
 
 def _unresolved(host: str, family: int, exc: socket.gaierror) -> ResolveError:
