@@ -39,6 +39,8 @@ FLAG_SETS = [
     ["-o", "out.bin"],
     ["-o", "out.bin", "-C"],
     ["--compressed", "-o", "out.bin", "-v"],
+    ["-w", "%{json}%{header_json}%header{content-type}%{time_total}%{nonsense}"],
+    ["-s", "-o", "out.bin", "-w", "%{http_code} %{redirect_url} %{errormsg}\\n"],
 ]
 
 
