@@ -377,8 +377,10 @@ def test_lesson_server_packets_for_each_connection(privileged):
             while len(blocks) < 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
     assert len(blocks) == 2
-    assert "FIN: the client closes first" in blocks[0]  # it closed after its answer
-    assert "FIN: the server closes first" in blocks[1]  # 'exit': the server says Bye and closes
+    # 'one': the client closes after its answer; 'exit': the server says Bye and closes. The
+    # blocks come as each close is over: on a busy machine the second connection may end first.
+    firsts = sorted(re.search(r"FIN: the (\w+) closes first", block)[1] for block in blocks)
+    assert firsts == ["client", "server"]
     assert all("the last ACK" in block for block in blocks)
 
 
@@ -472,7 +474,8 @@ def _grown(path, size: int) -> bool:
 
 
 def _trickle(count: int) -> tuple[socket.socket, threading.Thread]:
-    """A server answering with a body of `count` bytes, one send() (one segment) each."""
+    """A server answering with a body of `count` bytes, one send() each, a pause between, so
+    that each is a segment of its own (the kernel coalesces small sends queued together)."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(20)
 
@@ -486,6 +489,7 @@ def _trickle(count: int) -> tuple[socket.socket, threading.Thread]:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % count)
                 for _ in range(count):
                     conn.sendall(b"x")
+                    time.sleep(0.002)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -495,22 +499,22 @@ def _trickle(count: int) -> tuple[socket.socket, threading.Thread]:
 def test_packets_memory_is_bounded_with_a_summary(privileged, monkeypatch):
     """Beyond a window (the first KEEP_FIRST and last KEEP_LAST frames) segments are counted,
     not kept; the capture check still adds up every byte."""
-    monkeypatch.setattr(capture, "KEEP_FIRST", 40)
-    monkeypatch.setattr(capture, "KEEP_LAST", 20)
-    listener, thread = _trickle(2000)
+    monkeypatch.setattr(capture, "KEEP_FIRST", 10)
+    monkeypatch.setattr(capture, "KEEP_LAST", 5)
+    listener, thread = _trickle(200)
     out = io.StringIO()
     try:
         with TcpView(packets=True, out=out) as view:
             url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
-            assert rawhttp.get(url, on_event=view, timeout=10).body == b"x" * 2000
+            assert rawhttp.get(url, on_event=view, timeout=10).body == b"x" * 200
             kept = view.captures[0].frames
             left = view.captures[0].left_out
     finally:
         thread.join(20)
         listener.close()
-    assert len(kept) == 60
+    assert len(kept) == 15
     assert left.count > 0 and left.data[False] > 0
     text = out.getvalue()
-    assert "were counted, not kept (a connection keeps its first 40 and last 20)" in text
+    assert "were counted, not kept (a connection keeps its first 10 and last 5)" in text
     assert "all captured" in text
     assert "handshake 1/3" in text and "the last ACK" in text  # the first and the last kept
