@@ -230,3 +230,20 @@ def test_zone_id_connects_but_is_not_sent_in_host(raw_server):
     assert theirs.returncode == 0
     hosts = [request.split(b"\r\n")[1] for request in server.requests]
     assert hosts == [f"Host: [::1]:{server.port}".encode()] * 2
+
+
+def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
+    """`make -n` (what make would run) in a fresh folder: demo installs rawhttp alone, test
+    adds the test extra."""
+    from worksheets import ROOT
+
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+
+    def planned(target: str) -> str:
+        done = subprocess.run(["make", "-n", target], cwd=tmp_path, capture_output=True, timeout=30)
+        return done.stdout.decode()
+
+    demo = planned("demo")
+    assert "pip install -q -e . " in demo and "[test]" not in demo
+    assert "pip install -q -e '.[test]'" in planned("test")
