@@ -337,7 +337,8 @@ class GetOptions(NamedTuple):
 def get_command(urls: tuple[str, ...], **flags) -> None:
     """Fetch each URL with a hand-built HTTP/1.1 request and show what came back.
 
-    The response head goes to stdout exactly as received, then the body (or to -o FILE).
+    The response head goes to stdout exactly as received, then the body (or to -o FILE);
+    with -o and -w, stdout holds -w's figures alone (-i brings the head back).
     URLs on the same host and port share one kept-alive connection.
     Exit codes follow curl's: 0 a whole response (any status), 2 usage error, 3 bad URL,
     5 proxy name or -x, 6 DNS, 7 connect (the proxy too), 8 bad response, 18 partial body,

@@ -160,8 +160,10 @@ def print_warning(event: events.Event) -> None:
 
 
 class HeadPrinter:
-    """Writes each response head to stdout exactly as received, 1xx and redirect hops too;
-    on a terminal (`--color`) painted, which adds escape codes and changes no byte."""
+    """Writes each response head to stdout exactly as received, 1xx and redirect hops too.
+    On a terminal it is painted (`--color`: escape codes added) and its control bytes are
+    written out as `\\xNN` (show.color), so a server cannot drive the terminal; a pipe or a
+    file gets every byte."""
 
     def __init__(self, out: BinaryIO, color: str = "never"):
         from rawhttp.show.color import Palette

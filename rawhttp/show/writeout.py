@@ -8,8 +8,8 @@ the last response's fields, `%header{name}` (its first value, as curl), `%output
 (`%output{>>FILE}` appends) and `%{stderr}`/`%{stdout}` to move what follows,
 `\\n \\r \\t \\\\` and `%%`. An unknown variable is left out with a warning, as curl does.
 The format is printed after the transfer, on success or failure (then with `%{exitcode}` and
-`%{errormsg}`). `-w @FILE` reads the format
-from FILE (`@-`: stdin), bounded by MAX_FORMAT_BYTES.
+`%{errormsg}`). `-w @FILE` reads the format from FILE (`@-`: stdin), bounded by
+MAX_FORMAT_BYTES. With -o or -O, stdout is the format's alone (show.head_to_stdout).
 
 Where rawhttp differs on purpose: `%{json}` has no `curl_version` (this is not libcurl) and
 leaves out the FTP, certificate-count and proxy fields rawhttp has no value for.
