@@ -98,8 +98,7 @@ def read_until_close(sock, buffer):
         buffer += data
 
 
-{decode_function}
-with socket.create_connection((HOST, PORT), timeout=10) as sock:{tunnel}{ssl_wrap}
+{decode_function}with socket.create_connection((HOST, PORT), timeout=10) as sock:{tunnel}{ssl_wrap}
     sock.sendall(REQUEST)  # the request head (and body), byte for byte
     head, rest = read_head(sock, b"")
     status = int(head.split(" ")[1])
@@ -127,8 +126,7 @@ else:
 '''
 
 # With --compressed: Content-Encoding undone as rawhttp's sinks do (the last coding first).
-DECODE_FUNCTION = '''
-def decode(body, codings):
+DECODE_FUNCTION = '''def decode(body, codings):
     """Content-Encoding: gzip or deflate (zlib-wrapped, or raw as some servers send it),
     undone in the reverse of the order they were applied."""
     import zlib
@@ -144,6 +142,7 @@ def decode(body, codings):
         elif coding != "identity":
             sys.exit("cannot undo the content coding " + coding)
     return body
+
 
 '''
 DECODE_CALL = """
