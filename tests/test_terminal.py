@@ -11,7 +11,9 @@ Also -O's file name: `%1b`, `%0a`, `%0d` stay escaped, as curl keeps them (curl 
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
 import subprocess
 import sys
 
@@ -117,3 +119,33 @@ def test_remote_name_decodes_printable_escapes_only():
 
     assert remote_name("/caf%C3%A9.txt") == "café.txt"
     assert remote_name("/x%c2%9b1m%7f") == "x%c2%9b1m%7f"  # C1 CSI in UTF-8, and DEL
+
+
+def test_the_error_line_on_a_terminal_shows_control_bytes(raw_server):
+    """--fail's line quotes the reason phrase: on a terminal its C1 CSI is written out."""
+    server = raw_server([b"HTTP/1.1 404 Gone" + CSI + b"\r\nContent-Length: 0\r\n\r\n"])
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "rawhttp", "get", server.url, "--fail", "--body-only"],
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            timeout=30,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        os.close(follower)
+        shown = b""
+        while select.select([leader], [], [], 0.5)[0]:
+            try:
+                piece = os.read(leader, 65536)
+            except OSError:
+                break
+            if not piece:
+                break
+            shown += piece
+    finally:
+        os.close(leader)
+    assert done.returncode == 22
+    text = shown.decode("utf-8", "replace")
+    assert "404 Gone\\x9b2J" in text
+    assert obeyed(text) == []

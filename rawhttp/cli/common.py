@@ -25,7 +25,12 @@ T = TypeVar("T")
 
 def report(error: RawHTTPError) -> None:
     """The one line a failure gets: `rawhttp: error: <layer>: <what happened>`."""
-    click.echo(f"rawhttp: error: {error.layer}: {error}", err=True)
+    line = f"rawhttp: error: {error.layer}: {error}"
+    from rawhttp.show.color import Palette, is_terminal
+
+    if is_terminal(sys.stderr):  # a reason phrase or a name from the server: shown, not obeyed
+        line = Palette(visible=True).shown(line)
+    click.echo(line, err=True)
     if isinstance(error, OutputError):
         # stdout may be a closed pipe: point it at /dev/null so the exit-time flush is quiet.
         with contextlib.suppress(OSError, ValueError):
