@@ -42,7 +42,8 @@ def test_a_missing_output_folder_is_found_before_connecting(raw_server, tmp_path
     assert done.returncode == 23
     assert server.accepted == 0  # nothing was sent
     assert done.stderr.decode() == (
-        f"rawhttp: error: file: cannot write {target}: there is no folder {target.parent}\n"
+        f"rawhttp: error: file: cannot write {target}: No such file or directory "
+        f"(its folder {target.parent})\n"
     )
     assert b".part" not in done.stderr
 

@@ -5,8 +5,10 @@ views in `show` and the sinks.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
+import stat
 import sys
 from typing import NamedTuple
 
@@ -446,10 +448,12 @@ def _truncate(path: str) -> None:
 
 
 def _write_out(spec: str | None) -> str | None:
-    """-w FORMAT, or the format in @FILE (@- stdin)."""
+    """-w FORMAT, or the format in @FILE (@- stdin); show.writeout is loaded only for -w."""
+    if spec is None:
+        return None
     from rawhttp.show.writeout import read_format
 
-    return None if spec is None else read_format(spec)
+    return read_format(spec)
 
 
 def _family(flags: dict) -> int:
@@ -575,18 +579,29 @@ def _say_if_tls(url: URL, error: RawHTTPError, connection: Options) -> None:
 def check_target(path: str) -> None:
     """-o FILE, checked before connecting (nothing is sent for a body with nowhere to go):
     its folder must exist and take new files (FILE.part, renamed to FILE), or FILE be a
-    writable non-regular file (/dev/null, a FIFO). The error names FILE, as typed."""
+    writable non-regular file (/dev/null, a FIFO). The error names FILE, as typed, and the
+    system's reason."""
     if os.path.exists(path) and not os.path.isfile(path):
         if os.path.isdir(path):
             raise OutputError(f"cannot write {path}: it is a folder")
         if not os.access(path, os.W_OK):
-            raise OutputError(f"cannot write {path}: permission denied")
+            raise OutputError(f"cannot write {path}: {os.strerror(errno.EACCES)}")
         return
     folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        raise OutputError(f"cannot write {path}: there is no folder {folder}")
+    try:
+        _writable_folder(folder)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror} (its folder {folder})") from None
+
+
+def _writable_folder(folder: str) -> None:
+    """An OSError with the reason the kernel would give when FILE.part is created there."""
+    if not stat.S_ISDIR(os.stat(folder).st_mode):
+        raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {path}: the folder {folder} is not writable")
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES))
 
 
 def make_folder(path: str) -> None:
