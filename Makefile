@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 .PHONY: test test-fast lint format clean demo bench bench-quick stress fuzz
 
 INSTALL_LOG := $(VENV)/install.log
+# Two steps: `make demo` needs rawhttp alone (click, idna); `make test`, `lint` and the rest add
+# the test tools (pytest, hypothesis, mitmproxy, ruff...), most of a fresh install's time.
+TEST_STAMP := $(VENV)/.installed-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,28 +17,34 @@ $(BIN)/python:
 # pip's and setuptools' chatter (the "Editable installation" warning box, say) goes to a log,
 # shown only if the install fails, so that what `make demo` and `make test` print is theirs.
 $(STAMP): $(BIN)/python pyproject.toml
-	@echo "installing rawhttp and its test tools into $(VENV) (pip's output: $(INSTALL_LOG))"
+	@echo "installing rawhttp into $(VENV) (pip's output: $(INSTALL_LOG))"
 	@$(BIN)/python -m pip install -q --upgrade pip > $(INSTALL_LOG) 2>&1 \
-		&& $(BIN)/python -m pip install -q -e '.[test]' >> $(INSTALL_LOG) 2>&1 \
+		&& $(BIN)/python -m pip install -q -e . >> $(INSTALL_LOG) 2>&1 \
 		|| { cat $(INSTALL_LOG); echo "make: the install failed (above)"; exit 1; }
 	@touch $(STAMP)
 
-test: $(STAMP)
+$(TEST_STAMP): $(STAMP)
+	@echo "installing the test tools into $(VENV) (pip's output: $(INSTALL_LOG))"
+	@$(BIN)/python -m pip install -q -e '.[test]' >> $(INSTALL_LOG) 2>&1 \
+		|| { cat $(INSTALL_LOG); echo "make: the install failed (above)"; exit 1; }
+	@touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The fast set while working: everything but the tests marked slow (browsers, worksheets,
 # load, property runs, real-peer suites). CI and `make test` run them all.
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 demo: $(STAMP)
 	$(BIN)/rawhttp demo
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
@@ -67,13 +76,13 @@ bench-quick:
 # events: RSS < 200 MiB; the cap of 256 for threads) and slow bodies (1,000; threads: 256),
 # a normal client probing meanwhile (< 1 s under slowloris, < 100 ms otherwise). Raises its
 # open-file limit; prints what it held per model and exits 1 if anything did not.
-stress: $(STAMP)
+stress: $(TEST_STAMP)
 	$(BIN)/python tests/stress/run.py
 
 # Coverage-guided fuzzing of rawhttp.wire with atheris (installed here, not by `test`) for
 # FUZZ_SECONDS. Crashes land in tests/fuzz/crashes/, which `make test` replays from then on.
 FUZZ_SECONDS ?= 60
-fuzz: $(STAMP)
+fuzz: $(TEST_STAMP)
 	$(BIN)/python -m pip install -q 'atheris>=2.3'
 	mkdir -p .fuzz-corpus tests/fuzz/crashes
 	$(BIN)/python tests/fuzz/fuzz_wire.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 \

@@ -14,6 +14,7 @@ the stream goes to the proxy, and `client.py` writes the request for it.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from typing import NamedTuple
@@ -152,20 +153,36 @@ def connect(
     url: URL, options: Options, emit: Listener, deadline: float | None
 ) -> tuple[socket.socket, tuple[str, int]]:
     """A connected socket to the first address of `url`'s host that accepts, and its peer."""
-    last: RawHTTPError | None = None
+    failures: list[tuple[str, RawHTTPError]] = []
     for family, sockaddr in resolve(url, options, emit):
         try:
             sock = _connect(family, sockaddr, options, emit, deadline)
             break
         except (ConnectError, Timeout) as exc:
-            last = exc
+            failures.append((sockaddr[0], exc))
             emit(events.ConnectFailed(sockaddr[0], sockaddr[1], reason=str(exc)))
     else:
-        assert last is not None
-        raise last
+        raise _all_failed(url, failures)
     local, remote = sock.getsockname(), sock.getpeername()
     emit(events.Connected(local=local[:2], remote=remote[:2], sock=sock))
     return sock, remote[:2]
+
+
+def _all_failed(url: URL, failures: list[tuple[str, RawHTTPError]]) -> RawHTTPError:
+    """The error for a host none of whose addresses took the connection: the last one's kind
+    (and errno), naming every address tried (localhost is ::1 and 127.0.0.1, say)."""
+    last = failures[-1][1]
+    if len(failures) == 1:
+        return last
+    tried = "; ".join(f"{address}: {_reason(error)}" for address, error in failures)
+    error = type(last)(f"could not connect to {url.host} port {url.port} at any address ({tried})")
+    error.errno_name = getattr(last, "errno_name", None)
+    return error
+
+
+def _reason(error: RawHTTPError) -> str:
+    """'could not connect to ::1 port 8: Connection refused' -> 'Connection refused'."""
+    return str(error).rpartition(": ")[2] if isinstance(error, ConnectError) else str(error)
 
 
 def resolve(url: URL, options: Options, emit: Listener) -> list[tuple[int, tuple]]:
@@ -175,7 +192,7 @@ def resolve(url: URL, options: Options, emit: Listener) -> list[tuple[int, tuple
     flags = socket.AI_NUMERICHOST if pinned else 0
     try:
         infos = socket.getaddrinfo(
-            pinned or host, port, options.family, socket.SOCK_STREAM, 0, flags
+            pinned or host.partition("%")[0], port, options.family, socket.SOCK_STREAM, 0, flags
         )
     except socket.gaierror as exc:
         if not pinned and _is_localhost(host):
@@ -184,7 +201,7 @@ def resolve(url: URL, options: Options, emit: Listener) -> list[tuple[int, tuple
             raise _unresolved(host, options.family, exc) from None
     except UnicodeError:
         raise ResolveError(f"could not resolve host {host}: invalid name") from None
-    addresses = [(info[0], info[4]) for info in infos]
+    addresses = [(info[0], _with_zone(info[4], host)) for info in infos]
     added = _missing_loopbacks(addresses, port, options.family)
     if pinned or not _is_localhost(host):
         added = []
@@ -199,8 +216,26 @@ def resolve(url: URL, options: Options, emit: Listener) -> list[tuple[int, tuple
     )
     if added:
         also = " and ".join(sockaddr[0] for _, sockaddr in added)
-        emit(events.Noted(f"{host} is the loopback (RFC 6761): {also} tried too"))
+        emit(
+            events.Noted(
+                f"{host} is the loopback (RFC 6761): {also} added to getaddrinfo's answer,"
+                " tried if the addresses before fail"
+            )
+        )
     return addresses + added
+
+
+def _with_zone(sockaddr: tuple, host: str) -> tuple:
+    """An IPv6 sockaddr with the URL's zone id (`fe80::1%eth0`, url.py) as its scope id: glibc
+    takes a zone name for link-local addresses only, so the name is looked up here."""
+    zone = host.partition("%")[2]
+    if not zone or len(sockaddr) != 4:
+        return sockaddr
+    try:
+        scope = int(zone) if zone.isdigit() else socket.if_nametoindex(zone)
+    except OSError:
+        raise ResolveError(f"could not resolve host {host}: no interface {zone!r}") from None
+    return (*sockaddr[:3], scope)
 
 
 def _unresolved(host: str, family: int, exc: socket.gaierror) -> ResolveError:
@@ -243,6 +278,36 @@ def _connect(
         sock.close()
         raise
     return sock
+
+
+# How long the probe of `speaks_tls` may take, connect and answer together: it runs only after
+# a plain http:// request failed, to say why.
+TLS_PROBE_TIMEOUT = 2.0
+
+
+def speaks_tls(url: URL, options: Options) -> bool:
+    """Whether `url`'s port answers a TLS ClientHello with a TLS record (a handshake, 0x16, or
+    an alert, 0x15, then version byte 0x03). Asked after a plain http:// request to it got an
+    empty reply or a reset: OpenSSL servers close on a plain request without a word, so only
+    asking in TLS tells that the port speaks https."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    outgoing = ssl.MemoryBIO()
+    tls = context.wrap_bio(ssl.MemoryBIO(), outgoing)
+    with contextlib.suppress(ssl.SSLWantReadError):  # the ClientHello written, not answered
+        tls.do_handshake()
+    try:
+        family, sockaddr = resolve(url, options, lambda event: None)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TLS_PROBE_TIMEOUT)
+            sock.connect(sockaddr)
+            sock.sendall(outgoing.read())
+            answer = sock.recv(2)
+    except (OSError, RawHTTPError):
+        return False
+    return len(answer) == 2 and answer[0] in (0x15, 0x16) and answer[1] == 0x03
 
 
 def _is_localhost(host: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import sys
 from typing import BinaryIO
@@ -417,13 +418,37 @@ Sink = FileSink | StdoutSink | Decoder | PackageDecoder | Discard
 
 
 def remote_name(target: str) -> str:
-    """-O: the file name from the URL path, `index.html` for a folder; never a path."""
-    from urllib.parse import unquote
+    """-O: the file name from the URL path, `index.html` for a folder; never a path.
 
-    name = unquote(target.split("?", 1)[0].rsplit("/", 1)[-1]) or "index.html"
+    Percent-escapes are decoded (`caf%C3%A9.txt` is `café.txt`) except those of control
+    characters (C0, DEL, C1): `%1b`, `%0a`, `%0d` stay as written, as curl keeps them, so no
+    escape sequence or line break lands in a file name that `ls` would print.
+    """
+    segment = target.split("?", 1)[0].rsplit("/", 1)[-1]
+    name = "".join(_decoded(part) for part in _ESCAPE_RUN_RE.split(segment)) or "index.html"
     if "/" in name or "\\" in name or "\x00" in name or name in (".", ".."):
         raise OutputError(f"refusing remote file name {name!r}: it is not a plain file name")
     return name
+
+
+# A run of percent-escapes (decoded together: one UTF-8 character may take several); the
+# escapes of C0 controls and DEL, kept as written; and the C1 controls (two bytes in UTF-8).
+_ESCAPE_RUN_RE = re.compile(r"((?:%[0-9A-Fa-f]{2})+)")
+_CONTROL_ESCAPE_RE = re.compile(r"(%(?:[01][0-9A-Fa-f]|7[Ff]))")
+_C1_RE = re.compile(r"[\x80-\x9f]")
+
+
+def _decoded(part: str) -> str:
+    """A run of escapes decoded but for those of control characters, kept as written."""
+    from urllib.parse import unquote
+
+    if not part.startswith("%"):
+        return part
+    pieces = _CONTROL_ESCAPE_RE.split(part)  # odd indexes: the escapes of C0 controls, DEL
+    return "".join(
+        piece if index % 2 or _C1_RE.search(unquote(piece)) else unquote(piece)
+        for index, piece in enumerate(pieces)
+    )
 
 
 def unclobbered(path: str, limit: int = 100) -> str:

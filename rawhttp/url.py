@@ -4,10 +4,18 @@ Owns turning that text into a `URL` (scheme, host, port, request target) and res
 `Location` against it. `urllib.parse` does the RFC 3986 splitting; this module adds what a
 command-line tool needs on top: an assumed `http://`, refusal of bytes that must never reach the
 wire (CR, LF, NUL, other controls), and the request target with the fragment dropped.
+
+Host names beyond ASCII are converted as curl (libidn2) converts them: IDNA 2008 with UTS 46
+mapping, non-transitional, by the `idna` package, so `faß.test` is `xn--fa-hia.test` (Python's
+own "idna" codec is IDNA 2003, which would ask DNS for `fass.test`, a different name). An IPv6
+literal may carry a zone id in RFC 6874's form, `[fe80::1%25eth0]` (the `%25` is a
+percent-encoded `%`; the bare `%eth0` that browsers and curl also take is accepted): the zone
+is kept for connecting (`fe80::1%eth0`) and never sent in `Host`, which names no interface.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
@@ -19,6 +27,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # RFC 3986 section 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), followed by "://".
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+# RFC 6874: ZoneID = 1*( unreserved / pct-encoded ); rawhttp takes unreserved characters only.
+_ZONE_RE = re.compile(r"[A-Za-z0-9._~-]+")
 # Characters kept as they are in a request target; anything else (non-ASCII) is %-encoded, as
 # browsers do, so the request line stays visible ASCII. Spaces are refused earlier, as curl does.
 _TARGET_SAFE = "/?=&;:@!$'()*+,-._~%[]"
@@ -38,8 +48,9 @@ class URL(NamedTuple):  # a NamedTuple, not a dataclass: see wire.ResponseHead
 
     @property
     def host_for_header(self) -> str:
-        """The host as it appears in a URL or Host header: IPv6 literals in brackets."""
-        return f"[{self.host}]" if ":" in self.host else self.host
+        """The host as it appears in a Host header: IPv6 literals in brackets, without the
+        zone id (which names an interface of this machine, meaningless to the server)."""
+        return f"[{self.host.partition('%')[0]}]" if ":" in self.host else self.host
 
     @property
     def authority(self) -> str:
@@ -54,7 +65,10 @@ class URL(NamedTuple):  # a NamedTuple, not a dataclass: see wire.ResponseHead
         return (self.scheme, self.host.lower(), self.port)
 
     def __str__(self) -> str:
-        return f"{self.scheme}://{self.authority}{self.target}"
+        """The URL, a zone id kept in RFC 6874's form (so a redirect keeps the interface)."""
+        host = f"[{self.host.replace('%', '%25', 1)}]" if ":" in self.host else self.host
+        port = "" if self.is_default_port else f":{self.port}"
+        return f"{self.scheme}://{host}{port}{self.target}"
 
 
 def parse_url(text: str) -> URL:
@@ -91,14 +105,31 @@ def parse_url(text: str) -> URL:
 
 
 def _ascii_host(host: str, text: str) -> str:
+    if ":" in host:
+        return _ipv6_host(host, text)
     if host.isascii():
-        if not re.fullmatch(r"[A-Za-z0-9._:%-]+", host):
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", host):
             raise InvalidURL(f"invalid host {host!r} in {text!r}")
         return host
+    import idna  # only for a name beyond ASCII: its tables take a while to load
+
     try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise InvalidURL(f"invalid international host name {host!r}") from None
+        return idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    except (UnicodeError, ValueError) as exc:  # idna.IDNAError is a UnicodeError
+        raise InvalidURL(f"invalid international host name {host!r}: {exc}") from None
+
+
+def _ipv6_host(host: str, text: str) -> str:
+    """`fe80::1`, or with a zone id `fe80::1%eth0` (from `%25eth0` or `%eth0` in the URL)."""
+    address, percent, zone = host.partition("%")
+    zone = zone.removeprefix("25")
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        raise InvalidURL(f"invalid IPv6 address {address!r} in {text!r}") from None
+    if percent and not _ZONE_RE.fullmatch(zone):
+        raise InvalidURL(f"invalid IPv6 zone id {zone!r} in {text!r}")
+    return f"{address}%{zone}" if percent else address
 
 
 def resolve_location(base: URL, location: str) -> URL:

@@ -103,7 +103,8 @@ def test_output_dash_is_stdout(raw_server):
 def test_output_unwritable(raw_server, tmp_path):
     server = raw_server([OK])
     result = run(server.url, "-o", str(tmp_path / "missing" / "page.txt"))
-    assert_one_error_line(result, 23, "file: cannot open")
+    assert_one_error_line(result, 23, "file: cannot write")  # checked before connecting
+    assert server.accepted == 0 and ".part" not in result.stderr
 
 
 def test_headers_option(raw_server):

@@ -206,13 +206,14 @@ def test_gzip_bomb_memory_is_bounded(raw_server, tmp_path):
         ("/a/b.tar.gz", "b.tar.gz"),
         ("/dir/", "index.html"),
         ("/x%20y.txt?q=1", "x y.txt"),
+        ("/x%00", "x%00"),  # a control's escape is kept as written, as curl keeps it
     ],
 )
 def test_remote_name(target, name):
     assert remote_name(target) == name
 
 
-@pytest.mark.parametrize("target", ["/a/..", "/%2e%2e", "/a%2fb", "/a%5cb", "/x%00"])
+@pytest.mark.parametrize("target", ["/a/..", "/%2e%2e", "/a%2fb", "/a%5cb"])
 def test_remote_name_refuses_paths(target):
     with pytest.raises(OutputError):
         remote_name(target)

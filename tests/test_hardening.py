@@ -862,7 +862,9 @@ def test_localhost_tries_ipv6_loopback_too(raw_server):
     result = cli(f"http://localhost:{server.port}/", "-v", "--body-only")
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes == b"hello"
-    assert "* localhost is the loopback (RFC 6761): ::1 tried too" in result.stderr
+    assert (
+        "* localhost is the loopback (RFC 6761): ::1 added to getaddrinfo's answer" in result.stderr
+    )
     assert "Connected to [::1]" in result.stderr
 
 

@@ -410,6 +410,14 @@ url_texts = st.one_of(
                     "\u00e9",
                     "..",
                     "x",
+                    "fa\u00df",  # IDNA 2008 keeps ß (xn--fa-hia)
+                    "xn--",
+                    "\u200d",  # a joiner: CONTEXTJ, refused out of context
+                    "\u3002",  # an ideographic full stop: UTS 46 maps it to "."
+                    "fe80::1",
+                    "%25",
+                    "eth0",
+                    "%25lo",
                 ]
             ),
             max_size=8,
@@ -452,6 +460,50 @@ def test_no_url_makes_the_cli_print_a_traceback(url, flags):
     with no_hang(20):
         assert_no_traceback(run_cli(reply, flags, urls=[url or "x"]))
         assert_no_traceback(run_cli(reply, ["-L"]))  # the same text as a Location
+
+
+# -w formats: curl's variables, headers, stream switches, escapes, and broken pieces.
+write_out_formats = st.builds(
+    "".join,
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "%{json}",
+                    "%{header_json}",
+                    "%{http_code}",
+                    "%{time_namelookup}",
+                    "%{speed_download}",
+                    "%{redirect_url}",
+                    "%{errormsg}",
+                    "%{nonsense}",
+                    "%header{content-type}",
+                    "%header{}",
+                    "%{stderr}",
+                    "%{stdout}",
+                    "%output{w.txt}",
+                    "%output{>>w.txt}",
+                    "%{",
+                    "%",
+                    "%%",
+                    "\\n",
+                    "\\",
+                    "}",
+                ]
+            ),
+            st.text(max_size=5),
+        ),
+        max_size=8,
+    ),
+)
+
+
+@PROPERTY
+@given(write_out_formats, replies)
+def test_no_write_out_format_makes_the_cli_print_a_traceback(form, reply):
+    with no_hang(20):
+        assert_no_traceback(run_cli(reply, ["-w", form]))
+        assert_no_traceback(run_cli(reply, ["-s", "-o", "out.bin", "-w", form]))
 
 
 @PROPERTY

@@ -13,9 +13,11 @@ What may differ between runs is masked in both texts before they are compared (`
 with the reason, which the worksheets also tell the learner); everything else must be the same.
 A line `...` in a documented output stands for any text, even part of a line of bytes.
 
-HTML comments steer the runner where prose does: `<!-- worksheet: stop the servers -->`, and
+HTML comments steer the runner where prose does: `<!-- worksheet: stop the servers -->`,
 `<!-- worksheet: run COMMAND -->` (a command the prose asks for, such as a server to keep
-running). A sheet that says "keep `rawhttp serve ... --port N` running" in its prose gets that
+running), and `<!-- worksheet: skip: WHY -->` or `skip N: WHY` (the next command, or N, is
+not run: it needs a terminal, the internet, a server the project does not have, minutes). A documented line ending in `  (exit N)` or
+`  (exit N: why)` (the README's way) is the exit status the command must end with. A sheet that says "keep `rawhttp serve ... --port N` running" in its prose gets that
 server started before its first command.
 """
 
@@ -86,6 +88,19 @@ VARIES = [
     ),
     (r"to (?:::1|127\.0\.0\.1) port", "to <localhost> port", "the same: which address failed last"),
     (
+        r"(?m)^(?:\* |note: )localhost is the loopback \(RFC 6761\): .*\n",
+        "",
+        "the same: rawhttp adds the loopback address /etc/hosts did not list",
+    ),
+    (
+        r"at any address \((?:::1|127\.0\.0\.1): ([^;]*); (?:::1|127\.0\.0\.1): ",
+        r"at any address (<loopback>: \1; <loopback>: ",
+        "the same: which loopback address is tried first",
+    ),
+    (r"\d+(?:\.\d+)? [KMG]iB/s", "<rate>", "a transfer rate: the machine's speed"),
+    (r" +(?=<t> ms)", " ", "the width of a time"),
+    (r'(?<=": )\d+\.\d+(?:e-?\d+)?', "<s>", "--timing=json's seconds and rates"),
+    (
         r"\(\d+ segments sent, \d+ received\)",
         "(<n> segments sent, <n> received)",
         "how many ACKs the kernels send depends on timing (delayed and coalesced ACKs)",
@@ -105,6 +120,8 @@ VARIES = [
     ),
 ]
 WILD = "\x00"  # a `...` of the documented output
+# A note at the end of a documented line: the exit status, as the README writes it.
+EXIT_NOTE = re.compile(r"\s{2,}\(exit (\d+)(?::[^)]*)?\)$", re.M)
 
 
 @dataclass
@@ -285,6 +302,7 @@ class Runner:
         self.last_code: int | None = 0
         self.failures: list[str] = []
         self.stop_times: list[float] = []
+        self.skip_next = 0  # commands left to skip (a `skip` directive)
         (folder / "samples").symlink_to(ROOT / "samples")
 
     # ports
@@ -311,6 +329,8 @@ class Runner:
     def _is_port(self, number: str) -> bool:
         """Ports are the numbers a sheet uses after a host, `--port` or in a socket address."""
         near = rf"(?:localhost:|127\.0\.0\.1:|\]:|--port |\", |', ){number}(?!\d)"
+        if int(number) > 65535:
+            return False  # not a port: an example of a bad one
         if number in self.ports or number in DEFAULT_PORTS.values():
             return True
         return re.search(near, self.text) is not None
@@ -329,6 +349,8 @@ class Runner:
             for step in parse(self.sheet):
                 if isinstance(step, Directive):
                     self.directive(step)
+                elif self.skip_next:
+                    self.skip_next, self.last_code = self.skip_next - 1, None
                 elif self._runnable(step):
                     self.command(step)
                 else:
@@ -357,6 +379,8 @@ class Runner:
     def directive(self, step: Directive) -> None:
         if step.text == "stop the servers":
             self.stop_all()
+        elif re.match(r"skip( \d+)?:", step.text):
+            self.skip_next = int(re.match(r"skip( \d+)?", step.text)[1] or 1)
         elif step.text.startswith("run "):
             self.command(Command(step.text[4:], "", False, step.line), compare=False)
         else:
@@ -379,8 +403,12 @@ class Runner:
             self.start_background(live[:-1])
         else:
             output = self.shell(live)
-            if compare and _compared(text) and not matches(step.expected, output):
-                self.fail(step, step.expected, output)
+            codes = EXIT_NOTE.findall(step.expected)
+            expected = EXIT_NOTE.sub("", step.expected)
+            if compare and _compared(text) and not matches(expected, output):
+                self.fail(step, expected, output)
+            if compare and codes and codes[-1] != str(self.last_code):
+                self.fail(step, f"(exit {codes[-1]})", f"(exit {self.last_code})")
 
     def shell(self, command: str) -> str:
         """Run a command; stdout and stderr interleaved as on the learner's terminal: written
@@ -496,6 +524,9 @@ class Runner:
 
 
 def _is_server(command: str) -> bool:
+    """A command that keeps running (`serve --scenario list` only prints and ends)."""
+    if "--scenario list" in command:
+        return False
     server = r"rawhttp (serve\b|lesson (tcp|udp)-server\b)|openssl s_server\b"
     return re.match(server, command) is not None
 

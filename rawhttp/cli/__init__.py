@@ -11,6 +11,7 @@ import importlib
 
 import click
 
+from rawhttp.cli.common import short_usage
 from rawhttp.version import __version__
 
 COMMANDS = {
@@ -23,7 +24,16 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A group that imports a command's module when the command is asked for."""
+    """A group that imports a command's module when the command is asked for, and turns
+    click's usage errors (its own and its commands') into two short lines."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        with short_usage():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context):
+        with short_usage():
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

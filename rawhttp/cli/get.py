@@ -5,8 +5,10 @@ views in `show` and the sinks.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
+import stat
 import sys
 from typing import NamedTuple
 
@@ -121,7 +123,10 @@ class GetOptions(NamedTuple):
 )
 @click.option("--body-only", is_flag=True, help="Print only the body, for pipes.")
 @click.option(
-    "-i", "--include", is_flag=True, help="Accepted for curl's sake: the head is always shown."
+    "-i",
+    "--include",
+    is_flag=True,
+    help="Show the head on stdout even with -w and -o (which leave stdout to -w's figures).",
 )
 @click.option("-s", "--silent", is_flag=True, help="No progress bar, warnings or error lines.")
 @click.option("-S", "--show-error", is_flag=True, help="With -s: still print the error line.")
@@ -243,8 +248,8 @@ class GetOptions(NamedTuple):
     show_default=True,
     help="Bytes asked of each recv (1 shows TCP as a byte stream).",
 )
-@click.option("-4", "--ipv4", "family", flag_value="4", help="Use IPv4 addresses only.")
-@click.option("-6", "--ipv6", "family", flag_value="6", help="Use IPv6 addresses only.")
+@click.option("-4", "--ipv4", is_flag=True, help="Use IPv4 addresses only.")
+@click.option("-6", "--ipv6", is_flag=True, help="Use IPv6 addresses only.")
 @click.option(
     "--resolve",
     multiple=True,
@@ -395,7 +400,8 @@ class GetOptions(NamedTuple):
 def get_command(urls: tuple[str, ...], **flags) -> None:
     """Fetch each URL with a hand-built HTTP/1.1 request and show what came back.
 
-    The response head goes to stdout exactly as received, then the body (or to -o FILE).
+    The response head goes to stdout exactly as received, then the body (or to -o FILE);
+    with -o and -w, stdout holds -w's figures alone (-i brings the head back).
     URLs on the same host and port share one kept-alive connection.
     Exit codes follow curl's: 0 a whole response (any status), 2 usage error, 3 bad URL,
     5 proxy name or -x, 6 DNS, 7 connect (the proxy too), 8 bad response, 18 partial body,
@@ -464,11 +470,12 @@ def get_options(flags: dict) -> GetOptions:
             timing=flags["timing"],
             explain=flags["explain"],
             show_code=flags["show_code"],
-            write_out=flags["write_out"],
+            write_out=_write_out(flags["write_out"]),
             dump_header=flags["dump_header"],
             color=flags["color"],
             silent=flags["silent"],
             body_only=flags["body_only"],
+            include=flags["include"],
             user_headers=tuple(name for name, _ in flags["headers"]),
             insecure=flags["insecure"],
             cafile=flags["cacert"],
@@ -584,8 +591,26 @@ def _truncate(path: str) -> None:
         raise OutputError(f"cannot write the head to {path}: {error.strerror}") from None
 
 
+def _write_out(spec: str | None) -> str | None:
+    """-w FORMAT, or the format in @FILE (@- stdin); show.writeout is loaded only for -w."""
+    if spec is None:
+        return None
+    from rawhttp.show.writeout import read_format
+
+    return read_format(spec)
+
+
+def _family(flags: dict) -> int:
+    """-4 or -6; both is a usage error (curl takes the last one given: rawhttp refuses to
+    guess which one was meant)."""
+    if flags["ipv4"] and flags["ipv6"]:
+        raise click.UsageError("-4 and -6 ask for different address families: give one")
+    return (
+        socket.AF_INET if flags["ipv4"] else socket.AF_INET6 if flags["ipv6"] else socket.AF_UNSPEC
+    )
+
+
 def _connection_options(flags: dict) -> Options:
-    families = {"4": socket.AF_INET, "6": socket.AF_INET6, None: socket.AF_UNSPEC}
     return Options(
         connect_timeout=flags["connect_timeout"],
         read_timeout=flags["timeout"],
@@ -594,7 +619,7 @@ def _connection_options(flags: dict) -> Options:
         insecure=flags["insecure"],
         cafile=flags["cacert"],
         http_version="HTTP/1.0" if flags["http10"] else "HTTP/1.1",
-        family=families[flags["family"]],
+        family=_family(flags),
         resolve=flags["resolve"],
         tls=_tls_options(flags),
         proxy=_proxy_settings(flags),
@@ -679,6 +704,50 @@ def _show_refusal(error: RawHTTPError) -> None:
             sys.stdout.buffer.flush()
 
 
+def _say_if_tls(url: URL, error: RawHTTPError, connection: Options) -> None:
+    """A plain http:// request to a port that speaks TLS gets an empty reply, a reset or bytes
+    that are no HTTP (a TLS alert): when the port answers a ClientHello (dial.speaks_tls),
+    the error says so and names the https:// URL. Its kind and exit code stay curl's."""
+    from rawhttp.dial import speaks_tls
+    from rawhttp.errors import EmptyReply, NetworkError, ProtocolError
+    from rawhttp.proxy import route
+
+    before_any_answer = type(error) in (EmptyReply, ProtocolError, NetworkError)
+    if url.scheme != "http" or route(url, connection.proxy).proxy or not before_any_answer:
+        return
+    if speaks_tls(url, connection):
+        https = url._replace(scheme="https")
+        error.args = (f"{error}: the server speaks TLS on this port (try {https})",)
+
+
+def check_target(path: str) -> None:
+    """-o FILE, checked before connecting (nothing is sent for a body with nowhere to go):
+    its folder must exist and take new files (FILE.part, renamed to FILE), or FILE be a
+    writable non-regular file (/dev/null, a FIFO). The error names FILE, as typed, and the
+    system's reason."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        if os.path.isdir(path):
+            raise OutputError(f"cannot write {path}: it is a folder")
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"cannot write {path}: {os.strerror(errno.EACCES)}")
+        return
+    folder = os.path.dirname(path) or "."
+    try:
+        _writable_folder(folder)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror} (its folder {folder})") from None
+
+
+def _writable_folder(folder: str) -> None:
+    """An OSError with the reason the kernel would give when FILE.part is created there."""
+    if not stat.S_ISDIR(os.stat(folder).st_mode):
+        raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+
+
 def make_folder(path: str) -> None:
     """--output-dir: created if missing, as curl's --create-dirs does."""
     try:
@@ -712,12 +781,15 @@ class Transfer:
         try:
             if self.target is not None and options.output_dir:
                 make_folder(options.output_dir)
+            if self.target is not None:
+                check_target(self.target)
             sink = self._sink(views)
             status, reason = self._transfer(sink, views.needs_body)
             views.after()
             if options.fail and status >= 400:
                 raise HTTPStatusError(f"the server answered {status} {reason}")
         except RawHTTPError as error:
+            _say_if_tls(self.url, error, options.connection)
             views.error(error)
             if not options.silent:
                 _show_refusal(error)

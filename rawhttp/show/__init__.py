@@ -33,6 +33,7 @@ class ViewOptions(NamedTuple):
     color: str = "auto"
     silent: bool = False
     body_only: bool = False
+    include: bool = False  # -i: the head on stdout even when -w and -o would leave it out
     user_headers: tuple[str, ...] = ()  # the -H names, which --explain marks as the user's
     insecure: bool = False  # for --show-code's program
     cafile: str | None = None
@@ -91,7 +92,7 @@ def _explain(options: ViewOptions, target: str | None):
 def _write_out(options: ViewOptions, target: str | None):
     from rawhttp.show.writeout import WriteOut
 
-    return WriteOut(options.write_out)
+    return WriteOut(options.write_out, target)
 
 
 def _dump_header(options: ViewOptions, target: str | None):
@@ -156,6 +157,16 @@ def views_for(options: ViewOptions, target: str | None) -> tuple[list, bool]:
     return made, needs_body
 
 
+def head_to_stdout(options: ViewOptions, target: str | None) -> bool:
+    """The rule for stdout: the response head goes there (the first promise: you see what came
+    back), unless --body-only or --show-code asks for something else, or -w's figures and a
+    body saved to a file (-o FILE, -O) make stdout a script's: `-s -o /dev/null -w
+    '%{http_code}'` prints only the code, as with curl. -i brings the head back."""
+    if options.body_only or options.show_code:
+        return False
+    return options.include or not (options.write_out and target is not None)
+
+
 def print_warning(event: events.Event) -> None:
     """Warnings are printed whatever the views: `rawhttp: warning: ...` on stderr."""
     if isinstance(event, events.Warned):
@@ -163,8 +174,10 @@ def print_warning(event: events.Event) -> None:
 
 
 class HeadPrinter:
-    """Writes each response head to stdout exactly as received, 1xx and redirect hops too;
-    on a terminal (`--color`) painted, which adds escape codes and changes no byte."""
+    """Writes each response head to stdout exactly as received, 1xx and redirect hops too.
+    On a terminal it is painted (`--color`: escape codes added) and its control bytes are
+    written out as `\\xNN` (show.color), so a server cannot drive the terminal; a pipe or a
+    file gets every byte."""
 
     def __init__(self, out: BinaryIO, color: str = "never"):
         from rawhttp.show.color import Palette
@@ -210,7 +223,7 @@ class Views:
     def __init__(self, target: str | None, options: ViewOptions):
         self.views, self.needs_body = views_for(options, target)
         listeners: list = [] if options.silent else [print_warning]
-        if not (options.body_only or options.show_code):
+        if head_to_stdout(options, target):
             listeners.append(HeadPrinter(sys.stdout.buffer, options.color))
         self._listeners = listeners + [guarded(view) for view in self.views]
         self.to_stdout = not options.show_code

@@ -4,7 +4,9 @@ The seed of a student's own client: the exact bytes rawhttp sent, sent again wit
 `create_connection` and `sendall` (with `ssl` for https, as -k and --cacert asked), then the
 response read the way HTTP/1.1 frames it: the head up to its empty line, 1xx heads skipped,
 and the body by Content-Length, by chunks, or until the server closes (RFC 9112 section 6.3).
-The program handles all three; a comment says which one rawhttp's response used. It prints
+The program handles all three; a comment says which one rawhttp's response used. When the
+request offered codings (--compressed sends Accept-Encoding), the program undoes the body's
+Content-Encoding (gzip, deflate) with zlib, as rawhttp does, so it shows the same bytes. It prints
 the head and the body, or saves the body's exact bytes to the file named on its command line.
 Through a proxy it connects to the proxy, and for a tunnel sends the CONNECT first.
 """
@@ -96,7 +98,7 @@ def read_until_close(sock, buffer):
         buffer += data
 
 
-with socket.create_connection((HOST, PORT), timeout=10) as sock:{tunnel}{ssl_wrap}
+{decode_function}with socket.create_connection((HOST, PORT), timeout=10) as sock:{tunnel}{ssl_wrap}
     sock.sendall(REQUEST)  # the request head (and body), byte for byte
     head, rest = read_head(sock, b"")
     status = int(head.split(" ")[1])
@@ -112,7 +114,7 @@ with socket.create_connection((HOST, PORT), timeout=10) as sock:{tunnel}{ssl_wra
     elif "content-length" in fields:
         body = read_length(sock, rest, int(fields["content-length"]))
     else:
-        body = read_until_close(sock, rest)
+        body = read_until_close(sock, rest){decode_call}
 
 print(head)
 print()
@@ -122,6 +124,29 @@ if len(sys.argv) > 1:
 else:
     print(body.decode("utf-8", "replace"))
 '''
+
+# With --compressed: Content-Encoding undone as rawhttp's sinks do (the last coding first).
+DECODE_FUNCTION = '''def decode(body, codings):
+    """Content-Encoding: gzip or deflate (zlib-wrapped, or raw as some servers send it),
+    undone in the reverse of the order they were applied."""
+    import zlib
+
+    for coding in reversed([c.strip().lower() for c in codings.split(",") if c.strip()]):
+        if coding in ("gzip", "x-gzip"):
+            body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            try:
+                body = zlib.decompress(body)
+            except zlib.error:
+                body = zlib.decompress(body, -zlib.MAX_WBITS)
+        elif coding != "identity":
+            sys.exit("cannot undo the content coding " + coding)
+    return body
+
+
+'''
+DECODE_CALL = """
+    body = decode(body, fields.get("content-encoding", ""))  # --compressed: as rawhttp does"""
 
 SSL_IMPORT = "\nimport ssl"
 SSL_WRAP = "\n    context = ssl.create_default_context({cafile})"
@@ -203,8 +228,15 @@ class ShowCode:
             request_lines="\n".join(lines),
             framing=FRAMINGS.get(self.framing, self.framing),
             ssl_import=SSL_IMPORT if self.url.scheme == "https" else "",
+            decode_function=DECODE_FUNCTION if self._offered_codings() else "",
+            decode_call=DECODE_CALL if self._offered_codings() else "",
             ssl_wrap=self._tls_lines() if self.url.scheme == "https" else "",
         )
+
+    def _offered_codings(self) -> bool:
+        """Whether the request sent Accept-Encoding (--compressed): rawhttp decodes then."""
+        head = (self.request or b"").partition(b"\r\n\r\n")[0].lower()
+        return b"\r\naccept-encoding:" in head
 
     def _tls_lines(self) -> str:
         cafile = f"cafile={self.cafile!r}" if self.cafile else ""

@@ -7,14 +7,21 @@ colours a stream only when it is a terminal, `never` never, `always` always (for
 The NO_COLOR convention (https://no-color.org: set and not empty) turns `auto` off; an explicit
 `--color=always` still wins, as the convention allows.
 
+A terminal also obeys control bytes: a header value or reason phrase holding `ESC ]0;` (set the
+title), `ESC [2J` (clear the screen) or OSC 52 (write the clipboard) would act on the user's
+terminal. So text for a terminal (whatever `--color` says) shows every control byte but TAB as
+`\\xNN`, painted as --trace paints `\\r` and `\\n` (the "eol" kind); the CR LF that ends a line
+is kept. A pipe or a file still gets the exact bytes.
+
 This module owns the codes and the tokenising of a head; the views decide what each piece of
 their text is (`Palette.paint(kind, text)`), so every view colours the same things alike. It
-imports nothing beyond the standard library's `os`, so a view can load it at no cost.
+imports nothing beyond the standard library's `os` and `re`, so a view can load it at no cost.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import TextIO
 
 MODES = ("auto", "always", "never")
@@ -45,8 +52,29 @@ STYLES = {
     "tls": "35",  # TLS handshake: purple
     "wait": "32",  # waiting for the first byte: green
     "receive": "34",  # receiving: blue
+    "plain": "",  # text shown as it is: never painted
 }
 RESET = "\x1b[0m"
+
+# C0 controls but TAB, DEL, and the C1 controls (text is decoded as Latin-1, one char a byte):
+# what a terminal may act on. A run of them or a run of other text, for painting in turn.
+_CONTROLS = "\x00-\x08\x0a-\x1f\x7f-\x9f"
+_CONTROL_RE = re.compile(f"[{_CONTROLS}]")
+_RUN_RE = re.compile(f"[{_CONTROLS}]+|[^{_CONTROLS}]+")
+
+
+def is_terminal(stream: object) -> bool:
+    """Whether `stream` is a terminal (a closed or odd stream is not)."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):
+        return False
+
+
+def escaped(controls: str) -> str:
+    """'\\x1b[' -> '\\\\x1b[': each control character written out as \\xNN."""
+    return "".join(f"\\x{ord(char):02x}" for char in controls)
 
 
 def wanted(mode: str, stream: TextIO) -> bool:
@@ -57,28 +85,38 @@ def wanted(mode: str, stream: TextIO) -> bool:
         return False
     if os.environ.get("TERM") == "dumb":
         return False
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty and isatty())
-    except (OSError, ValueError):  # a closed stream is not a terminal
-        return False
+    return is_terminal(stream)
 
 
 class Palette:
     """Paints text by kind; a palette that is off returns the text unchanged, so a view writes
-    one code path for both."""
+    one code path for both. A `visible` palette (text bound for a terminal) also writes out
+    control bytes, so none reaches the terminal as a control sequence."""
 
-    def __init__(self, on: bool = False):
+    def __init__(self, on: bool = False, visible: bool = False):
         self.on = on
+        self.visible = visible
 
     @classmethod
     def for_stream(cls, mode: str, stream: TextIO) -> Palette:
-        return cls(wanted(mode, stream))
+        return cls(wanted(mode, stream), visible=is_terminal(stream))
 
     def paint(self, kind: str, text: str) -> str:
-        if not (self.on and text):
+        if self.visible and _CONTROL_RE.search(text):
+            return "".join(self._run(kind, run) for run in _RUN_RE.findall(text))
+        if not (self.on and text) or kind == "plain":
             return text
         return f"\x1b[{STYLES[kind]}m{text}{RESET}"
+
+    def _run(self, kind: str, run: str) -> str:
+        colours = Palette(self.on)
+        if _CONTROL_RE.match(run):
+            return colours.paint("eol", escaped(run))
+        return colours.paint(kind, run)
+
+    def shown(self, text: str) -> str:
+        """Text left unpainted, control bytes written out when the palette is visible."""
+        return self.paint("plain", text)
 
     def status(self, code: int, text: str) -> str:
         """Text painted by its status code's class: 2xx green, 4xx red..."""
@@ -86,8 +124,9 @@ class Palette:
         return self.paint(kind, text) if kind in STYLES else text
 
     def head(self, raw: bytes) -> bytes:
-        """A response head, painted; only escape codes are added, every received byte kept."""
-        if not self.on:
+        """A response head, painted; only escape codes are added, every received byte kept
+        (for a terminal, control bytes are written out)."""
+        if not (self.on or self.visible):
             return raw
         lines = raw.decode("latin-1").splitlines(keepends=True)
         painted = [self.status_line(lines[0])] if lines else []
@@ -100,7 +139,7 @@ class Palette:
         version, sep, rest = text.partition(" ")
         code = rest[:3]
         if not (sep and code.isdigit()):
-            return line
+            return self.shown(text) + ending
         return self.paint("version", version) + sep + self.status(int(code), rest) + ending
 
     def request_line(self, line: str) -> str:
@@ -108,7 +147,7 @@ class Palette:
         text, ending = _split_ending(line)
         parts = text.split(" ")
         if len(parts) != 3:
-            return line
+            return self.shown(text) + ending
         method, target, version = parts
         painted = [self.paint("method", method), self.paint("target", target)]
         return " ".join([*painted, self.paint("version", version)]) + ending
@@ -118,15 +157,18 @@ class Palette:
         text, ending = _split_ending(line)
         name, colon, value = text.partition(":")
         if not colon or not name or name[0] in " \t":
-            return line  # the empty line, an obs-fold continuation, or no colon at all
+            # the empty line, an obs-fold continuation, or no colon at all
+            return self.shown(text) + ending
         stripped = value.lstrip(" \t")
         space = value[: len(value) - len(stripped)]
         return self.paint("name", name) + colon + space + self.paint("value", stripped) + ending
 
 
 def _split_ending(line: str) -> tuple[str, str]:
-    """'text\\r\\n' -> ('text', '\\r\\n'); any mix of trailing CR and LF is the ending."""
-    text = line.rstrip("\r\n")
+    """'text\\r\\n' -> ('text', '\\r\\n'): the ending is the last LF and one CR before it (any
+    other CR is a control byte of the text)."""
+    text = line.removesuffix("\n")
+    text = text.removesuffix("\r") if len(text) < len(line) else text
     return text, line[len(text) :]
 
 

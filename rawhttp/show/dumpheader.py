@@ -14,8 +14,12 @@ class DumpHeader:
     """A listener appending each head's bytes to the file; opened on the first head."""
 
     def __init__(self, path: str) -> None:
+        from rawhttp.show.color import Palette, is_terminal
+
         self.path = path
         self.file = None
+        # -D - on a terminal: control bytes written out (show.color); a file gets every byte
+        self.shown = Palette(visible=path == "-" and is_terminal(sys.stdout)).head
 
     def __call__(self, event: events.Event) -> None:
         if isinstance(event, (events.HeadReceived, events.TunnelAnswered)):
@@ -27,7 +31,7 @@ class DumpHeader:
         try:
             if self.file is None:
                 self.file = sys.stdout.buffer if self.path == "-" else open(self.path, "ab")  # noqa: SIM115
-            self.file.write(data)
+            self.file.write(self.shown(data))
             self.file.flush()
         except OSError as error:
             raise OutputError(f"cannot write the head to {self.path}: {error.strerror}") from None

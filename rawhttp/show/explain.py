@@ -56,6 +56,7 @@ RESPONSE_HEADERS = {
     "vary": "which request headers changed the answer (for caches)",
     "link": "related resources (with 103 Early Hints: what to preload)",
     "via": "the proxies the message passed through, each adding itself (RFC 9110 7.6.3)",
+    "trailer": "the fields that come after a chunked body (in its trailer section)",
 }
 
 STATUS_CLASSES = {
@@ -89,7 +90,11 @@ class Explain:
     """A listener; `user_headers` names the headers the user gave with -H."""
 
     def __init__(self, out: TextIO | None = None, user_headers: list[str] | None = None):
+        from rawhttp.show.color import Palette, is_terminal
+
         self.out = out or sys.stderr
+        # what the server sent is told on a terminal with its control bytes written out
+        self.shown = Palette(visible=is_terminal(self.out)).shown
         self.user_headers = {name.lower() for name in user_headers or []}
         self.recv_calls = 0
         self.request_count = 0
@@ -112,7 +117,7 @@ class Explain:
             render(event)
 
     def say(self, text: str = "", indent: int = 0) -> None:
-        print("  " * indent + text, file=self.out)
+        print("  " * indent + self.shown(text), file=self.out)
 
     def _RequestStarted(self, e: events.RequestStarted) -> None:
         self.request_count += 1

@@ -335,10 +335,16 @@ def state_lines(client: Address, server: Address, first_fin: str | None) -> list
 
 
 def capture_check(
-    frames: list[Frame], client: Address, info: tcpinfo.TcpInfo, until: float, dropped: int
+    frames: list[Frame],
+    client: Address,
+    info: tcpinfo.TcpInfo,
+    until: float,
+    dropped: int,
+    left_out: capture.LeftOut | None = None,
 ) -> str:
     """The capture against TCP_INFO read before close(): every segment without data and every
-    data byte the kernel counted must be in the frames up to that moment.
+    data byte the kernel counted must be in the frames up to that moment (or in the middle
+    that was counted, not kept).
 
     Data segments cannot be compared one for one: on lo the kernel hands TCP segments of up to
     64 KiB to the interface, which TCP_INFO counts as several MSS-sized segments.
@@ -355,11 +361,12 @@ def capture_check(
         info.segs_in - info.data_segs_in,
         info.bytes_received - fins,
     )
+    left = left_out or capture.LeftOut()
     seen = (
-        sum(1 for s in sent if not s.payload),
-        sum(s.payload for s in sent),
-        sum(1 for s in got if not s.payload),
-        sum(s.payload for s in got),
+        sum(1 for s in sent if not s.payload) + left.empty[True],
+        sum(s.payload for s in sent) + left.data[True],
+        sum(1 for s in got if not s.payload) + left.empty[False],
+        sum(s.payload for s in got) + left.data[False],
     )
     figures = (
         f"{counted[0]} segments without data and {counted[1]} data bytes sent, "
@@ -398,6 +405,8 @@ class _Connection:
         self.capture: Capture | None = None
         self.rows: list[Row] = []
         self.before_close: tuple[tcpinfo.TcpInfo, float] | None = None
+        self.received = 0  # the stream offset up to which recv() calls were shown
+        self.head_end = 0  # the offset where the last head received ends
 
     def call(self, at: float, text: str) -> None:
         self.rows.append(Row(at, 1, f"  {text}"))
@@ -431,6 +440,7 @@ class TcpView:
         self.spare = capture.check_capture(self.what) if self.capturing else None
         self.pcap_file: BinaryIO | None = None
         self.pcap: PcapWriter | None = None
+        self.mixed_links = False  # said once: a connection on another link type
         if pcap is not None:
             try:
                 self.pcap_file = open(pcap, "wb")  # noqa: SIM115 (closed by close())
@@ -470,7 +480,15 @@ class TcpView:
         if self.capturing:
             interface = capture.interface_for(e.address)
             spare, self.spare = self.spare, None
-            cap = Capture(interface, e.port, snaplen=self.snaplen, what=self.what, sock=spare)
+            cap = Capture(
+                interface,
+                e.port,
+                snaplen=self.snaplen,
+                what=self.what,
+                sock=spare,
+                per_connection=True,
+                on_frame=self._pcap_frame if self.pcap_file is not None else None,
+            )
             self.captures.append(cap)
         # The clock starts once the capture is ready: connect() is called right after.
         self.conn = conn = _Connection(remote, time.perf_counter())
@@ -486,6 +504,8 @@ class TcpView:
         if self.conn is None:
             return
         self.conn.local, self.conn.sock = tuple(e.local), e.sock
+        if self.conn.capture is not None:  # from now on, this connection's frames only
+            self.conn.capture.only(self.conn.local, self.conn.remote)
         elapsed = (e.at - self.conn.start) * 1000
         self.conn.call(e.at, f"connect() returned after {elapsed:.3f} ms: local port {e.local[1]}")
         self._snapshot("after connect()")
@@ -536,14 +556,27 @@ class TcpView:
                 text = f"tls read() -> {len(e.data)} bytes of HTTP ({span}), decrypted"
             else:
                 text = f"recv() -> {len(e.data)} bytes (received {span})"
+            self.conn.received = e.offset + len(e.data)
             self.conn.call(e.at, text)
+
+    def _HeadReceived(self, e: events.HeadReceived) -> None:
+        if self.conn is not None:
+            self.conn.head_end = e.end
 
     def _BodyDone(self, e: events.BodyDone) -> None:
         if self.conn is None:
             return
-        if e.received and not any("recv()" in row.text for row in self.conn.rows):
-            text = "the body went from the socket to the file inside the kernel (splice)"
-            self.conn.call(e.at, text + ": no recv() calls to show")
+        # Past the last recv(): bytes the kernel moved from the socket to the file (splice),
+        # which no call of the program saw. (A chunked body is never spliced: its wire bytes
+        # outnumber the body's, and nothing is said.)
+        moved = self.conn.head_end + e.received - self.conn.received
+        if moved > 0 and not self.conn.tls:
+            self.conn.call(
+                e.at,
+                f"splice() moved {moved} byte(s) of the body from the socket to the file inside "
+                "the kernel: no recv() call saw them (--trace or --compressed make them recv()s)",
+            )
+            self.conn.received += moved
         if self.conn.sock is not None and e.reason != "server closed":
             self._snapshot("after the last recv()")
 
@@ -604,8 +637,8 @@ class TcpView:
             lines += state_lines(conn.local, conn.remote, first_fin)
         if lines:
             self.out.write("\n".join(lines) + "\n")
-        if self.pcap_file is not None and conn.capture is not None:
-            self._write_pcap(conn.capture.link, frames)
+        if self.pcap_file is not None and conn.capture is not None and conn.local is None:
+            self._write_pcap(conn.capture.link, frames)  # a failed connect: its attempt
 
     def _frames(self, conn: _Connection) -> list[Frame]:
         """This connection's frames, once its close is over (GRACE at most); the capture is
@@ -632,22 +665,36 @@ class TcpView:
         records = conn.records if conn.tls else None
         rows = [*segment_rows(frames, client, conn.tls, records=records), *conn.rows]
         lines = [title, *LEGEND, COLUMNS, *timeline(rows, conn.start)]
+        left = cap.left_out
+        if left.count:
+            lines.append(
+                f"{left.count} segment(s) of the middle were counted, not kept (a connection "
+                f"keeps its first {capture.KEEP_FIRST} and last {capture.KEEP_LAST}): "
+                f"{left.data[True]} data bytes sent, {left.data[False]} received"
+            )
         if conn.before_close is not None and conn.local is not None:
             info, until = conn.before_close
-            lines.append(capture_check(frames, conn.local, info, until, cap.dropped))
+            lines.append(capture_check(frames, conn.local, info, until, cap.dropped, left))
         elif cap.dropped:
             lines.append(f"the kernel dropped {cap.dropped} frame(s) of the capture")
         return lines
+
+    def _pcap_frame(self, frame: Frame) -> None:
+        """--pcap: each frame of the connection written as it comes (in the capture's thread,
+        which is the connection's last: the one before was stopped), none held for the file."""
+        self._write_pcap(self.captures[-1].link, [frame])
 
     def _write_pcap(self, link: int, frames: list[Frame]) -> None:
         if self.pcap is None:
             assert self.pcap_file is not None
             self.pcap = PcapWriter(self.pcap_file, link)
         if link != self.pcap.link:
-            print(
-                "rawhttp: packets: a connection on another link type is not in the pcap",
-                file=self.out,
-            )
+            if not self.mixed_links:
+                self.mixed_links = True
+                print(
+                    "rawhttp: packets: a connection on another link type is not in the pcap",
+                    file=self.out,
+                )
             return
         for frame in frames:
             self.pcap.write(frame.wall_ns, frame.data, frame.length)

@@ -17,6 +17,7 @@ The socket is always closed: `stop()` runs from `with Capture(...)` or the view'
 from __future__ import annotations
 
 import array
+import collections
 import contextlib
 import errno
 import os
@@ -71,6 +72,26 @@ GRACE = 1.0
 # GIL from the transfer. Even at loopback speeds a millisecond fills a few MiB of the queue.
 REST = 0.001
 
+# What a capture of one connection keeps (`per_connection`): its first KEEP_FIRST frames and
+# its last KEEP_LAST, so memory stays flat however long the transfer. The handshake and the
+# close are the lesson; the middle is counted (`LeftOut`), not kept: kept whole, 266,000
+# one-byte segments took 351 MiB. --packets prints at most 160 rows anyway (show.packets).
+KEEP_FIRST = 1000
+KEEP_LAST = 500
+# Until connect() returns, the client's port is unknown: frames to or from the server's port
+# wait, at most this many; other clients' frames are dropped once the four-tuple is known.
+PENDING_LIMIT = 256
+
+# What to do without the privilege. Not `setcap` on the interpreter the system runs: every
+# script run with it could then sniff the network. sudo lends root to this one command; a
+# copy of Python in a venv of its own (`--copies`: a file, not a link to the system's) holds
+# the capability for what is installed there alone.
+PRIVILEGE_HINT = (
+    "run the command with sudo, or give the capability to a copy of Python kept for this: "
+    "python3 -m venv --copies ~/.rawhttp-capture && ~/.rawhttp-capture/bin/pip install rawhttp "
+    "&& sudo setcap cap_net_raw+ep ~/.rawhttp-capture/bin/python3 (never the system's python3)"
+)
+
 # The system call that makes packet sockets; tests replace it with a fake (no privilege).
 socket_factory: Callable[..., socket.socket] = socket.socket
 
@@ -87,6 +108,24 @@ class Frame(NamedTuple):
     segment: Segment
 
 
+class LeftOut:
+    """The frames of the middle of a connection that were counted, not kept: per direction
+    (True: the client's), segments without data and data bytes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.empty = {True: 0, False: 0}
+        self.data = {True: 0, False: 0}
+
+    def add(self, frame: Frame, client: tuple[str, int]) -> None:
+        mine = (frame.segment.src, frame.segment.sport) == client
+        self.count += 1
+        if frame.segment.payload:
+            self.data[mine] += frame.segment.payload
+        else:
+            self.empty[mine] += 1
+
+
 def open_packet_socket(kind: int, protocol: int, what: str = "--packets") -> socket.socket:
     """An AF_PACKET socket of `kind` (SOCK_RAW: frames with link headers; SOCK_DGRAM: from the
     IP header on), or CaptureUnavailable saying what is missing and how to get it."""
@@ -99,11 +138,9 @@ def open_packet_socket(kind: int, protocol: int, what: str = "--packets") -> soc
     try:
         return socket_factory(family, kind, protocol)
     except PermissionError as exc:
-        python = os.path.realpath(sys.executable)
         raise CaptureUnavailable(
             f"{what} cannot open an AF_PACKET socket ({exc.strerror or exc}): capturing "
-            "packets takes root or CAP_NET_RAW; run the command with sudo, or give Python the "
-            f"capability with: sudo setcap cap_net_raw+ep {python} (--tcp-info needs neither)"
+            f"packets takes root or CAP_NET_RAW; {PRIVILEGE_HINT} (--tcp-info needs neither)"
         ) from None
     except OSError as exc:
         if exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT):
@@ -260,6 +297,9 @@ class Capture:
     even before the thread reads it: start a capture before the connect() it should see.
     `keep` stores the frames in `frames`; `on_frame` is called with each (in the thread).
     `sock` is one from `check_capture`, used if it is of the kind needed (closed otherwise).
+    `per_connection`: the capture is for one connection, named by `only(client, server)` once
+    connect() returned; frames wait until then (PENDING_LIMIT), others are dropped after, and
+    `frames` keeps its first KEEP_FIRST and last KEEP_LAST (the middle counted in `left_out`).
 
     `stop()` returns once every queued frame is read (or the thread stopped by itself, when
     `wait_until`'s condition held); the thread then closes the socket while the caller goes
@@ -276,13 +316,18 @@ class Capture:
         on_frame: Callable[[Frame], None] | None = None,
         what: str = "--packets",
         sock: socket.socket | None = None,
+        per_connection: bool = False,
     ):
         self.interface = interface
         self.port = port
         self.snaplen = snaplen
         self.keep = keep
         self.on_frame = on_frame
-        self.frames: list[Frame] = []
+        self.per_connection = per_connection
+        self.ends: tuple[tuple[str, int], tuple[str, int]] | None = None
+        self._first: list[Frame] = []
+        self._last: collections.deque[Frame] = collections.deque(maxlen=KEEP_LAST)
+        self.left_out = LeftOut()
         self.received = self.dropped = 0  # the kernel's count of frames kept, and lost
         self.changed = threading.Condition()
         self._stopped = False
@@ -386,23 +431,64 @@ class Capture:
         perf, wall = self._clock
         return Frame(perf + (wall_ns - wall) / 1e9, wall_ns, data, length, segment)
 
+    @property
+    def frames(self) -> list[Frame]:
+        """The frames kept, in capture order (for one connection: its first and last)."""
+        with self.changed:
+            return [*self._first, *self._last]
+
     def _take(self, frame: Frame) -> None:
+        if self.per_connection:
+            self._take_for_connection(frame)
+            return
         if self.keep:
             with self.changed:
-                self.frames.append(frame)
+                self._first.append(frame)
+        self._hand_on(frame)
+
+    def _hand_on(self, frame: Frame) -> None:
         if self.on_frame is not None:
             with contextlib.suppress(Exception):  # a view never stops the capture
                 self.on_frame(frame)
 
-    def wait_until(self, done: Callable[[list[Frame]], bool], timeout: float = GRACE) -> bool:
-        """Wait until `done(frames)` holds, `timeout` seconds at most; say whether it did.
+    def _take_for_connection(self, frame: Frame) -> None:
+        with self.changed:
+            if self.ends is None:  # the client's port is not known yet: wait, bounded
+                if len(self._first) < PENDING_LIMIT:
+                    self._first.append(frame)
+                return
+            if not _between(frame, self.ends):
+                return  # another client of the same server port
+            if len(self._first) < KEEP_FIRST:
+                self._first.append(frame)
+            else:
+                if len(self._last) == KEEP_LAST:
+                    self.left_out.add(self._last[0], self.ends[0])
+                self._last.append(frame)
+        self._hand_on(frame)
+
+    def only(self, client: tuple[str, int], server: tuple[str, int]) -> None:
+        """The connection is `client` <-> `server`: the frames waiting are sorted (its own
+        handed on, the others dropped), and from now on only its frames are kept."""
+        with self.changed:
+            self.ends = (tuple(client), tuple(server))
+            waiting, self._first = self._first, []
+            mine = [frame for frame in waiting if _between(frame, self.ends)]
+            self._first.extend(mine)
+        for frame in mine:
+            self._hand_on(frame)
+
+    def wait_until(self, done: Callable[[list[Frame]], bool], timeout: float | None = None) -> bool:
+        """Wait until `done(frames)` holds, `timeout` seconds at most (GRACE, read now); say
+        whether it did.
 
         The capture then stops by itself: the thread checks `done` after each read and, once
         it holds, closes the socket while the caller goes on (closing a packet socket waits
         for the kernel's RCU grace period, about 10 ms)."""
         with self.changed:
             self._stop_when = done
-            return self.changed.wait_for(lambda: done(self.frames), timeout)
+            wait = GRACE if timeout is None else timeout
+            return self.changed.wait_for(lambda: done([*self._first, *self._last]), wait)
 
     def stop(self) -> None:
         """Stop capturing: returns once every frame queued is read (and `received`, `dropped`
@@ -427,6 +513,11 @@ class Capture:
 
     def __exit__(self, *exc_info) -> None:
         self.join()
+
+
+def _between(frame: Frame, ends: tuple[tuple[str, int], tuple[str, int]]) -> bool:
+    segment = frame.segment
+    return ((segment.src, segment.sport), (segment.dst, segment.dport)) in (ends, ends[::-1])
 
 
 def _set_options(sock: socket.socket, loopback: bool) -> None:

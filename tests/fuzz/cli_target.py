@@ -45,6 +45,8 @@ FLAG_SETS = [
     # A body from a FIFO (sent chunked) and one from a file, with argument bytes not UTF-8.
     ["-T", "fifo", "-v"],
     ["-d", "a=\udcff\udcfe", "-u", "\udce9:x", "--data-urlencode", "b=\udcff"],
+    ["-w", "%{json}%{header_json}%header{content-type}%{time_total}%{nonsense}"],
+    ["-s", "-o", "out.bin", "-w", "%{http_code} %{redirect_url} %{errormsg}\\n"],
 ]
 # A cookie file with what a hostile or broken one may hold: bytes that are not UTF-8, a NUL,
 # a control byte, a line of 6 fields, an expiry that is not a number, a public suffix.
