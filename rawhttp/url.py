@@ -98,10 +98,17 @@ def parse_url(text: str) -> URL:
     if parts.netloc.endswith(":"):
         raise InvalidURL(f"empty port in {text!r}")
     host = _ascii_host(host, text)
-    target = quote(parts.path or "/", safe=_TARGET_SAFE)
+    target = _quoted(parts.path or "/")
     if parts.query or text.split("#", 1)[0].endswith("?"):
-        target += "?" + quote(parts.query, safe=_TARGET_SAFE)
+        target += "?" + _quoted(parts.query)
     return URL(scheme, host, port if port is not None else DEFAULT_PORTS[scheme], target)
+
+
+def _quoted(text: str) -> str:
+    """Percent-encode what may not stand in a request-target (RFC 3986 section 2.1). A byte
+    that is not UTF-8 (a command-line argument arrives as str with such bytes escaped: PEP 383)
+    is sent as the byte it was, %XX, as curl sends argument bytes as given."""
+    return quote(text.encode("utf-8", "surrogateescape"), safe=_TARGET_SAFE)
 
 
 def _ascii_host(host: str, text: str) -> str:

@@ -258,6 +258,20 @@ def test_argument_bytes_are_sent_as_given_as_curl_does(args, recorder):
         assert line == [line for line in our_head.split(b"\r\n") if line.startswith(name)]
 
 
+def test_url_bytes_that_are_not_utf8_are_percent_encoded(recorder):
+    """A URL argument with bytes that are not UTF-8 once ended in a traceback. The bytes are
+    sent as the bytes they were, percent-encoded. curl does the same in the path (in lower
+    case: `%ff`) but sends the query's bytes raw, which RFC 9112's request-target does not
+    allow: rawhttp encodes them too, on purpose."""
+    server = recorder()
+    theirs = curl(f"{server.url}/p{ARG}?q={ARG}")
+    ours = rawhttp(f"{server.url}/p{ARG}?q={ARG}")
+    assert ours.returncode == 0 and theirs.returncode == 0, ours.stderr
+    (curl_head, _), (our_head, _) = server.requests
+    assert curl_head.split(b" ")[1].split(b"?")[0] == b"/p%ff%fe%e9"
+    assert our_head.split(b" ")[1] == b"/p%FF%FE%E9?q=%FF%FE%E9"
+
+
 def test_a_cookie_file_with_odd_bytes_is_sent_as_given(recorder, tmp_path):
     jar = tmp_path / "jar"
     jar.write_bytes(b"127.0.0.1\tFALSE\t/\tFALSE\t0\tname\tv" + RAW + b"\n")
