@@ -84,8 +84,12 @@ def handshake(
 ) -> TLSStream:
     """The TLS layer over a connected socket: a TLSStream once the handshake is done.
     `early` is ciphertext the layer below already received (a proxy's tunnel)."""
-    watched = options.tls.watch
-    stream = (WatchedTLSStream if watched else TLSStream)(sock, url, options, emit, remote, context)
+    kind = WatchedTLSStream if options.tls.watch else TLSStream
+    try:
+        stream = kind(sock, url, options, emit, remote, context)
+    except BaseException:
+        sock.close()
+        raise
     try:
         if early:
             stream.take_early(early)
@@ -105,7 +109,10 @@ class TLSStream(Stream):
         super().__init__(sock, url, options, emit, remote)
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
-        self.ssl = context.wrap_bio(self._incoming, self._outgoing, server_hostname=url.host)
+        try:
+            self.ssl = context.wrap_bio(self._incoming, self._outgoing, server_hostname=url.host)
+        except (ValueError, UnicodeError) as error:  # a name ssl cannot put in the SNI ('.')
+            raise TLSError(f"cannot start TLS for host {url.host!r}: {error}") from None
         self.cipher_sent = 0
         self.cipher_received = 0
         # Ciphertext is received into one reused buffer: a fresh 256 KiB bytes object per
