@@ -27,7 +27,7 @@ from rawhttp.errors import (
     TunnelRefused,
 )
 from rawhttp.fetch.strategies import PARALLEL_LIMIT, PARALLEL_MAX
-from rawhttp.show import ViewOptions, Views
+from rawhttp.show import HeadPrinter, ViewOptions, Views
 from rawhttp.show.color import MODES as COLOR_MODES
 from rawhttp.sinks import Discard, StdoutSink, remote_name, unclobbered
 from rawhttp.url import URL, parse_url
@@ -431,7 +431,8 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
         _command_views(flags) as command_views,
         Session(options.connection, cookies=jar) as session,
     ):
-        views = options.views._replace(tcp_view=tcp_view, **command_views)
+        printer = HeadPrinter(sys.stdout.buffer, options.views.color)
+        views = options.views._replace(tcp_view=tcp_view, head_printer=printer, **command_views)
         options = options._replace(views=views)
         if options.page_requisites:
             code = _fetch_pages(session, parsed, options)

@@ -6,7 +6,9 @@ reads the body's bytes, which rules out the splice fast path (the kernel moving 
 straight to the file). Adding a view is one row here and one module. A view is a listener
 (called with each event); it may also have `finish()` (after a transfer) and `error(error)`.
 `Views` fans each event out to the views one transfer has, and guards the transfer from them:
-a view that fails is dropped with a warning, the transfer goes on.
+a view that fails is dropped with a warning, the transfer goes on. A listener with a `kinds`
+attribute (a tuple of event classes) is handed only those: with no view asked for, a transfer's
+ten events a request reach at most the head printer and the warnings.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class ViewOptions(NamedTuple):
     tcp_view: object = None  # --packets, --pcap, --tcp-info: one view for the whole command
     har: object = None  # --har FILE: a show.har.Har, one for the whole command
     waterfall: object = None  # --timing after several requests: a show.waterfall.Waterfall
+    head_printer: object = None  # a HeadPrinter for every transfer of the command (else one each)
 
 
 class View(NamedTuple):
@@ -162,21 +165,27 @@ def print_warning(event: events.Event) -> None:
         print(f"rawhttp: warning: {event.message}", file=sys.stderr, flush=True)
 
 
+print_warning.kinds = (events.Warned,)  # type: ignore[attr-defined]
+
+
 class HeadPrinter:
     """Writes each response head to stdout exactly as received, 1xx and redirect hops too;
-    on a terminal (`--color`) painted, which adds escape codes and changes no byte."""
+    on a terminal (`--color`) painted, which adds escape codes and changes no byte. One serves
+    every transfer of a command (`ViewOptions.head_printer`): the terminal is asked once."""
+
+    kinds = (events.HeadReceived,)
 
     def __init__(self, out: BinaryIO, color: str = "never"):
         from rawhttp.show.color import Palette
+        from rawhttp.sinks import write_stream
 
         self.out = out
         self.palette = Palette.for_stream(color, out)
+        self._write = write_stream
 
     def __call__(self, event: events.Event) -> None:
-        from rawhttp.sinks import write_stream
-
         if isinstance(event, events.HeadReceived):
-            write_stream(self.out, self.palette.head(event.head.raw))
+            self._write(self.out, self.palette.head(event.head.raw))
 
 
 def guarded(view: Callable[[events.Event], None]) -> Callable[[events.Event], None]:
@@ -211,13 +220,26 @@ class Views:
         self.views, self.needs_body = views_for(options, target)
         listeners: list = [] if options.silent else [print_warning]
         if not (options.body_only or options.show_code):
-            listeners.append(HeadPrinter(sys.stdout.buffer, options.color))
+            printer = options.head_printer or HeadPrinter(sys.stdout.buffer, options.color)
+            listeners.append(printer)
         self._listeners = listeners + [guarded(view) for view in self.views]
         self.to_stdout = not options.show_code
+        # Event class -> the listeners it goes to, worked out at its first emit.
+        self._routes: dict[type, list] = {}
 
     def emit(self, event: events.Event) -> None:
-        for listener in self._listeners:
+        listeners = self._routes.get(type(event))
+        if listeners is None:
+            listeners = self._routes[type(event)] = self._route(event)
+        for listener in listeners:
             listener(event)
+
+    def _route(self, event: events.Event) -> list:
+        return [
+            listener
+            for listener in self._listeners
+            if isinstance(event, getattr(listener, "kinds", events.Event))
+        ]
 
     def after(self) -> None:
         for view in self.views:
