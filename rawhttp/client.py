@@ -38,9 +38,10 @@ from rawhttp.errors import (
 )
 from rawhttp.proxy import Route
 from rawhttp.proxy import route as proxy_route
-from rawhttp.request import Body, Request, body_headers, redirected
+from rawhttp.request import Body, BytesBody, Request, body_headers, redirected
 from rawhttp.streams import Listener, Stream
 from rawhttp.url import URL, parse_url
+from rawhttp.version import __version__
 from rawhttp.wire import (
     LAST_CHUNK,
     MAX_REDIRECTS,
@@ -100,8 +101,6 @@ def request_headers(
     url: URL, extra: HeaderArg = None, http_version: str = "HTTP/1.1", keep_alive: bool = False
 ) -> Headers:
     """The defaults rawhttp sends, then the caller's: a value replaces, None removes."""
-    from rawhttp.version import __version__
-
     headers = Headers(
         [
             ("Host", url.authority),
@@ -210,7 +209,7 @@ class Response:
         reader = self._reader
         for piece in self._early_pieces(conn):
             sink.write(piece)
-        step = conn.splice_step
+        step = conn.splice_step if not reader.done else 0  # a small body came with its head
         while not reader.done:
             count = conn.splice_into(sink, min(step, reader.wanted or step))
             if count == 0:
@@ -582,8 +581,6 @@ class Session:
     ) -> Request:
         """The Request these arguments describe: rawhttp's default headers, the caller's, and
         the fields the body's framing needs (Expect: 100-continue for a large one)."""
-        from rawhttp.request import BytesBody
-
         target = url if isinstance(url, URL) else parse_url(url)
         if isinstance(body, bytes):
             body = BytesBody(body)

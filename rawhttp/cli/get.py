@@ -437,11 +437,10 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
         if options.page_requisites:
             code = _fetch_pages(session, parsed, options)
         else:
+            fields = run_reporting(curl_headers, options.curl)  # the same for every URL
+            keys = [session.reuse_key(url) for url in parsed]  # origin, or forwarding proxy
             for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
-                following = parsed[index + 1] if index + 1 < len(parsed) else None
-                key = session.reuse_key  # the origin, or a forwarding proxy's address
-                keep_alive = following is not None and key(following) == key(url)
-                fields = run_reporting(curl_headers, options.curl)
+                keep_alive = index + 1 < len(keys) and keys[index + 1] == keys[index]
                 transfer = Transfer(session, url, target, keep_alive, options, fields)
                 code = with_retries(transfer.run, options, options.plan.idempotent) or code
     if jar is not None and options.curl.cookie_jar:

@@ -6,9 +6,9 @@ reads the body's bytes, which rules out the splice fast path (the kernel moving 
 straight to the file). Adding a view is one row here and one module. A view is a listener
 (called with each event); it may also have `finish()` (after a transfer) and `error(error)`.
 `Views` fans each event out to the views one transfer has, and guards the transfer from them:
-a view that fails is dropped with a warning, the transfer goes on. A listener with a `kinds`
-attribute (a tuple of event classes) is handed only those: with no view asked for, a transfer's
-ten events a request reach at most the head printer and the warnings.
+a view that fails is dropped with a warning, the transfer goes on. A listener may name the
+event classes it reads in `kinds` (and still ignores the others): when every listener does, as
+the head printer and the warnings do, the other events are dropped at once.
 """
 
 from __future__ import annotations
@@ -224,22 +224,16 @@ class Views:
             listeners.append(printer)
         self._listeners = listeners + [guarded(view) for view in self.views]
         self.to_stdout = not options.show_code
-        # Event class -> the listeners it goes to, worked out at its first emit.
-        self._routes: dict[type, list] = {}
+        # The event classes some listener reads (None: all of them, as a view does): the
+        # others are not handed round at all.
+        wanted = [getattr(listener, "kinds", None) for listener in self._listeners]
+        self._kinds = None if None in wanted else tuple(kind for kinds in wanted for kind in kinds)
 
     def emit(self, event: events.Event) -> None:
-        listeners = self._routes.get(type(event))
-        if listeners is None:
-            listeners = self._routes[type(event)] = self._route(event)
-        for listener in listeners:
+        if self._kinds is not None and not isinstance(event, self._kinds):
+            return
+        for listener in self._listeners:
             listener(event)
-
-    def _route(self, event: events.Event) -> list:
-        return [
-            listener
-            for listener in self._listeners
-            if isinstance(event, getattr(listener, "kinds", events.Event))
-        ]
 
     def after(self) -> None:
         for view in self.views:
