@@ -24,6 +24,11 @@ from rawhttp.errors import NetworkError, RawHTTPError, Timeout
 
 Listener = Callable[[events.Event], None]
 
+
+def _always(kind: type[events.Event]) -> bool:
+    return True
+
+
 # Bytes looked at on an idle kept connection (`stale`) to tell a close from stray bytes.
 PEEK = 64
 
@@ -48,6 +53,9 @@ class Stream:
         self.url = url
         self.options = options
         self.emit = emit
+        # Whether anyone reads events of a class: the hot ones (each send, each recv) are only
+        # made when someone does (`client.Session` sets this from what its listener reads).
+        self.listens: Callable[[type[events.Event]], bool] = _always
         self.remote: tuple[str, int] = remote
         self.keep_alive = False
         self.sent = 0
@@ -109,7 +117,8 @@ class Stream:
             raise Timeout("sending the request timed out") from None
         except OSError as exc:
             raise from_os(NetworkError(f"send failed: {exc.strerror or exc}"), exc) from None
-        self.emit(kind(data=data, offset=self.sent, **fields))
+        if self.listens(kind):
+            self.emit(kind(data=data, offset=self.sent, **fields))
         self.sent += len(data)
 
     def _send(self, data: bytes) -> None:
@@ -127,7 +136,8 @@ class Stream:
         except OSError as exc:
             raise self.receive_error(exc) from None
         if count:
-            self.emit(events.Received(data=buffer[:count], offset=self.received))
+            if self.listens(events.Received):
+                self.emit(events.Received(data=buffer[:count], offset=self.received))
             self.received += count
         return count
 

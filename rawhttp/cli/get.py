@@ -707,7 +707,7 @@ class Transfer:
         """The exit code, after reporting any failure, and the final status if one came."""
         options = self.options
         views = Views(self.target, options.views)
-        self.session.emit = views.emit
+        self.session.emit, self.session.kinds = views.emit, views.kinds
         status = None
         try:
             if self.target is not None and options.output_dir:

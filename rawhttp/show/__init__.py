@@ -227,10 +227,10 @@ class Views:
         # The event classes some listener reads (None: all of them, as a view does): the
         # others are not handed round at all.
         wanted = [getattr(listener, "kinds", None) for listener in self._listeners]
-        self._kinds = None if None in wanted else tuple(kind for kinds in wanted for kind in kinds)
+        self.kinds = None if None in wanted else tuple(kind for kinds in wanted for kind in kinds)
 
     def emit(self, event: events.Event) -> None:
-        if self._kinds is not None and not isinstance(event, self._kinds):
+        if self.kinds is not None and not isinstance(event, self.kinds):
             return
         for listener in self._listeners:
             listener(event)
