@@ -24,13 +24,12 @@ from rawhttp.errors import NetworkError, RawHTTPError, Timeout
 
 Listener = Callable[[events.Event], None]
 
+# Bytes looked at on an idle kept connection (`stale`) to tell a close from stray bytes.
+PEEK = 64
+
 
 def _always(kind: type[events.Event]) -> bool:
     return True
-
-
-# Bytes looked at on an idle kept connection (`stale`) to tell a close from stray bytes.
-PEEK = 64
 
 
 class SpliceSink(Protocol):
@@ -62,6 +61,7 @@ class Stream:
         self.received = 0
         self._buffer: memoryview | None = None
         self._pipe: tuple[int, int] | None = None
+        self._poller: select.poll | None = None
         # While a response head is read, every read shares this deadline (see `reading_head`).
         self.head_deadline: float | None = None
         self._head_from = 0
@@ -197,10 +197,16 @@ class Stream:
 
     def readable(self, timeout: float) -> bool:
         """Whether bytes (or the server's close) arrive within `timeout` seconds."""
+        return self._poll(self.remaining(timeout) * 1000)
+
+    def _poll(self, milliseconds: float) -> bool:
+        """One poll(2) of the socket for input; the poll object is made once per stream (a
+        kept connection is polled before each request it carries, see `stale`)."""
         assert self.sock is not None
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
-        return bool(poller.poll(self.remaining(timeout) * 1000))
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self.sock, select.POLLIN)
+        return bool(self._poller.poll(milliseconds))
 
     @contextlib.contextmanager
     def reading_head(self) -> Iterator[None]:
@@ -251,9 +257,7 @@ class Stream:
 
     def _waiting(self) -> bool:
         """Whether bytes (or the server's close) are waiting on the socket right now."""
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
-        return bool(poller.poll(0))
+        return self._poll(0)
 
     def read_timeout(self) -> Timeout:
         """The Timeout for a read that waited too long, saying which clock ran out."""
