@@ -61,6 +61,7 @@ class Stream:
         self.received = 0
         self._buffer: memoryview | None = None
         self._pipe: tuple[int, int] | None = None
+        self._pipe_size = 0
         self._poller: select.poll | None = None
         # While a response head is read, every read shares this deadline (see `reading_head`).
         self.head_deadline: float | None = None
@@ -178,21 +179,20 @@ class Stream:
     @property
     def splice_step(self) -> int:
         """The most one splice moves: the pipe's size (asked for as options.bufsize)."""
-        pipe_in = self._splice_pipe()[1]
-        import fcntl
-
-        return min(self.options.bufsize, fcntl.fcntl(pipe_in, fcntl.F_GETPIPE_SZ))
+        self._splice_pipe()
+        return min(self.options.bufsize, self._pipe_size)
 
     def _splice_pipe(self) -> tuple[int, int]:
         """The pipe splice moves bytes through, made once per stream and grown toward
         options.bufsize (Linux's default is 64 KiB; unprivileged processes may go up to
-        /proc/sys/fs/pipe-max-size, 1 MiB by default)."""
+        /proc/sys/fs/pipe-max-size, 1 MiB by default); its size is asked once."""
         if self._pipe is None:
             import fcntl
 
             self._pipe = os.pipe()
             with contextlib.suppress(OSError):
                 fcntl.fcntl(self._pipe[1], fcntl.F_SETPIPE_SZ, self.options.bufsize)
+            self._pipe_size = fcntl.fcntl(self._pipe[1], fcntl.F_GETPIPE_SZ)
         return self._pipe
 
     def readable(self, timeout: float) -> bool:
