@@ -38,9 +38,10 @@ from rawhttp.errors import (
 )
 from rawhttp.proxy import Route
 from rawhttp.proxy import route as proxy_route
-from rawhttp.request import Body, Request, body_headers, redirected
+from rawhttp.request import Body, BytesBody, Request, body_headers, redirected
 from rawhttp.streams import Listener, Stream
 from rawhttp.url import URL, parse_url
+from rawhttp.version import __version__
 from rawhttp.wire import (
     LAST_CHUNK,
     MAX_REDIRECTS,
@@ -100,8 +101,6 @@ def request_headers(
     url: URL, extra: HeaderArg = None, http_version: str = "HTTP/1.1", keep_alive: bool = False
 ) -> Headers:
     """The defaults rawhttp sends, then the caller's: a value replaces, None removes."""
-    from rawhttp.version import __version__
-
     headers = Headers(
         [
             ("Host", url.authority),
@@ -145,7 +144,8 @@ class Response:
         self._reader = reader
         self._early = early
         self._on_done = on_done
-        conn.emit(events.FramingDecided(framing=self.framing))
+        if conn.listens(events.FramingDecided):
+            conn.emit(events.FramingDecided(framing=self.framing))
 
     status = property(lambda self: self.head.status)
     reason = property(lambda self: self.head.reason)
@@ -172,7 +172,7 @@ class Response:
                 reader.eof()
                 break
             yield from _pieces(reader.feed(data))
-            conn.emit(events.BodyProgress(received=reader.received))
+            _progress(conn, reader)
         self._body_done(conn)
 
     def _early_pieces(self, conn: Stream) -> Iterator[memoryview]:
@@ -182,7 +182,7 @@ class Response:
             raise early
         if early is not None:
             yield from _pieces(early)
-            conn.emit(events.BodyProgress(received=self._reader.received))
+            _progress(conn, self._reader)
 
     def copy_body_to(self, sink: BodySink, splice: bool = True) -> None:
         """Write the whole body to `sink`, emitting the same progress events as `iter_body`.
@@ -210,7 +210,7 @@ class Response:
         reader = self._reader
         for piece in self._early_pieces(conn):
             sink.write(piece)
-        step = conn.splice_step
+        step = conn.splice_step if not reader.done else 0  # a small body came with its head
         while not reader.done:
             count = conn.splice_into(sink, min(step, reader.wanted or step))
             if count == 0:
@@ -218,20 +218,21 @@ class Response:
                 reader.eof()
                 break
             reader.skip(count)
-            conn.emit(events.BodyProgress(received=reader.received))
+            _progress(conn, reader)
         self._body_done(conn)
 
     def _body_done(self, conn: Stream) -> None:
         reader = self._reader
-        conn.emit(
-            events.BodyDone(
-                received=reader.received,
-                reason=STOP_REASONS[self.framing.kind],
-                extra=len(reader.rest),
-                chunks=getattr(reader.body, "chunks", None),
-                trailers=getattr(reader.body, "raw_trailers", b""),
+        if conn.listens(events.BodyDone):
+            conn.emit(
+                events.BodyDone(
+                    received=reader.received,
+                    reason=STOP_REASONS[self.framing.kind],
+                    extra=len(reader.rest),
+                    chunks=getattr(reader.body, "chunks", None),
+                    trailers=getattr(reader.body, "raw_trailers", b""),
+                )
             )
-        )
         self._conn = None
         self.leftover = reader.rest
         reusable = not reader.rest and self.framing.kind != "close"
@@ -265,6 +266,12 @@ class Response:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _progress(conn: Stream, reader: ResponseReader) -> None:
+    """After each read of the body: BodyProgress, if anyone reads it."""
+    if conn.listens(events.BodyProgress):
+        conn.emit(events.BodyProgress(received=reader.received))
 
 
 def _server_keeps_alive(head: ResponseHead) -> bool:
@@ -373,11 +380,18 @@ class Session:
         # curl's cookie engine (-b FILE, -c FILE): Set-Cookie answers are kept and sent on.
         self.cookies = cookies
         self.emit = on_event or _ignore
+        # The event classes `emit` reads (None: every class); a caller that changes `emit`
+        # sets it too. Events of other classes are not even made on the hot path.
+        self.kinds: tuple[type[events.Event], ...] | None = None
         self.connect = connect
         self._idle: Stream | None = None
         # What the kept connection was dialled for (`reuse_key`), and the request's in flight.
         self._idle_key: tuple | None = None
         self._key: tuple | None = None
+
+    def listens(self, kind: type[events.Event]) -> bool:
+        """Whether the listener of the moment reads events of this class."""
+        return self.kinds is None or issubclass(kind, self.kinds)
 
     def _relay(self, event: events.Event) -> None:
         """What connections emit goes to the listener of the moment: `rawhttp get A B` gives
@@ -405,7 +419,8 @@ class Session:
             )
         if reusable and conn.keep_alive:
             self._idle, self._idle_key = conn, self._key
-            conn.emit(events.Closed(by="client", kept=True))
+            if self.listens(events.Closed):
+                conn.emit(events.Closed(by="client", kept=True))
         else:
             conn.close(by="client" if conn.sock is not None else "server")
 
@@ -437,7 +452,8 @@ class Session:
 
     def open_response(self, request: Request) -> Response:
         """Send one request and read up to its final head, on a kept or a new connection."""
-        self.emit(events.RequestStarted(url=str(request.url), method=request.method))
+        if self.listens(events.RequestStarted):
+            self.emit(events.RequestStarted(url=str(request.url), method=request.method))
         via = self._route(request.url)
         self._key = via.key(request.url)
         request = self._with_cookies(request)
@@ -480,7 +496,8 @@ class Session:
         if conn is None:
             return None
         conn.start_transfer(request.url)
-        self.emit(events.Reused(remote=conn.remote))
+        if self.listens(events.Reused):
+            self.emit(events.Reused(remote=conn.remote))
         try:
             return self._exchange(conn, request, via)
         except (EmptyReply, NetworkError) as exc:
@@ -503,6 +520,7 @@ class Session:
 
     def _exchange(self, conn: Stream, request: Request, via: Route) -> Response:
         headers, target = request.headers, request.url.target
+        conn.listens = self.listens
         conn.keep_alive = "keep-alive" in [v.lower() for v in headers.get_list("Connection")]
         if via.forwards:
             assert via.proxy is not None
@@ -582,8 +600,6 @@ class Session:
     ) -> Request:
         """The Request these arguments describe: rawhttp's default headers, the caller's, and
         the fields the body's framing needs (Expect: 100-continue for a large one)."""
-        from rawhttp.request import BytesBody
-
         target = url if isinstance(url, URL) else parse_url(url)
         if isinstance(body, bytes):
             body = BytesBody(body)

@@ -183,8 +183,8 @@ def decoded(sink: Sink, response: Response, decode: bool, emit: Emit = _ignore) 
     """`sink` behind a decoder for each Content-Encoding (the last applied is undone first),
     when `decode` asks and there is a body. A coding rawhttp cannot undo is DecodingError
     (exit 61) before any byte is saved, naming the coding and, for br and zstd, the extra."""
-    codings = _codings(response)
-    if not decode or not codings or response.framing.kind == "none":
+    codings = _codings(response) if decode else []
+    if not codings or response.framing.kind == "none":
         return sink
     target: Sink = sink
     for coding in codings:

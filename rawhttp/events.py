@@ -11,6 +11,7 @@ a listener that keeps bytes must copy them.
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 from rawhttp.wire import Framing, ResponseHead
 
@@ -24,30 +25,45 @@ class Event:
     small `rawhttp get`'s start-up (see bench/README.md).
     """
 
-    _fields: tuple[str, ...] = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    # Made once per class (a transfer makes about ten events per request, most with every
+    # field named): the fields' names as a set, and the defaults of those that have one.
+    _names: ClassVar[frozenset[str]] = frozenset()
+    _defaults: ClassVar[dict[str, object]] = {}
 
     def __init_subclass__(cls) -> None:
         # The class's own annotations (not its parents'); inspect.get_annotations would do
         # the same, but importing inspect is part of what this class saves.
         own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
         cls._fields = cls._fields + tuple(own)
+        cls._names = frozenset(cls._fields)
+        cls._defaults = {key: getattr(cls, key) for key in cls._fields if hasattr(cls, key)}
 
     def __init__(self, *values: object, at: float | None = None, **named: object) -> None:
-        name = type(self).__name__
-        if len(values) > len(self._fields):
-            raise TypeError(f"{name} takes at most {len(self._fields)} positional fields")
-        fields = dict(zip(self._fields, values, strict=False))
-        for key, value in named.items():
-            if key not in self._fields or key in fields:
-                raise TypeError(f"{name} got an unknown or repeated field {key!r}")
-            fields[key] = value
-        for key in self._fields:
-            if key not in fields:
-                if not hasattr(type(self), key):
-                    raise TypeError(f"{name} needs a value for {key!r}")
-                fields[key] = getattr(type(self), key)
+        if values:
+            named = self._positional(values, named)
+        elif not self._names.issuperset(named):
+            self._refuse(named)
+        fields = self._defaults | named
+        if len(fields) != len(self._fields):
+            missing = next(key for key in self._fields if key not in fields)
+            raise TypeError(f"{type(self).__name__} needs a value for {missing!r}")
         fields["at"] = time.perf_counter() if at is None else at
         self.__dict__.update(fields)
+
+    def _positional(self, values: tuple, named: dict) -> dict:
+        """The fields given by position, then those by name (none of them twice)."""
+        if len(values) > len(self._fields):
+            name = type(self).__name__
+            raise TypeError(f"{name} takes at most {len(self._fields)} positional fields")
+        fields = dict(zip(self._fields, values, strict=False))
+        if not self._names.issuperset(named) or not fields.keys().isdisjoint(named):
+            self._refuse(named, fields)
+        return fields | named
+
+    def _refuse(self, named: dict, given: dict | None = None) -> None:
+        bad = next(key for key in named if key not in self._names or key in (given or {}))
+        raise TypeError(f"{type(self).__name__} got an unknown or repeated field {bad!r}")
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen: cannot set {key!r}")

@@ -37,6 +37,7 @@ NAME_MAX = 255
 # Folders whose entries are streams, not files: /dev/stdout, /dev/fd/63 (a process
 # substitution), /proc/self/fd/1. Written directly, even when they lead to a regular file.
 STREAM_FOLDERS = ("/dev", "/proc")
+_STREAM_PREFIXES = tuple(top + "/" for top in STREAM_FOLDERS)
 # Bytes of a body looked at for a NUL before it is shown on a terminal (curl looks too).
 BINARY_SNIFF = 8192
 # Flags of every file rawhttp writes: no symlink followed at the last name, no descriptor
@@ -64,8 +65,8 @@ def part_path(path: str) -> str:
 def is_stream_target(path: str) -> bool:
     """A target written as it is, never through a part file: one that exists and is not a
     regular file (/dev/null, a FIFO, a terminal), or a name under /dev or /proc."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if any(folder == top or folder.startswith(top + "/") for top in STREAM_FOLDERS):
+    folder = os.path.dirname(os.path.abspath(path)) + "/"
+    if folder.startswith(_STREAM_PREFIXES):
         return True
     try:
         return not stat.S_ISREG(os.stat(path).st_mode)

@@ -28,6 +28,10 @@ Listener = Callable[[events.Event], None]
 PEEK = 64
 
 
+def _always(kind: type[events.Event]) -> bool:
+    return True
+
+
 class SpliceSink(Protocol):
     """Where `Stream.splice_into` moves bytes: a file that takes them from a pipe."""
 
@@ -48,12 +52,17 @@ class Stream:
         self.url = url
         self.options = options
         self.emit = emit
+        # Whether anyone reads events of a class: the hot ones (each send, each recv) are only
+        # made when someone does (`client.Session` sets this from what its listener reads).
+        self.listens: Callable[[type[events.Event]], bool] = _always
         self.remote: tuple[str, int] = remote
         self.keep_alive = False
         self.sent = 0
         self.received = 0
         self._buffer: memoryview | None = None
         self._pipe: tuple[int, int] | None = None
+        self._pipe_size = 0
+        self._poller: select.poll | None = None
         # While a response head is read, every read shares this deadline (see `reading_head`).
         self.head_deadline: float | None = None
         self._head_from = 0
@@ -109,7 +118,8 @@ class Stream:
             raise Timeout("sending the request timed out") from None
         except OSError as exc:
             raise from_os(NetworkError(f"send failed: {exc.strerror or exc}"), exc) from None
-        self.emit(kind(data=data, offset=self.sent, **fields))
+        if self.listens(kind):
+            self.emit(kind(data=data, offset=self.sent, **fields))
         self.sent += len(data)
 
     def _send(self, data: bytes) -> None:
@@ -127,7 +137,8 @@ class Stream:
         except OSError as exc:
             raise self.receive_error(exc) from None
         if count:
-            self.emit(events.Received(data=buffer[:count], offset=self.received))
+            if self.listens(events.Received):
+                self.emit(events.Received(data=buffer[:count], offset=self.received))
             self.received += count
         return count
 
@@ -168,29 +179,34 @@ class Stream:
     @property
     def splice_step(self) -> int:
         """The most one splice moves: the pipe's size (asked for as options.bufsize)."""
-        pipe_in = self._splice_pipe()[1]
-        import fcntl
-
-        return min(self.options.bufsize, fcntl.fcntl(pipe_in, fcntl.F_GETPIPE_SZ))
+        self._splice_pipe()
+        return min(self.options.bufsize, self._pipe_size)
 
     def _splice_pipe(self) -> tuple[int, int]:
         """The pipe splice moves bytes through, made once per stream and grown toward
         options.bufsize (Linux's default is 64 KiB; unprivileged processes may go up to
-        /proc/sys/fs/pipe-max-size, 1 MiB by default)."""
+        /proc/sys/fs/pipe-max-size, 1 MiB by default); its size is asked once."""
         if self._pipe is None:
             import fcntl
 
             self._pipe = os.pipe()
             with contextlib.suppress(OSError):
                 fcntl.fcntl(self._pipe[1], fcntl.F_SETPIPE_SZ, self.options.bufsize)
+            self._pipe_size = fcntl.fcntl(self._pipe[1], fcntl.F_GETPIPE_SZ)
         return self._pipe
 
     def readable(self, timeout: float) -> bool:
         """Whether bytes (or the server's close) arrive within `timeout` seconds."""
+        return self._poll(self.remaining(timeout) * 1000)
+
+    def _poll(self, milliseconds: float) -> bool:
+        """One poll(2) of the socket for input; the poll object is made once per stream (a
+        kept connection is polled before each request it carries, see `stale`)."""
         assert self.sock is not None
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
-        return bool(poller.poll(self.remaining(timeout) * 1000))
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self.sock, select.POLLIN)
+        return bool(self._poller.poll(milliseconds))
 
     @contextlib.contextmanager
     def reading_head(self) -> Iterator[None]:
@@ -241,9 +257,7 @@ class Stream:
 
     def _waiting(self) -> bool:
         """Whether bytes (or the server's close) are waiting on the socket right now."""
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
-        return bool(poller.poll(0))
+        return self._poll(0)
 
     def read_timeout(self) -> Timeout:
         """The Timeout for a read that waited too long, saying which clock ran out."""

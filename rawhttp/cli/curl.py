@@ -119,12 +119,13 @@ def curl_headers(curl: CurlFields) -> list[tuple[str, str]]:
 
 def cookie_engine(curl: CurlFields) -> CookieJar | None:
     """curl's cookie engine, on with `-b FILE` or `-c FILE`: a jar with the file's cookies,
-    which then keeps every Set-Cookie of the run (None without either option)."""
-    from rawhttp.cookies import CookieJar, load_file
-
+    which then keeps every Set-Cookie of the run (None without either option, and
+    rawhttp.cookies is not even loaded: a plain GET starts without it)."""
     from_file = curl.cookie is not None and "=" not in curl.cookie
     if not (from_file or curl.cookie_jar):
         return None
+    from rawhttp.cookies import CookieJar, load_file
+
     jar = CookieJar()
     if from_file:
         assert curl.cookie is not None

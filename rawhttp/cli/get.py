@@ -29,7 +29,7 @@ from rawhttp.errors import (
     TunnelRefused,
 )
 from rawhttp.fetch.strategies import PARALLEL_LIMIT, PARALLEL_MAX
-from rawhttp.show import ViewOptions, Views
+from rawhttp.show import HeadPrinter, ViewOptions, Views
 from rawhttp.show.color import MODES as COLOR_MODES
 from rawhttp.sinks import Discard, StdoutSink, remote_name, unclobbered
 from rawhttp.url import URL, parse_url
@@ -437,16 +437,16 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
         _command_views(flags) as command_views,
         Session(options.connection, cookies=jar) as session,
     ):
-        views = options.views._replace(tcp_view=tcp_view, **command_views)
+        printer = HeadPrinter(sys.stdout.buffer, options.views.color)
+        views = options.views._replace(tcp_view=tcp_view, head_printer=printer, **command_views)
         options = options._replace(views=views)
         if options.page_requisites:
             code = _fetch_pages(session, parsed, options)
         else:
+            fields = run_reporting(curl_headers, options.curl)  # the same for every URL
+            keys = [session.reuse_key(url) for url in parsed]  # origin, or forwarding proxy
             for index, (url, target) in enumerate(zip(parsed, targets, strict=True)):
-                following = parsed[index + 1] if index + 1 < len(parsed) else None
-                key = session.reuse_key  # the origin, or a forwarding proxy's address
-                keep_alive = following is not None and key(following) == key(url)
-                fields = run_reporting(curl_headers, options.curl)
+                keep_alive = index + 1 < len(keys) and keys[index + 1] == keys[index]
                 transfer = Transfer(session, url, target, keep_alive, options, fields)
                 code = with_retries(transfer.run, options, options.plan.idempotent) or code
     if jar is not None and options.curl.cookie_jar:
@@ -776,7 +776,7 @@ class Transfer:
         """The exit code, after reporting any failure, and the final status if one came."""
         options = self.options
         views = Views(self.target, options.views)
-        self.session.emit = views.emit
+        self.session.emit, self.session.kinds = views.emit, views.kinds
         status = None
         try:
             if self.target is not None and options.output_dir:

@@ -91,9 +91,7 @@ def run(urls: list[URL], targets: list[str | None], options, flags: dict) -> int
             return FileSink(targets[index])
         return PrintSink(flags["body_only"])
 
-    def headers(url: URL) -> list:
-        fields = curl_headers(options.curl)
-        return [*options.plan.headers, *fields, *options.headers]
+    headers = [*options.plan.headers, *curl_headers(options.curl), *options.headers]
 
     with _capture(flags, urls) as frames:
         try:

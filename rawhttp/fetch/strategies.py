@@ -40,7 +40,7 @@ from rawhttp.fetch.conversation import (
 from rawhttp.request import IDEMPOTENT
 from rawhttp.streams import Listener, Stream
 from rawhttp.url import URL
-from rawhttp.wire import build_request
+from rawhttp.wire import Headers, build_request
 
 # Connections at once with -Z when --parallel-max is not given: curl's default.
 PARALLEL_MAX = 50
@@ -75,6 +75,10 @@ def _ignore(event: events.Event) -> None:
     return None
 
 
+def _never(kind: type[events.Event]) -> bool:
+    return False
+
+
 def check_plan(strategy: str, method: str, parallel: int) -> None:
     """Refuse what the strategies cannot do: an unknown strategy, a method that may not be
     sent twice (a request a closed connection never answered is sent again; RFC 9112 section
@@ -103,9 +107,12 @@ def make_fetches(
 
     keep_alive = strategy != "non-persistent"
     fetches = []
+    same: dict[str, Headers] = {}  # fixed headers: the fields made once per Host value
     for index, url in enumerate(urls, start):
-        extra = headers(url) if callable(headers) else headers
-        fields = request_headers(url, extra, http_version, keep_alive)
+        if callable(headers):
+            fields = request_headers(url, headers(url), http_version, keep_alive)
+        elif (fields := same.get(url.authority)) is None:
+            fields = same[url.authority] = request_headers(url, headers, http_version, keep_alive)
         head = build_request(method, url.target, fields, http_version)
         sink = sink_for(index, url) if sink_for is not None else MemorySink()
         fetches.append(Fetch(index, url, head, method, sink))
@@ -158,6 +165,8 @@ class SerialDriver:
             self.emit(event)
 
         stream = dial(url, self.options, watch)
+        if self.emit is _ignore:  # the lane needed Connected alone: no event per send or recv
+            stream.listens = _never
         self._kept[origin] = stream, Conversation(lane, self.strategy)
         return self._kept[origin]
 

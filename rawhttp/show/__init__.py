@@ -6,7 +6,9 @@ reads the body's bytes, which rules out the splice fast path (the kernel moving 
 straight to the file). Adding a view is one row here and one module. A view is a listener
 (called with each event); it may also have `finish()` (after a transfer) and `error(error)`.
 `Views` fans each event out to the views one transfer has, and guards the transfer from them:
-a view that fails is dropped with a warning, the transfer goes on.
+a view that fails is dropped with a warning, the transfer goes on. A listener may name the
+event classes it reads in `kinds` (and still ignores the others): when every listener does, as
+the head printer and the warnings do, the other events are dropped at once.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class ViewOptions(NamedTuple):
     tcp_view: object = None  # --packets, --pcap, --tcp-info: one view for the whole command
     har: object = None  # --har FILE: a show.har.Har, one for the whole command
     waterfall: object = None  # --timing after several requests: a show.waterfall.Waterfall
+    head_printer: object = None  # a HeadPrinter for every transfer of the command (else one each)
 
 
 class View(NamedTuple):
@@ -173,23 +176,29 @@ def print_warning(event: events.Event) -> None:
         print(f"rawhttp: warning: {event.message}", file=sys.stderr, flush=True)
 
 
+print_warning.kinds = (events.Warned,)  # type: ignore[attr-defined]
+
+
 class HeadPrinter:
     """Writes each response head to stdout exactly as received, 1xx and redirect hops too.
     On a terminal it is painted (`--color`: escape codes added) and its control bytes are
     written out as `\\xNN` (show.color), so a server cannot drive the terminal; a pipe or a
-    file gets every byte."""
+    file gets every byte. One serves every transfer of a command (`ViewOptions.head_printer`):
+    the terminal is asked once."""
+
+    kinds = (events.HeadReceived,)
 
     def __init__(self, out: BinaryIO, color: str = "never"):
         from rawhttp.show.color import Palette
+        from rawhttp.sinks import write_stream
 
         self.out = out
         self.palette = Palette.for_stream(color, out)
+        self._write = write_stream
 
     def __call__(self, event: events.Event) -> None:
-        from rawhttp.sinks import write_stream
-
         if isinstance(event, events.HeadReceived):
-            write_stream(self.out, self.palette.head(event.head.raw))
+            self._write(self.out, self.palette.head(event.head.raw))
 
 
 def guarded(view: Callable[[events.Event], None]) -> Callable[[events.Event], None]:
@@ -224,11 +233,18 @@ class Views:
         self.views, self.needs_body = views_for(options, target)
         listeners: list = [] if options.silent else [print_warning]
         if head_to_stdout(options, target):
-            listeners.append(HeadPrinter(sys.stdout.buffer, options.color))
+            printer = options.head_printer or HeadPrinter(sys.stdout.buffer, options.color)
+            listeners.append(printer)
         self._listeners = listeners + [guarded(view) for view in self.views]
         self.to_stdout = not options.show_code
+        # The event classes some listener reads (None: all of them, as a view does): the
+        # others are not handed round at all.
+        wanted = [getattr(listener, "kinds", None) for listener in self._listeners]
+        self.kinds = None if None in wanted else tuple(kind for kinds in wanted for kind in kinds)
 
     def emit(self, event: events.Event) -> None:
+        if self.kinds is not None and not isinstance(event, self.kinds):
+            return
         for listener in self._listeners:
             listener(event)
 
