@@ -80,7 +80,7 @@ class StaticFiles(Handler):
         found = self.open(exchange.request.target)
         if not found.is_folder:
             try:
-                send_file(exchange, found.fd, found.names[-1], self.options)
+                send_file(exchange, found.fd, found.names[-1], self.options, found.info)
             finally:
                 os.close(found.fd)
             return
