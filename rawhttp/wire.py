@@ -966,13 +966,13 @@ class RequestReader(_MessageReader):
         super().__init__()
         self.max_body = max_body
         self.head: RequestHead | None = None
-        self._heads = HeadReader(skip_leading_newlines=True)
+        self._heads: HeadReader | None = None  # made when a head takes more than one read
         self._line = bytearray()  # the request line's start, watched until its LF
 
     @property
     def started(self) -> bool:
         """Bytes of a request have arrived (empty lines before one do not count)."""
-        return self.body is not None or self._heads.received > 0
+        return self.body is not None or (self._heads is not None and self._heads.received > 0)
 
     @property
     def expects_continue(self) -> bool:
@@ -992,15 +992,20 @@ class RequestReader(_MessageReader):
         events: list[Event] = []
         if self.body is not None:
             return self._checked(self._feed_body(data, events))
-        self._watch_request_line(data)
-        raw = self._heads.feed(data)
-        if raw is None:
-            return events
+        whole = _whole_head(data) if not self._line and type(data) is bytes else None
+        if whole is None:  # the long way: the head in pieces, or something wrong with it
+            self._watch_request_line(data)
+            if self._heads is None:
+                self._heads = HeadReader(skip_leading_newlines=True)
+            if self._heads.feed(data) is None:
+                return events
+            whole = self._heads.head, self._heads.rest
+        raw, rest = whole
         head = parse_request_head(raw)
-        events.append(HeadEvent(head, self.fed - len(self._heads.rest)))
+        events.append(HeadEvent(head, self.fed - len(rest)))
         self.head = head
         self._check_head(head)
-        return self._checked(self._feed_body(self._heads.rest, events))
+        return self._checked(self._feed_body(rest, events))
 
     def _watch_request_line(self, data: bytes | memoryview) -> None:
         line = self._line
@@ -1044,6 +1049,20 @@ class RequestReader(_MessageReader):
             return []
         self.body.eof()
         return self._finished()
+
+
+def _whole_head(data: bytes) -> tuple[bytes, bytes] | None:
+    """The usual first read of a request: (its whole head, the bytes after it), when the head
+    is within MAX_HEAD_SIZE and its request line well-formed and within MAX_REQUEST_LINE;
+    else None, and the reader takes the long way, which says what is wrong."""
+    data = data.lstrip(b"\r\n")  # (empty lines before a request: RFC 9112 section 2.2)
+    end = _head_end(data, 0)
+    if end is None or end > MAX_HEAD_SIZE:
+        return None
+    line = data[: data.find(b"\n")].removesuffix(b"\r")
+    if len(line) > MAX_REQUEST_LINE or _GOOD_REQUEST_LINE_RE.fullmatch(line) is None:
+        return None
+    return data[:end], data[end:]
 
 
 def _check_request_line(line: bytes) -> None:
