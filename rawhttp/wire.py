@@ -170,7 +170,8 @@ class Headers:
         return value
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._lookup()
+        index = self._index if self._index is not None else self._lookup()
+        return isinstance(name, str) and name.lower() in index
 
     def __iter__(self):
         return iter(self._items)
@@ -438,7 +439,12 @@ def parse_request_head(raw: bytes) -> RequestHead:
         raise LimitExceeded(f"request line longer than {MAX_REQUEST_LINE} bytes", status=414)
     if _GOOD_REQUEST_LINE_RE.fullmatch(line) is None:
         _refuse_request_line(line)
-    method, target, version = line.split(b" ")
+    return _request_head(raw, lines)
+
+
+def _request_head(raw: bytes, lines: list[bytes]) -> RequestHead:
+    """The head `raw`, split into `lines`, whose request line is known to be well-formed."""
+    method, target, version = lines[0].split(b" ")
     return RequestHead(
         method=method.decode("ascii"),
         target=target.decode("latin-1"),
@@ -993,15 +999,17 @@ class RequestReader(_MessageReader):
         if self.body is not None:
             return self._checked(self._feed_body(data, events))
         whole = _whole_head(data) if not self._line and type(data) is bytes else None
-        if whole is None:  # the long way: the head in pieces, or something wrong with it
+        if whole is not None:
+            raw, rest, lines = whole
+            head = _request_head(raw, lines)
+        else:  # the long way: the head in pieces, or something unusual or wrong in it
             self._watch_request_line(data)
             if self._heads is None:
                 self._heads = HeadReader(skip_leading_newlines=True)
-            if self._heads.feed(data) is None:
+            raw = self._heads.feed(data)
+            if raw is None:
                 return events
-            whole = self._heads.head, self._heads.rest
-        raw, rest = whole
-        head = parse_request_head(raw)
+            rest, head = self._heads.rest, parse_request_head(raw)
         events.append(HeadEvent(head, self.fed - len(rest)))
         self.head = head
         self._check_head(head)
@@ -1051,18 +1059,25 @@ class RequestReader(_MessageReader):
         return self._finished()
 
 
-def _whole_head(data: bytes) -> tuple[bytes, bytes] | None:
-    """The usual first read of a request: (its whole head, the bytes after it), when the head
-    is within MAX_HEAD_SIZE and its request line well-formed and within MAX_REQUEST_LINE;
-    else None, and the reader takes the long way, which says what is wrong."""
+def _whole_head(data: bytes) -> tuple[bytes, bytes, list[bytes]] | None:
+    """The usual first read of a request: (its whole head, the bytes after it, the head's
+    lines), when the head is within MAX_HEAD_SIZE, every line of it ends in CR LF (no bare CR
+    or LF, so its first empty line is its end) and its request line is well-formed and within
+    MAX_REQUEST_LINE; else None, and the reader takes the long way, which says what is wrong."""
     data = data.lstrip(b"\r\n")  # (empty lines before a request: RFC 9112 section 2.2)
-    end = _head_end(data, 0)
-    if end is None or end > MAX_HEAD_SIZE:
+    end = data.find(b"\r\n\r\n") + 4
+    if end == 3 or end > MAX_HEAD_SIZE:
         return None
-    line = data[: data.find(b"\n")].removesuffix(b"\r")
+    raw = data[:end]
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\r") != crlf or raw.count(b"\n") != crlf:
+        return None
+    lines = raw.split(b"\r\n")
+    del lines[-2:]  # (the empty strings after the last two CR LF)
+    line = lines[0]
     if len(line) > MAX_REQUEST_LINE or _GOOD_REQUEST_LINE_RE.fullmatch(line) is None:
         return None
-    return data[:end], data[end:]
+    return raw, data[end:], lines
 
 
 def _check_request_line(line: bytes) -> None:

@@ -253,7 +253,9 @@ class Answer:
         note = "; ".join(part for part in (self.note, note) if part)  # (serve --proxy)
         line = "-"
         if self.request is not None:
-            line = self.request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
+            raw = self.request.raw
+            end = raw.find(b"\n")
+            line = (raw[:end] if end != -1 else raw).rstrip(b"\r").decode("latin-1")
         if style == "common":  # the hot path: no more look-ups than it needs
             size = self.body_bytes or "-"
             text = f'{client[0]} - - [{log_time()}] "{_quoted(line)}" {self.status or "-"} {size}'
