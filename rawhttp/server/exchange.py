@@ -250,7 +250,8 @@ class Answer:
         status, body bytes or "-"), `combined` (nginx's and Apache's default: common, then the
         Referer and User-Agent, quoted), or `json` (one object per line, the same facts named).
         `note` says why an answer was cut short."""
-        note = "; ".join(part for part in (self.note, note) if part)  # (serve --proxy)
+        if self.note:  # (serve --proxy)
+            note = f"{self.note}; {note}" if note else self.note
         line = "-"
         if self.request is not None:
             raw = self.request.raw

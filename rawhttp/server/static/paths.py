@@ -135,7 +135,9 @@ class Walk:
                 if name == "..":
                     self._up()
                 else:
-                    pending.extend(reversed(self._into(name, is_last=not pending)))
+                    link = self._into(name, is_last=not pending)
+                    if link:
+                        pending.extend(reversed(link))
             if not self.at_end:  # the root, or a folder reached by "..": opened to walk only
                 return os.open(".", _END_FLAGS, dir_fd=self.folders[-1]), tuple(self.real)
             return self.folders.pop(), tuple(self.real)
