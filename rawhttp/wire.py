@@ -496,9 +496,11 @@ def parse_fields(
 
 
 # Field names already found to be tokens, and their text: a peer sends the same few names in
-# every message. Bounded (past the bound a new name is checked every time it comes).
+# every message. Bounded in count and in length (so at most 64 KiB whatever peers send); a name
+# past either bound is checked every time it comes.
 _TOKEN_NAMES: dict[bytes, str] = {}
 _TOKEN_NAMES_KEPT = 1024
+_TOKEN_NAME_KEPT_SIZE = 64
 
 
 def _field_name(name: bytes) -> str:
@@ -507,7 +509,7 @@ def _field_name(name: bytes) -> str:
         # Includes whitespace before the colon, which section 5.1 forbids (smuggling).
         raise ProtocolError(f"invalid header name: {_show(name)}")
     text = name.decode("ascii")
-    if len(_TOKEN_NAMES) < _TOKEN_NAMES_KEPT:
+    if len(_TOKEN_NAMES) < _TOKEN_NAMES_KEPT and len(name) <= _TOKEN_NAME_KEPT_SIZE:
         _TOKEN_NAMES[name] = text
     return text
 

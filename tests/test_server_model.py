@@ -433,6 +433,12 @@ def test_a_response_head_built_once_is_the_head_built_each_time():
     for size in range(answers.HEADS_KEPT + 10):  # bounded: emptied when full
         answers.response_head(200, (("Content-Length", str(size)),), "OK")
     assert len(answers._HEADS) <= answers.HEADS_KEPT
+    answers._HEADS.clear()
+    long = (("X", "a" * answers.HEAD_KEPT_SIZE),)  # (a value a client sent, say): not kept
+    assert answers.response_head(200, long, "OK").endswith(
+        b"a" * answers.HEAD_KEPT_SIZE + b"\r\n\r\n"
+    )
+    assert not answers._HEADS
     for _ in range(2):  # a bad field is refused every time, never remembered
         with pytest.raises(wire.InvalidRequest):
             answers.response_head(200, (("X", "a\r\nb"),), "OK")

@@ -38,9 +38,12 @@ from rawhttp.wire import Headers, RequestHead, build_response_head
 Fields = Headers | Iterable[tuple[str, str]]
 # Response heads already built, by status, reason and fields: the same file is answered with
 # the same head (its Date changing once a second) again and again, and building one checks and
-# joins every field. Bounded; emptied when full.
+# joins every field. Bounded; emptied when full. Only short heads are kept, so the cache holds
+# at most HEADS_KEPT x HEAD_KEPT_SIZE bytes (twice: fields and head) whatever clients send
+# (a preflight's answer repeats a field of the request).
 _HEADS: dict[tuple, bytes] = {}
 HEADS_KEPT = 256
+HEAD_KEPT_SIZE = 2048
 
 
 def response_head(status: int, fields: tuple[tuple[str, str], ...], reason: str) -> bytes:
@@ -49,9 +52,10 @@ def response_head(status: int, fields: tuple[tuple[str, str], ...], reason: str)
     head = _HEADS.get(key)
     if head is None:
         head = build_response_head(status, Headers(list(fields)), reason)
-        if len(_HEADS) >= HEADS_KEPT:
-            _HEADS.clear()
-        _HEADS[key] = head
+        if len(head) <= HEAD_KEPT_SIZE:
+            if len(_HEADS) >= HEADS_KEPT:
+                _HEADS.clear()
+            _HEADS[key] = head
     return head
 
 
