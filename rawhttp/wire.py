@@ -81,6 +81,10 @@ _STATUS_PREFIX = b"HTTP/"
 MAX_STATUS_PEEK = 62
 # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version.
 _REQUEST_LINE_RE = re.compile(rb"([^ ]+) ([^ ]+) HTTP/(\d)\.(\d)")
+# The same line as a server accepts it, in one match: the method a token (RFC 9110 5.6.2), the
+# target without spaces or control bytes. A line it refuses goes through the checks one by one,
+# so the error says which part is wrong.
+_GOOD_REQUEST_LINE_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\x00-\x20\x7f]+ HTTP/\d\.\d")
 # RFC 9112 section 7.1.1: chunk-size = 1*HEXDIG, then chunk-ext = *( BWS ";" BWS ext-name
 # [ BWS "=" BWS ext-val ] ), ext-name = token, ext-val = token / quoted-string (RFC 9110
 # 5.6.4: qdtext is HTAB, SP, visible ASCII but " and \, obs-text; a quoted-pair escapes one).
@@ -105,16 +109,20 @@ class Headers:
         # head about half a dozen fields); every change drops it.
         self._index: dict[str, list[str]] | None = None
 
-    def _values(self, name: str) -> list[str]:
-        if self._index is None:
-            self._index = {}
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
             for key, value in self._items:
-                self._index.setdefault(key.lower(), []).append(value)
-        return self._index.get(name.lower(), [])
+                index.setdefault(key.lower(), []).append(value)
+        return index
+
+    def _values(self, name: str) -> list[str]:
+        return self._lookup().get(name.lower(), [])
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value for `name`, or `default`."""
-        values = self._values(name)
+        values = (self._index if self._index is not None else self._lookup()).get(name.lower())
         return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
@@ -162,7 +170,8 @@ class Headers:
         return value
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self._values(name))
+        index = self._index if self._index is not None else self._lookup()
+        return isinstance(name, str) and name.lower() in index
 
     def __iter__(self):
         return iter(self._items)
@@ -298,6 +307,13 @@ class HeadReader:
         if self.head is not None:
             self.rest += bytes(data)
             return self.head
+        if not self._buf and type(data) is bytes:  # the usual case: a whole head in one read
+            if self.skip_leading_newlines:
+                data = data.lstrip(b"\r\n")
+            end = _head_end(data, 0)
+            if end is not None and end <= self.max_size:
+                self.head, self.rest = data[:end], data[end:]
+                return self.head
         self._buf += data
         if self.skip_leading_newlines:
             # RFC 9112 section 2.2: a server SHOULD ignore empty lines before the request line.
@@ -305,7 +321,7 @@ class HeadReader:
             if len(stripped) != len(self._buf):
                 self._buf = bytearray(stripped)
                 self._scanned = 0
-        end = self._find_end()
+        end = _head_end(self._buf, self._scanned)
         if end is None:
             if len(self._buf) > self.max_size:
                 raise LimitExceeded(f"head larger than {self.max_size} bytes ({self.limit_name})")
@@ -320,20 +336,21 @@ class HeadReader:
         self._buf = bytearray()
         return self.head
 
-    def _find_end(self) -> int | None:
-        # The head ends at the first LF followed by an optional CR and another LF.
-        buf = self._buf
-        position = buf.find(b"\n", self._scanned)
-        while position != -1:
-            after = position + 1
-            if buf[after : after + 1] == b"\n":
-                return after + 1
-            if buf[after : after + 2] == b"\r\n":
-                return after + 2
-            if after + 2 > len(buf) and buf[after:] in (b"", b"\r"):
-                return None
-            position = buf.find(b"\n", after)
-        return None
+
+def _head_end(buf: bytes | bytearray, start: int) -> int | None:
+    """Where the head in `buf` ends (after its empty line), looking from `start`; None if not
+    yet. The head ends at the first LF followed by an optional CR and another LF."""
+    position = buf.find(b"\n", start)
+    while position != -1:
+        after = position + 1
+        if buf[after : after + 1] == b"\n":
+            return after + 1
+        if buf[after : after + 2] == b"\r\n":
+            return after + 2
+        if after + 2 > len(buf) and buf[after:] in (b"", b"\r"):
+            return None
+        position = buf.find(b"\n", after)
+    return None
 
 
 # The parsed values below are NamedTuples rather than dataclasses: importing `dataclasses`
@@ -366,6 +383,12 @@ class RequestHead(NamedTuple):
 
 
 def _split_lines(raw: bytes) -> list[bytes]:
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\r") == crlf == raw.count(b"\n"):  # every line ends CR LF, no bare CR
+        lines = raw.split(b"\r\n")
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
     lines = raw.split(b"\n")
     while lines and lines[-1] in (b"", b"\r"):
         lines.pop()
@@ -411,21 +434,32 @@ def parse_request_head(raw: bytes) -> RequestHead:
     lines = _split_lines(raw)
     if not lines:
         raise ProtocolError("empty request head")
-    if len(lines[0]) > MAX_REQUEST_LINE:
+    line = lines[0]
+    if len(line) > MAX_REQUEST_LINE:
         raise LimitExceeded(f"request line longer than {MAX_REQUEST_LINE} bytes", status=414)
-    match = _REQUEST_LINE_RE.fullmatch(lines[0])
-    if match is None or not TOKEN_RE.fullmatch(match.group(1)):
-        raise ProtocolError(f"malformed request line: {_show(lines[0])}")
-    method, target, major, minor = match.groups()
-    if re.search(rb"[\x00-\x20\x7f]", target):
-        raise ProtocolError(f"control character in request target: {_show(target)}")
+    if _GOOD_REQUEST_LINE_RE.fullmatch(line) is None:
+        _refuse_request_line(line)
+    return _request_head(raw, lines)
+
+
+def _request_head(raw: bytes, lines: list[bytes]) -> RequestHead:
+    """The head `raw`, split into `lines`, whose request line is known to be well-formed."""
+    method, target, version = lines[0].split(b" ")
     return RequestHead(
         method=method.decode("ascii"),
         target=target.decode("latin-1"),
-        http_version=f"HTTP/{major.decode()}.{minor.decode()}",
+        http_version=version.decode("ascii"),
         headers=parse_fields(lines[1:], allow_obs_fold=False),
         raw=raw,
     )
+
+
+def _refuse_request_line(line: bytes) -> None:
+    """Say what is wrong with a request line `_GOOD_REQUEST_LINE_RE` refused."""
+    match = _REQUEST_LINE_RE.fullmatch(line)
+    if match is None or not TOKEN_RE.fullmatch(match.group(1)):
+        raise ProtocolError(f"malformed request line: {_show(line)}")
+    raise ProtocolError(f"control character in request target: {_show(match.group(2))}")
 
 
 def parse_fields(
@@ -449,16 +483,35 @@ def parse_fields(
         name, colon, value = line.partition(b":")
         if not colon:
             raise ProtocolError(f"header line without a colon: {_show(line)}")
-        if not TOKEN_RE.fullmatch(name):
-            # Includes whitespace before the colon, which section 5.1 forbids (smuggling).
-            raise ProtocolError(f"invalid header name: {_show(name)}")
+        text = _TOKEN_NAMES.get(name)
+        if text is None:
+            text = _field_name(name)
         if b"\x00" in value:
-            raise ProtocolError(f"NUL byte in the value of {name.decode('ascii')}")
-        items.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
+            raise ProtocolError(f"NUL byte in the value of {text}")
+        items.append((text, value.strip(b" \t").decode("latin-1")))
         if len(items) > max_fields:
             name = "MAX_HEADERS" if max_fields == MAX_HEADERS else "MAX_RESPONSE_FIELDS"
             raise LimitExceeded(f"more than {max_fields} header fields ({name})")
     return Headers(items)
+
+
+# Field names already found to be tokens, and their text: a peer sends the same few names in
+# every message. Bounded in count and in length (so at most 64 KiB whatever peers send); a name
+# past either bound is checked every time it comes.
+_TOKEN_NAMES: dict[bytes, str] = {}
+_TOKEN_NAMES_KEPT = 1024
+_TOKEN_NAME_KEPT_SIZE = 64
+
+
+def _field_name(name: bytes) -> str:
+    """A field name's text, once checked to be a token."""
+    if not TOKEN_RE.fullmatch(name):
+        # Includes whitespace before the colon, which section 5.1 forbids (smuggling).
+        raise ProtocolError(f"invalid header name: {_show(name)}")
+    text = name.decode("ascii")
+    if len(_TOKEN_NAMES) < _TOKEN_NAMES_KEPT and len(name) <= _TOKEN_NAME_KEPT_SIZE:
+        _TOKEN_NAMES[name] = text
+    return text
 
 
 # --- body framing (RFC 9112 section 6.3) -----------------------------------------------------
@@ -472,6 +525,9 @@ class Framing(NamedTuple):
 
     def __str__(self) -> str:
         return f"length {self.length}" if self.kind == "length" else self.kind
+
+
+_NO_BODY = Framing("none")
 
 
 def response_framing(request_method: str, status: int, headers: Headers) -> Framing:
@@ -490,7 +546,9 @@ def request_framing(headers: Headers) -> Framing:
     Transfer-Encoding must be exactly `chunked`: one not ending in chunked cannot be framed
     (400, rule 4); other codings before it (`gzip, chunked`, `chunked, chunked`) are ones a
     server need not undo (501, RFC 9112 section 6.1)."""
-    framing = _framing_from_fields(headers, default=Framing("none"))
+    if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+        return _NO_BODY  # (the usual request, decided in two look-ups)
+    framing = _framing_from_fields(headers, default=_NO_BODY)
     codings = [coding.lower() for coding in headers.get_list("Transfer-Encoding")]
     if headers.get_all("Transfer-Encoding") and framing.kind != "chunked":
         raise ProtocolError("request Transfer-Encoding does not end in chunked")
@@ -815,7 +873,8 @@ class _MessageReader:
         if self.done or self.body is None or not self.body.done:
             return []
         self.done = True
-        return [EndOfMessage(getattr(self.body, "trailers", Headers()))]
+        trailers = getattr(self.body, "trailers", None)
+        return [EndOfMessage(Headers() if trailers is None else trailers)]
 
     def _start_body(self, framing: Framing) -> None:
         self.framing = framing
@@ -915,13 +974,13 @@ class RequestReader(_MessageReader):
         super().__init__()
         self.max_body = max_body
         self.head: RequestHead | None = None
-        self._heads = HeadReader(skip_leading_newlines=True)
+        self._heads: HeadReader | None = None  # made when a head takes more than one read
         self._line = bytearray()  # the request line's start, watched until its LF
 
     @property
     def started(self) -> bool:
         """Bytes of a request have arrived (empty lines before one do not count)."""
-        return self.body is not None or self._heads.received > 0
+        return self.body is not None or (self._heads is not None and self._heads.received > 0)
 
     @property
     def expects_continue(self) -> bool:
@@ -941,33 +1000,43 @@ class RequestReader(_MessageReader):
         events: list[Event] = []
         if self.body is not None:
             return self._checked(self._feed_body(data, events))
-        self._watch_request_line(data)
-        raw = self._heads.feed(data)
-        if raw is None:
-            return events
-        head = parse_request_head(raw)
-        events.append(HeadEvent(head, self.fed - len(self._heads.rest)))
+        whole = _whole_head(data) if not self._line and type(data) is bytes else None
+        if whole is not None:
+            raw, rest, lines = whole
+            head = _request_head(raw, lines)
+        else:  # the long way: the head in pieces, or something unusual or wrong in it
+            self._watch_request_line(data)
+            if self._heads is None:
+                self._heads = HeadReader(skip_leading_newlines=True)
+            raw = self._heads.feed(data)
+            if raw is None:
+                return events
+            rest, head = self._heads.rest, parse_request_head(raw)
+        events.append(HeadEvent(head, self.fed - len(rest)))
         self.head = head
         self._check_head(head)
-        return self._checked(self._feed_body(self._heads.rest, events))
+        return self._checked(self._feed_body(rest, events))
 
     def _watch_request_line(self, data: bytes | memoryview) -> None:
-        if self._line.endswith(b"\n"):
+        line = self._line
+        if line.endswith(b"\n"):
             return
-        if not self._line:  # empty lines before a request are skipped (RFC 9112 section 2.2)
-            data = bytes(data).lstrip(b"\r\n")
-        self._line += data[: MAX_REQUEST_LINE + 2 - len(self._line)]
-        end = self._line.find(b"\n")
-        if end == -1:  # not finished yet: its CR may already be in
-            too_long = len(self._line) > MAX_REQUEST_LINE + 1
+        room = MAX_REQUEST_LINE + 2 - len(line)
+        # (empty lines before a request are skipped: RFC 9112 section 2.2)
+        piece = bytes(data[:room]) if line else bytes(data).lstrip(b"\r\n")[:room]
+        newline = piece.find(b"\n")
+        if newline == -1:  # not finished yet: its CR may already be in
+            line += piece
+            whole, too_long = None, len(line) > MAX_REQUEST_LINE + 1
         else:
-            too_long = len(self._line[:end].removesuffix(b"\r")) > MAX_REQUEST_LINE
-            del self._line[end + 1 :]
+            line += piece[: newline + 1]
+            whole = bytes(line[:-1]).removesuffix(b"\r")
+            too_long = len(whole) > MAX_REQUEST_LINE
         if too_long:
             message = f"request line longer than {MAX_REQUEST_LINE} bytes (MAX_REQUEST_LINE)"
             raise LimitExceeded(message, status=414)
-        if end != -1:  # judged now, not when a head that may never end has arrived
-            _check_request_line(bytes(self._line[:end]).removesuffix(b"\r"))
+        if whole is not None:  # judged now, not when a head that may never end has arrived
+            _check_request_line(whole)
 
     def _check_head(self, head: RequestHead) -> None:
         if not head.http_version.startswith("HTTP/1."):
@@ -990,6 +1059,27 @@ class RequestReader(_MessageReader):
             return []
         self.body.eof()
         return self._finished()
+
+
+def _whole_head(data: bytes) -> tuple[bytes, bytes, list[bytes]] | None:
+    """The usual first read of a request: (its whole head, the bytes after it, the head's
+    lines), when the head is within MAX_HEAD_SIZE, every line of it ends in CR LF (no bare CR
+    or LF, so its first empty line is its end) and its request line is well-formed and within
+    MAX_REQUEST_LINE; else None, and the reader takes the long way, which says what is wrong."""
+    data = data.lstrip(b"\r\n")  # (empty lines before a request: RFC 9112 section 2.2)
+    end = data.find(b"\r\n\r\n") + 4
+    if end == 3 or end > MAX_HEAD_SIZE:
+        return None
+    raw = data[:end]
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\r") != crlf or raw.count(b"\n") != crlf:
+        return None
+    lines = raw.split(b"\r\n")
+    del lines[-2:]  # (the empty strings after the last two CR LF)
+    line = lines[0]
+    if len(line) > MAX_REQUEST_LINE or _GOOD_REQUEST_LINE_RE.fullmatch(line) is None:
+        return None
+    return raw, data[end:], lines
 
 
 def _check_request_line(line: bytes) -> None:

@@ -418,3 +418,40 @@ def test_the_event_loops_timer_heap_does_not_keep_closed_connections(site):
         while server.active and time.monotonic() < deadline:
             time.sleep(0.02)
         assert len(server.driver._timers) <= 2 * server.active + 256 + 1
+
+
+# --- the hot path's shortcuts give what the long way gives ---------------------------------
+
+
+def test_a_response_head_built_once_is_the_head_built_each_time():
+    from rawhttp.server import exchange as answers
+
+    fields = (("Content-Type", "text/plain"), ("Content-Length", "5"))
+    built = wire.build_response_head(200, wire.Headers(list(fields)), "OK")
+    assert answers.response_head(200, fields, "OK") == built
+    assert answers.response_head(200, fields, "OK") == built  # (from the cache)
+    for size in range(answers.HEADS_KEPT + 10):  # bounded: emptied when full
+        answers.response_head(200, (("Content-Length", str(size)),), "OK")
+    assert len(answers._HEADS) <= answers.HEADS_KEPT
+    answers._HEADS.clear()
+    long = (("X", "a" * answers.HEAD_KEPT_SIZE),)  # (a value a client sent, say): not kept
+    assert answers.response_head(200, long, "OK").endswith(
+        b"a" * answers.HEAD_KEPT_SIZE + b"\r\n\r\n"
+    )
+    assert not answers._HEADS
+    for _ in range(2):  # a bad field is refused every time, never remembered
+        with pytest.raises(wire.InvalidRequest):
+            answers.response_head(200, (("X", "a\r\nb"),), "OK")
+
+
+def test_a_file_answered_again_after_it_changed_has_its_new_validators(site):
+    files = StaticFiles(site)
+    get = b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+    first = b"".join(action.data for action in answer_of(files, get).actions)
+    etag = re.search(rb"ETag: (.*)\r\n", first)[1]
+    again = get.replace(b"\r\n\r\n", b"\r\nIf-None-Match: " + etag + b"\r\n\r\n")
+    assert answer_of(files, again).status == 304
+    (site / "hello.txt").write_bytes(b"hello, world!\n")
+    later = b"".join(action.data for action in answer_of(files, again).actions)
+    assert later.startswith(b"HTTP/1.1 200 OK\r\n") and etag not in later
+    assert later.endswith(b"\r\n\r\nhello, world!\n") and b"Content-Length: 14\r\n" in later

@@ -412,6 +412,37 @@ def test_parse_request_head_rejects(raw):
         wire.parse_request_head(raw)
 
 
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b"G(T / HTTP/1.1\r\n\r\n", "malformed request line"),
+        (b"GET /a\x7fb HTTP/1.1\r\n\r\n", "control character in request target"),
+        (b"GET /a\x01 HTTP/1.1\r\n\r\n", "control character in request target"),
+        (b"GET / HTTP/1.1\r\nHost\r\n\r\n", "without a colon"),
+        (b"GET / HTTP/1.1\r\nHo st: a\r\n\r\n", "invalid header name"),
+        (b"GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n", "NUL byte in the value of Host"),
+        (b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", "bare CR"),
+    ],
+)
+def test_parse_request_head_says_what_is_wrong(raw, says):
+    """Each part is judged even once its name or shape has been seen good before (the parser
+    remembers good field names, and takes a well-formed request line in one match)."""
+    wire.parse_request_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    with pytest.raises(ProtocolError, match=re.escape(says)):
+        wire.parse_request_head(raw)
+
+
+def test_field_names_remembered_are_bounded_in_count_and_length():
+    """Good names are remembered to skip checking them again: never past the bounds, whatever
+    a peer sends (a flood of long unique names must not grow the server)."""
+    names = [b"X-%d" % number for number in range(wire._TOKEN_NAMES_KEPT + 10)]
+    for name in [*names, b"X-" + b"n" * wire._TOKEN_NAME_KEPT_SIZE]:
+        head = wire.parse_request_head(b"GET / HTTP/1.1\r\n" + name + b": v\r\n\r\n")
+        assert head.headers[name.decode()] == "v"
+    assert len(wire._TOKEN_NAMES) <= wire._TOKEN_NAMES_KEPT
+    assert all(len(name) <= wire._TOKEN_NAME_KEPT_SIZE for name in wire._TOKEN_NAMES)
+
+
 def test_request_reader_skips_leading_blank_lines():
     reader = wire.HeadReader(skip_leading_newlines=True)
     assert reader.feed(b"\r\n\r\nGET / HTTP/1.1\r\n\r\n") == b"GET / HTTP/1.1\r\n\r\n"

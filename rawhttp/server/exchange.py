@@ -34,6 +34,30 @@ from rawhttp.server.actions import (
 from rawhttp.server.pages import SERVER, error_page, reason_phrase, takes_html
 from rawhttp.wire import Headers, RequestHead, build_response_head
 
+# A head's fields: a Headers, or (name, value) pairs.
+Fields = Headers | Iterable[tuple[str, str]]
+# Response heads already built, by status, reason and fields: the same file is answered with
+# the same head (its Date changing once a second) again and again, and building one checks and
+# joins every field. Bounded; emptied when full. Only short heads are kept, so the cache holds
+# at most HEADS_KEPT x HEAD_KEPT_SIZE bytes (twice: fields and head) whatever clients send
+# (a preflight's answer repeats a field of the request).
+_HEADS: dict[tuple, bytes] = {}
+HEADS_KEPT = 256
+HEAD_KEPT_SIZE = 2048
+
+
+def response_head(status: int, fields: tuple[tuple[str, str], ...], reason: str) -> bytes:
+    """`wire.build_response_head` of these fields, built once while it is asked for again."""
+    key = (status, reason, fields)
+    head = _HEADS.get(key)
+    if head is None:
+        head = build_response_head(status, Headers(list(fields)), reason)
+        if len(head) <= HEAD_KEPT_SIZE:
+            if len(_HEADS) >= HEADS_KEPT:
+                _HEADS.clear()
+            _HEADS[key] = head
+    return head
+
 
 class _EverySecond:
     """A time string made at most once a second (nginx caches its Date string likewise):
@@ -103,6 +127,8 @@ class StatusPage(Exception):
 def wants_keep_alive(request: RequestHead) -> bool:
     """HTTP/1.1 keeps the connection open unless told `close`; HTTP/1.0 closes it unless asked
     for `keep-alive` (RFC 9112 section 9.3)."""
+    if "Connection" not in request.headers:  # (the usual request)
+        return request.http_version != "HTTP/1.0"
     tokens = {token.lower() for token in request.headers.get_list("Connection")}
     if request.http_version == "HTTP/1.0":
         return "keep-alive" in tokens
@@ -133,21 +159,20 @@ class Answer:
     def wants_body(self) -> bool:
         return self.request is None or self.request.method != "HEAD"
 
-    def make_head(self, status: int, headers: Headers, reason: str | None = None) -> bytes:
+    def make_head(self, status: int, headers: Fields, reason: str | None = None) -> bytes:
         """A response head as bytes. A final (non-1xx) head gets Server, Date and Connection
         added, and its status is recorded for the log line."""
-        if status >= 200:
-            self.status = status
-            headers = Headers([("Server", SERVER), ("Date", http_date()), *headers])
-            for name, value in self.extra_fields:
-                headers.add(name, value)
-            if not self.keep_alive:
-                headers.add("Connection", "close")
-            elif self.request is not None and self.request.http_version == "HTTP/1.0":
-                headers.add("Connection", "keep-alive")
-        return build_response_head(status, headers, reason or reason_phrase(status))
+        if status < 200:
+            return response_head(status, tuple(headers), reason or reason_phrase(status))
+        self.status = status
+        fields = [("Server", SERVER), ("Date", http_date()), *headers, *self.extra_fields]
+        if not self.keep_alive:
+            fields.append(("Connection", "close"))
+        elif self.request is not None and self.request.http_version == "HTTP/1.0":
+            fields.append(("Connection", "keep-alive"))
+        return response_head(status, tuple(fields), reason or reason_phrase(status))
 
-    def send_head(self, status: int, headers: Headers, reason: str | None = None) -> None:
+    def send_head(self, status: int, headers: Fields, reason: str | None = None) -> None:
         self.send(self.make_head(status, headers, reason))
 
     def send(self, data: bytes) -> None:
@@ -229,10 +254,13 @@ class Answer:
         status, body bytes or "-"), `combined` (nginx's and Apache's default: common, then the
         Referer and User-Agent, quoted), or `json` (one object per line, the same facts named).
         `note` says why an answer was cut short."""
-        note = "; ".join(part for part in (self.note, note) if part)  # (serve --proxy)
+        if self.note:  # (serve --proxy)
+            note = f"{self.note}; {note}" if note else self.note
         line = "-"
         if self.request is not None:
-            line = self.request.raw.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
+            raw = self.request.raw
+            end = raw.find(b"\n")
+            line = (raw[:end] if end != -1 else raw).rstrip(b"\r").decode("latin-1")
         if style == "common":  # the hot path: no more look-ups than it needs
             size = self.body_bytes or "-"
             text = f'{client[0]} - - [{log_time()}] "{_quoted(line)}" {self.status or "-"} {size}'

@@ -37,16 +37,19 @@ ACCEPTS_PER_WAKE = 64
 # its parent is alive).
 TICK = 0.5
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+NOTHING = memoryview(b"")  # a channel's `out` when every byte has gone
 
 
 class Channel:
     """One client socket and its connection: what is being sent, and what to wait for."""
 
+    partner = None  # serve --proxy: the upstream socket watched beside this one (relay.py)
+
     def __init__(self, sock: socket.socket, conn: ServerConnection):
         self.sock = sock
         self.fd = sock.fileno()  # the key in the loop's table, still known once closed
         self.conn = conn
-        self.out = memoryview(b"")  # bytes of the current Send not yet taken by the kernel
+        self.out = NOTHING  # bytes of the current Send not yet taken by the kernel
         self.file: list[int] | None = None  # [fd, offset, left] of the current SendFile
         self.resume_at: float | None = None  # a Pause ends then
         self.lingering = False  # our side is shut; reading what is left before closing
@@ -104,10 +107,7 @@ class Channel:
         """Move the answer on by one piece; False when waiting (for the socket, a pause, or
         the client's next request)."""
         if self.out:
-            sent = self.sock.send(self.out)
-            self.out = self.out[sent:]
-            self.conn.progressed()
-            return not self.out
+            return self._send(self.out)
         if self.file is not None:
             return self._send_file()
         conn = self.conn
@@ -123,7 +123,7 @@ class Channel:
             joined = [action.data]
             while self.conn.outbox and isinstance(self.conn.outbox[0], Send):
                 joined.append(self.conn.next_action().data)  # one send for head and page
-            self.out = memoryview(self._wire(b"".join(joined)))
+            return self._send(self._wire(b"".join(joined)))
         elif isinstance(action, SendFile):
             self.file = [action.fd, action.offset, action.count]
         elif isinstance(action, Stream):
@@ -141,6 +141,18 @@ class Channel:
             self.linger()
             return False
         return True
+
+    def _send(self, data: bytes | memoryview) -> bool:
+        """Send what the socket takes of `data` now, keeping the rest in `out` until it is
+        writable again; True when all of it went."""
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):  # (full: nothing went)
+            sent = 0
+        if sent:
+            self.conn.progressed()
+        self.out = memoryview(data)[sent:] if sent < len(data) else NOTHING
+        return sent == len(data)
 
     def _next_piece(self, action: Stream) -> bytes | None:
         try:
@@ -203,7 +215,7 @@ class Channel:
     def crashed(self, error: Exception) -> None:
         """An exception escaped this connection's work (a bug): it fails alone, with a 500
         if nothing of the answer went yet (`ServerConnection.crashed`), never the loop."""
-        self.out = memoryview(b"")
+        self.out = NOTHING
         self._end_file()
         self.conn.crashed(error)
         try:
@@ -359,8 +371,8 @@ class EventLoop:
 
     def _update(self, channel: Channel) -> None:
         """Tell the selector what the channel waits for now, and the heap when to look again."""
-        partner = getattr(channel, "partner", None)  # serve --proxy: the other socket
-        if partner is not None:  # of a tunnel (relay.py), watched beside this one
+        partner = channel.partner  # serve --proxy: the other socket of a tunnel (relay.py)
+        if partner is not None:
             self._update_one(partner)
         self._update_one(channel)
 
@@ -390,7 +402,7 @@ class EventLoop:
                 self._selector.unregister(channel.sock)
             channel.interest = 0
         channel.sock.close()
-        channel.out = memoryview(b"")  # the heap may hold the channel until its deadline
+        channel.out = NOTHING  # the heap may hold the channel until its deadline
         self._prune_timers()
 
     def _prune_timers(self) -> None:

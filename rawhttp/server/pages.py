@@ -37,12 +37,13 @@ STYLE = (
 )
 
 
+# Every phrase by its status, looked up once (calling HTTPStatus costs an enum look-up).
+_PHRASES = {status.value: status.phrase for status in HTTPStatus} | REASONS
+
+
 def reason_phrase(status: int) -> str:
     """RFC 9110's reason phrase for `status` ("" for a code it does not name)."""
-    try:
-        return REASONS.get(status) or HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    return _PHRASES.get(status, "")
 
 
 def takes_html(headers: Headers | None) -> bool:

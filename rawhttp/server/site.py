@@ -76,7 +76,7 @@ class Site(Handler):
 
     def route(self, exchange: Exchange) -> Handler:
         method = exchange.request.method
-        if self.is_preflight(exchange):
+        if self.options.cors is not None and self.is_preflight(exchange):
             return self.preflight
         if method == "PUT" and self.upload is not None:
             return self.upload
@@ -93,7 +93,8 @@ class Site(Handler):
 
     def check(self, exchange: Exchange) -> None:
         """Refuse from the head alone, before a body is read or 100 Continue is sent."""
-        self.add_fields(exchange)
+        if self.options.cors is not None:
+            self.add_fields(exchange)
         handler = self.route(exchange)
         if handler is self.preflight:
             return

@@ -80,7 +80,7 @@ class StaticFiles(Handler):
         found = self.open(exchange.request.target)
         if not found.is_folder:
             try:
-                send_file(exchange, found.fd, found.names[-1], self.options)
+                send_file(exchange, found.fd, found.names[-1], self.options, found.info)
             finally:
                 os.close(found.fd)
             return
@@ -103,7 +103,8 @@ class StaticFiles(Handler):
         (to be listed). What is opened is what is checked, so no symlink swapped in between a
         check and an open can lead out. Raises StatusPage for 301, 400, 403 and 404."""
         path, query = split_target(target)
-        found = open_under(self.root, path_segments(path), unquote(path))
+        shown = unquote(path) if "%" in path else path  # (the name error pages give)
+        found = open_under(self.root, path_segments(path), shown)
         if found.is_folder and path.endswith("/"):
             return self._index_of(found)
         if not found.is_folder and not path.endswith("/"):

@@ -61,6 +61,7 @@ class _Described(NamedTuple):
     content_type: str
     last_modified: str
     validators: Validators
+    fields: tuple[tuple[str, str], ...]  # Content-Type, ETag, Last-Modified, as a 200 has them
 
 
 # What a file's name, first bytes and stat say about it (type, date, ETag), by (device, inode,
@@ -78,7 +79,9 @@ def describe(fd: int, name: str, info: os.stat_result) -> _Described:
             _DESCRIBED.clear()
         kind = content_type(name, fd)
         date = formatdate(int(info.st_mtime), usegmt=True)
-        found = _DESCRIBED[key] = _Described(kind, date, file_validators(info))
+        validators = file_validators(info)
+        fields = (("Content-Type", kind), ("ETag", validators.etag), ("Last-Modified", date))
+        found = _DESCRIBED[key] = _Described(kind, date, validators, fields)
     return found
 
 
@@ -93,47 +96,50 @@ class FileOptions(NamedTuple):
 PLAIN_FILES = FileOptions()
 
 
-def send_file(exchange: Exchange, fd: int, name: str, options: FileOptions = PLAIN_FILES) -> None:
+def send_file(
+    exchange: Exchange,
+    fd: int,
+    name: str,
+    options: FileOptions = PLAIN_FILES,
+    info: os.stat_result | None = None,
+) -> None:
     """An open file whole (200), one byte range of it (206), gzipped (`compress.py`), or
-    304 / 412 as its preconditions decide (`preconditions.evaluate`); `name` gives its type.
-    The caller closes `fd`."""
+    304 / 412 as its preconditions decide (`preconditions.evaluate`); `name` gives its type,
+    `info` its stat if the caller has it. The caller closes `fd`."""
     request = exchange.request.headers
-    info = os.fstat(fd)
+    info = info or os.fstat(fd)
     size = info.st_size
     described = describe(fd, name, info)
     last_modified = described.last_modified
     current = described.validators
-    fields = list(options.fields)
+    fields = [*described.fields, *options.fields]  # Content-Type, ETag, Last-Modified...
     coding = "identity"
-    if options.compress and compress.compressible(described.content_type):
-        fields.append(("Vary", "Accept-Encoding"))
     if options.compress:
         coding = negotiate(request, described.content_type)
-    if coding == "gzip":
-        current = current._replace(etag=compress.coded_etag(current.etag, coding))
-    validators = [("ETag", current.etag), ("Last-Modified", last_modified), *fields]
+        if coding == "gzip":
+            current = current._replace(etag=compress.coded_etag(current.etag, coding))
+            fields[1] = ("ETag", current.etag)
+        if compress.compressible(described.content_type):
+            fields.append(("Vary", "Accept-Encoding"))
     decided = evaluate(exchange.request.method, request, current, time.time())
     if decided == 304:
-        exchange.send_head(304, Headers(validators))
+        exchange.send_head(304, fields[1:])  # all but Content-Type (RFC 9110 section 15.4.5)
         return
     if decided == 412:
         raise StatusPage(412, "a precondition of the request does not hold for this file")
     if coding == "gzip":
-        send_gzipped(
-            exchange, fd, size, Headers([("Content-Type", described.content_type), *validators])
-        )
+        send_gzipped(exchange, fd, size, Headers(fields))
         return
-    headers = Headers([("Content-Type", described.content_type), *validators])
-    headers.add("Accept-Ranges", "bytes")
+    fields.append(("Accept-Ranges", "bytes"))
     span = None
-    if exchange.request.method == "GET":  # RFC 9110 section 14.2: Range is for GET only
+    if exchange.request.method == "GET" and "Range" in request:  # (RFC 9110 14.2: GET only)
         span = requested_range(request, size, range_applies(request, current, last_modified))
     start, end = span or (0, size - 1)
     if span:
-        headers.add("Content-Range", f"bytes {start}-{end}/{size}")
+        fields.append(("Content-Range", f"bytes {start}-{end}/{size}"))
     count = end - start + 1
-    headers.add("Content-Length", str(count))
-    head = exchange.make_head(206 if span else 200, headers)
+    fields.append(("Content-Length", str(count)))
+    head = exchange.make_head(206 if span else 200, fields)
     if count <= SMALL_FILE and exchange.wants_body:
         # Head and body in one send: one system call instead of a send and a sendfile
         # (which Python wraps in a selector); about 20% more small-file requests/s (bench/).

@@ -42,11 +42,12 @@ def split_target(target: str) -> tuple[str, str]:
     """(path, query) of an origin-form ("/a?b") or absolute-form ("http://h/a?b") target."""
     if not target.isascii():
         raise StatusPage(400, "request target has bytes outside ASCII")
-    absolute = _ABSOLUTE_FORM_RE.match(target)
-    if absolute:
-        target = target[absolute.end() :] or "/"
     if not target.startswith("/"):
-        raise StatusPage(400, "request target does not start with '/'")
+        absolute = _ABSOLUTE_FORM_RE.match(target)
+        if absolute:
+            target = target[absolute.end() :] or "/"
+        if not target.startswith("/"):
+            raise StatusPage(400, "request target does not start with '/'")
     path, _, query = target.partition("?")
     return path, query
 
@@ -58,13 +59,15 @@ def path_segments(path: str) -> list[str]:
         raise StatusPage(400, "backslash in the path")
     segments = []
     for raw in path.split("/"):
-        try:
-            segment = unquote(raw, errors="strict")
-        except UnicodeDecodeError:
-            raise StatusPage(400, "path is not UTF-8 once percent-decoded") from None
+        segment = raw
+        if "%" in raw:
+            try:
+                segment = unquote(raw, errors="strict")
+            except UnicodeDecodeError:
+                raise StatusPage(400, "path is not UTF-8 once percent-decoded") from None
         if segment == "..":
             raise StatusPage(400, "'..' in the path")
-        if any(char in segment for char in "/\\\x00"):
+        if "/" in segment or "\\" in segment or "\x00" in segment:
             raise StatusPage(400, "percent-encoded '/', '\\' or NUL in the path")
         if segment.startswith(PRIVATE_PREFIX):
             raise StatusPage(404, "nothing at that path")
@@ -75,11 +78,13 @@ def path_segments(path: str) -> list[str]:
 
 class Found(NamedTuple):
     """What a request target names, opened: a regular file or a folder, by its descriptor
-    (which the caller closes), and the real names that lead to it from the root."""
+    (which the caller closes), the real names that lead to it from the root, and its stat
+    (taken of the opened descriptor, so sending a file need not ask again)."""
 
     fd: int
     names: tuple[str, ...]
     is_folder: bool
+    info: os.stat_result | None = None
 
 
 def open_under(root: str, names: Sequence[str], shown: str) -> Found:
@@ -91,17 +96,18 @@ def open_under(root: str, names: Sequence[str], shown: str) -> Found:
         if error.errno in _NOT_FOUND:
             raise StatusPage(404, f"nothing at {shown}") from None
         raise StatusPage(403, f"cannot open {shown}: {error.strerror}") from None
-    return Found(fd, real, is_folder=_is_folder(fd))
+    info = _servable(fd)
+    return Found(fd, real, stat.S_ISDIR(info.st_mode), info)
 
 
-def _is_folder(fd: int) -> bool:
-    """Whether an opened descriptor is a folder; one that is neither that nor a regular file
+def _servable(fd: int) -> os.stat_result:
+    """The stat of an opened descriptor that is a folder or a regular file; anything else
     (a FIFO, a device) is closed and refused, 403."""
-    mode = os.fstat(fd).st_mode
-    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+    info = os.fstat(fd)
+    if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
         os.close(fd)
         raise StatusPage(403, "not a regular file")
-    return stat.S_ISDIR(mode)
+    return info
 
 
 class Walk:
@@ -129,7 +135,9 @@ class Walk:
                 if name == "..":
                     self._up()
                 else:
-                    pending.extend(reversed(self._into(name, is_last=not pending)))
+                    link = self._into(name, is_last=not pending)
+                    if link:
+                        pending.extend(reversed(link))
             if not self.at_end:  # the root, or a folder reached by "..": opened to walk only
                 return os.open(".", _END_FLAGS, dir_fd=self.folders[-1]), tuple(self.real)
             return self.folders.pop(), tuple(self.real)
@@ -193,7 +201,7 @@ def open_regular(path: str) -> BinaryIO:
         fd, _ = Walk("/", follow=False).run(_names(os.path.abspath(path)))
     except OSError as exc:
         raise StatusPage(403, f"cannot read the file: {exc.strerror}") from None
-    if _is_folder(fd):
+    if stat.S_ISDIR(_servable(fd).st_mode):
         os.close(fd)
         raise StatusPage(403, "not a regular file")
     return open(fd, "rb")  # the caller closes it
