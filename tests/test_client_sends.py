@@ -367,7 +367,10 @@ def test_gunicorn_sync_worker_answering_mid_upload(tmp_path):
         url = f"http://127.0.0.1:{port}/up"
         theirs = curl("-T", str(big), url)
         ours = rawhttp(url, "-T", str(big))
-        assert theirs.returncode == 0 and theirs.stdout == b"thanks\n"
+        # gunicorn closes with the body unread: a reset, which now and then reaches curl
+        # while it still sends, and takes the answer with it (curl's exit 55). rawhttp reads
+        # the answer as soon as it comes, so it must have it.
+        assert theirs.returncode == 55 or theirs.stdout == b"thanks\n", theirs.stderr
         assert ours.returncode == 0, ours.stderr
         assert ours.stdout.endswith(b"thanks\n")
     finally:
