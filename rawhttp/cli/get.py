@@ -14,7 +14,6 @@ from typing import NamedTuple
 
 import click
 
-from rawhttp.cli import many
 from rawhttp.cli.bodies import Plan
 from rawhttp.cli.common import EXIT_INTERRUPTED, report, run_reporting
 from rawhttp.cli.curl import CurlFields, GetCommand, cookie_engine, curl_headers, with_retries
@@ -28,7 +27,7 @@ from rawhttp.errors import (
     RawHTTPError,
     TunnelRefused,
 )
-from rawhttp.fetch.strategies import PARALLEL_LIMIT, PARALLEL_MAX
+from rawhttp.fetch import PARALLEL_LIMIT, PARALLEL_MAX
 from rawhttp.show import HeadPrinter, ViewOptions, Views
 from rawhttp.show.color import MODES as COLOR_MODES
 from rawhttp.sinks import Discard, StdoutSink, remote_name, unclobbered
@@ -421,7 +420,9 @@ def get_command(urls: tuple[str, ...], **flags) -> None:
     except RawHTTPError as error:
         report(error)
         sys.exit(error.exit_code)
-    if many.wanted(flags):
+    if flags["connections"] or flags["parallel"] or flags["timeline"]:
+        from rawhttp.cli import many  # (loaded only for the strategies: start-up stays small)
+
         sys.exit(many.run(parsed, targets, options, flags))
     if options.resume and None in targets:
         raise click.UsageError("-C needs a file to continue: give -o FILE or -O")

@@ -36,11 +36,6 @@ NOT_HERE = {
 }
 
 
-def wanted(flags: dict) -> bool:
-    """Whether the URLs go this way: a strategy, -Z, or a timeline was asked for."""
-    return bool(flags["connections"] or flags["parallel"] or flags["timeline"])
-
-
 def check(flags: dict, options) -> None:
     """A usage error for what cannot combine with the strategies."""
     refused = [word for name, word in NOT_HERE.items() if flags.get(name)]
@@ -80,7 +75,8 @@ class PrintSink(MemorySink):
 def run(urls: list[URL], targets: list[str | None], options, flags: dict) -> int:
     """Fetch `urls` as the flags say; the exit code."""
     from rawhttp.cli.curl import curl_headers
-    from rawhttp.fetch.strategies import PARALLEL_MAX, fetch_urls
+    from rawhttp.fetch import PARALLEL_MAX
+    from rawhttp.fetch.strategies import fetch_urls
 
     check(flags, options)
     strategy = flags["connections"] or "persistent"

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from rawhttp import events
 from rawhttp.dial import Options, dial
 from rawhttp.errors import InvalidRequest, NetworkError, RawHTTPError, Timeout
+from rawhttp.fetch import PARALLEL_LIMIT
 from rawhttp.fetch.conversation import (
     STRATEGIES,
     Conversation,
@@ -41,11 +42,6 @@ from rawhttp.request import IDEMPOTENT
 from rawhttp.streams import Listener, Stream
 from rawhttp.url import URL
 from rawhttp.wire import Headers, build_request
-
-# Connections at once with -Z when --parallel-max is not given: curl's default.
-PARALLEL_MAX = 50
-# The most --parallel-max accepts: curl's cap too (and each connection holds a descriptor).
-PARALLEL_LIMIT = 300
 
 Finder = Callable[[bytes, URL], list[URL]]
 SinkFor = Callable[[int, URL], Sink]
