@@ -14,17 +14,13 @@ Needs nginx, curl and GNU time (Debian's packages). The URLs are one curl glob
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
-import shutil
 import statistics
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
-from upload_bench import _wait, free_port
+from upload_bench import _wait, arguments, free_port, scratch
 
 CONF = """daemon off; master_process off; worker_processes 1; pid {dir}/nginx.pid;
 error_log {dir}/error.log warn; events {{ worker_connections 256; }}
@@ -134,16 +130,8 @@ def report(samples: dict, count: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--rawhttp", default=shutil.which("rawhttp") or "rawhttp")
-    options = parser.parse_args()
-    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
-    with tempfile.TemporaryDirectory(dir=base) as folder:
-        work = Path(folder)
-        for sub in ("www", "body"):
-            (work / sub).mkdir()
+    options = arguments(__doc__, "count", 1000)
+    with scratch("www", "body") as work:
         for number in range(1, options.count + 1):
             (work / "www" / f"f{number:04d}.txt").write_bytes(b"x" * 1023 + b"\n")
         port = free_port()

@@ -14,14 +14,11 @@ bench/RESULTS.md). Needs nginx, openssl, curl and GNU time (Debian's packages).
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import statistics
 import subprocess
-import tempfile
 from pathlib import Path
 
-from upload_bench import _wait, free_port
+from upload_bench import _wait, arguments, free_port, scratch
 
 CONF = """daemon off; master_process off; worker_processes 1; pid {dir}/nginx.pid;
 error_log {dir}/error.log warn; events {{ worker_connections 64; }}
@@ -115,16 +112,8 @@ def report(samples: dict[str, list[dict[str, float]]], size: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--rawhttp", default=shutil.which("rawhttp") or "rawhttp")
-    options = parser.parse_args()
-    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
-    with tempfile.TemporaryDirectory(dir=base) as folder:
-        work = Path(folder)
-        for sub in ("www", "body"):
-            (work / sub).mkdir()
+    options = arguments(__doc__, "size-mib", 1024)
+    with scratch("www", "body") as work:
         with open(work / "www" / "big.bin", "wb") as file:
             for _ in range(options.size_mib):
                 file.write(bytes(range(256)) * 4096)

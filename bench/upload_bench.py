@@ -11,6 +11,7 @@ bench/RESULTS.md). Needs nginx and GNU time (Debian's packages).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 CONF = """daemon off; master_process off; worker_processes 1; pid {dir}/nginx.pid;
@@ -49,17 +51,29 @@ def timed(command: list[str]) -> tuple[float, float]:
     return time.perf_counter() - started, int(result.stderr.strip().splitlines()[-1]) / 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
+def arguments(doc: str, size: str, default: int) -> argparse.Namespace:
+    """The options every one of these benchmarks takes: its size, rounds, which rawhttp."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument(f"--{size}", type=int, default=default)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rawhttp", default=shutil.which("rawhttp") or "rawhttp")
-    options = parser.parse_args()
+    return parser.parse_args()
+
+
+@contextlib.contextmanager
+def scratch(*folders: str) -> Iterator[Path]:
+    """A temporary folder in tmpfs (so the disk weighs on no tool), with `folders` in it."""
     base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
     with tempfile.TemporaryDirectory(dir=base) as folder:
         work = Path(folder)
-        (work / "up").mkdir()
-        (work / "body").mkdir()
+        for name in folders:
+            (work / name).mkdir()
+        yield work
+
+
+def main() -> None:
+    options = arguments(__doc__, "size-mib", 1024)
+    with scratch("up", "body") as work:
         body = work / "upload.bin"
         with open(body, "wb") as file:
             file.truncate(options.size_mib * 1024 * 1024)
